@@ -1,0 +1,388 @@
+//! Debezium JSON change events, with or without the JsonConverter schema envelope.
+//!
+//! Values are typed by the schema where the message carries one. Without a schema, numbers
+//! and strings stay as they are, except the columns configured as decimals, whose encoding
+//! follows `decimal.handling.mode` (`precise`: base64 two's-complement unscaled integer with
+//! a configured scale; `string`; `double`, which is lossy at the source).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use base64::Engine;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use crate::model::{ChangeOp, Row, RowChange, Value};
+
+/// How the connector encoded DECIMAL/NUMERIC columns (`decimal.handling.mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecimalHandling {
+    #[default]
+    Precise,
+    String,
+    /// Accepted, but the connector has already rounded the value to a binary double.
+    Double,
+}
+
+/// Options for messages that carry no schema.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebeziumOptions {
+    /// The connector's `decimal.handling.mode`.
+    #[serde(default)]
+    pub decimal_handling: DecimalHandling,
+    /// Decimal columns and their scale, keyed `table.column` (or `schema.table.column`);
+    /// needed only when the messages carry no schema.
+    #[serde(default)]
+    pub decimal_columns: BTreeMap<String, u32>,
+}
+
+/// One decoded line of a Debezium stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DebeziumMessage {
+    Change(RowChange),
+    /// A Kafka tombstone (null value) following a delete: it carries nothing to apply.
+    Tombstone,
+    /// Transaction BEGIN/END metadata, heartbeats and logical messages: nothing to apply.
+    Ignored(&'static str),
+}
+
+/// Decodes one Debezium message (a Kafka value, or one line of a JSON-lines file).
+pub fn decode(text: &str, options: &DebeziumOptions) -> Result<DebeziumMessage, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || trimmed == "null" {
+        return Ok(DebeziumMessage::Tombstone);
+    }
+    let doc: Json = serde_json::from_str(trimmed).map_err(|e| format!("not JSON: {e}"))?;
+    let (schema, payload) = match doc.as_object() {
+        Some(obj) if obj.contains_key("payload") && obj.contains_key("schema") => {
+            (Some(&obj["schema"]), &obj["payload"])
+        }
+        Some(_) => (None, &doc),
+        None => return Err("a change event must be a JSON object".into()),
+    };
+    if payload.is_null() {
+        return Ok(DebeziumMessage::Tombstone);
+    }
+    let obj = payload
+        .as_object()
+        .ok_or("the payload must be a JSON object")?;
+    if obj.contains_key("status") && obj.contains_key("id") && !obj.contains_key("op") {
+        return Ok(DebeziumMessage::Ignored("transaction metadata"));
+    }
+    let op = match obj.get("op").and_then(Json::as_str) {
+        Some("c") => ChangeOp::Create,
+        Some("u") => ChangeOp::Update,
+        Some("d") => ChangeOp::Delete,
+        Some("r") => ChangeOp::Read,
+        Some("t") => ChangeOp::Truncate,
+        Some("m") => return Ok(DebeziumMessage::Ignored("logical decoding message")),
+        Some(other) => return Err(format!("unknown op `{other}`")),
+        None => return Err("missing `op`".into()),
+    };
+    let source = obj.get("source").and_then(Json::as_object);
+    let table = source
+        .and_then(|s| {
+            let table = s.get("table").and_then(Json::as_str)?;
+            let ns = s
+                .get("schema")
+                .and_then(Json::as_str)
+                .or_else(|| s.get("db").and_then(Json::as_str));
+            Some(match ns {
+                Some(ns) => format!("{ns}.{table}"),
+                None => table.to_string(),
+            })
+        })
+        .ok_or("missing `source.table`: cannot tell which table changed")?;
+    let source_time = event_time(obj, source)?;
+
+    let field_schemas = |name: &str| -> Option<BTreeMap<String, FieldSchema>> {
+        let fields = schema?.get("fields")?.as_array()?;
+        let row = fields
+            .iter()
+            .find(|f| f.get("field").and_then(Json::as_str) == Some(name))?;
+        let cols = row.get("fields")?.as_array()?;
+        Some(
+            cols.iter()
+                .filter_map(|c| serde_json::from_value::<FieldSchema>(c.clone()).ok())
+                .map(|f| (f.field.clone(), f))
+                .collect(),
+        )
+    };
+    let decode_row = |name: &str| -> Result<Option<Row>, String> {
+        match obj.get(name) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::Object(cols)) => {
+                let schemas = field_schemas(name);
+                let mut row = Row::new();
+                for (col, v) in cols {
+                    let value = match schemas.as_ref().and_then(|s| s.get(col)) {
+                        Some(fs) => decode_typed(v, fs),
+                        None => decode_untyped(v, &table, col, options),
+                    }
+                    .map_err(|e| format!("`{name}.{col}`: {e}"))?;
+                    row.insert(col.clone(), value);
+                }
+                Ok(Some(row))
+            }
+            Some(_) => Err(format!("`{name}` must be an object or null")),
+        }
+    };
+    let before = decode_row("before")?;
+    let after = decode_row("after")?;
+    match op {
+        ChangeOp::Create | ChangeOp::Read | ChangeOp::Update if after.is_none() => {
+            return Err(format!("op `{}` without an `after` image", op_code(op)));
+        }
+        ChangeOp::Delete if before.is_none() => {
+            return Err(
+                "delete without a `before` image (set REPLICA IDENTITY to at least DEFAULT)".into(),
+            );
+        }
+        _ => {}
+    }
+    Ok(DebeziumMessage::Change(RowChange {
+        table,
+        op,
+        before,
+        after,
+        source_time,
+    }))
+}
+
+fn op_code(op: ChangeOp) -> &'static str {
+    match op {
+        ChangeOp::Create => "c",
+        ChangeOp::Update => "u",
+        ChangeOp::Delete => "d",
+        ChangeOp::Read => "r",
+        ChangeOp::Truncate => "t",
+    }
+}
+
+/// When the change happened in the database: `source.ts_ms` (or its finer siblings), falling
+/// back to the connector's processing time (`ts_ms`/`ts_us`/`ts_ns`) for snapshots that carry 0.
+fn event_time(
+    payload: &serde_json::Map<String, Json>,
+    source: Option<&serde_json::Map<String, Json>>,
+) -> Result<DateTime<Utc>, String> {
+    let pick = |m: &serde_json::Map<String, Json>| -> Option<DateTime<Utc>> {
+        if let Some(ns) = m.get("ts_ns").and_then(Json::as_i64).filter(|v| *v > 0) {
+            return Some(DateTime::from_timestamp_nanos(ns));
+        }
+        if let Some(us) = m.get("ts_us").and_then(Json::as_i64).filter(|v| *v > 0) {
+            return DateTime::from_timestamp_micros(us);
+        }
+        m.get("ts_ms")
+            .and_then(Json::as_i64)
+            .filter(|v| *v > 0)
+            .and_then(DateTime::from_timestamp_millis)
+    };
+    source
+        .and_then(pick)
+        .or_else(|| pick(payload))
+        .ok_or_else(|| "missing `source.ts_ms` and `ts_ms`: the change has no time".into())
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct FieldSchema {
+    field: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    parameters: BTreeMap<String, Json>,
+}
+
+fn decode_typed(v: &Json, fs: &FieldSchema) -> Result<Value, String> {
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
+    let int = || {
+        v.as_i64()
+            .ok_or_else(|| format!("expected an integer, got {v}"))
+    };
+    let text = || {
+        v.as_str()
+            .ok_or_else(|| format!("expected a string, got {v}"))
+    };
+    match fs.name.as_deref() {
+        Some("org.apache.kafka.connect.data.Decimal") => {
+            let scale = fs
+                .parameters
+                .get("scale")
+                .and_then(|s| {
+                    s.as_str()
+                        .map(str::to_owned)
+                        .or_else(|| s.as_i64().map(|n| n.to_string()))
+                })
+                .ok_or("Decimal schema without a `scale` parameter")?
+                .parse::<u32>()
+                .map_err(|e| format!("bad Decimal scale: {e}"))?;
+            return match v {
+                Json::String(s) => decode_base64_decimal(s, scale),
+                Json::Number(_) => decimal_from_number(v),
+                _ => Err(format!("expected a base64 decimal, got {v}")),
+            };
+        }
+        Some("io.debezium.data.VariableScaleDecimal") => return decode_variable_scale(v),
+        Some("io.debezium.time.Date") | Some("org.apache.kafka.connect.data.Date") => {
+            let days = int()?;
+            return NaiveDate::from_num_days_from_ce_opt((days + 719_163) as i32)
+                .map(Value::Date)
+                .ok_or_else(|| format!("date {days} days from the epoch is out of range"));
+        }
+        Some("io.debezium.time.Time") | Some("org.apache.kafka.connect.data.Time") => {
+            return time_of_day(int()? * 1_000_000);
+        }
+        Some("io.debezium.time.MicroTime") => return time_of_day(int()? * 1_000),
+        Some("io.debezium.time.NanoTime") => return time_of_day(int()?),
+        Some("io.debezium.time.ZonedTime") => {
+            let s = text()?;
+            let t = s.trim_end_matches('Z');
+            return NaiveTime::parse_from_str(t, "%H:%M:%S%.f")
+                .map(Value::Time)
+                .map_err(|e| format!("bad ZonedTime `{s}`: {e}"));
+        }
+        Some("io.debezium.time.Timestamp") | Some("org.apache.kafka.connect.data.Timestamp") => {
+            return timestamp_from_int(int()?, 1_000_000);
+        }
+        Some("io.debezium.time.MicroTimestamp") => return timestamp_from_int(int()?, 1_000),
+        Some("io.debezium.time.NanoTimestamp") => return timestamp_from_int(int()?, 1),
+        Some("io.debezium.time.ZonedTimestamp") => {
+            let s = text()?;
+            return parse_timestamp(s).map(Value::Timestamp);
+        }
+        _ => {}
+    }
+    match fs.kind.as_str() {
+        "int8" | "int16" | "int32" | "int64" => int().map(Value::Int),
+        "float" | "float32" | "float64" | "double" => v
+            .as_f64()
+            .map(Value::Float)
+            .ok_or_else(|| format!("expected a number, got {v}")),
+        "boolean" => v
+            .as_bool()
+            .map(Value::Bool)
+            .ok_or_else(|| format!("expected a boolean, got {v}")),
+        "string" => text().map(|s| Value::Text(s.to_string())),
+        "bytes" => base64::engine::general_purpose::STANDARD
+            .decode(text()?)
+            .map(Value::Bytes)
+            .map_err(|e| format!("bad base64 bytes: {e}")),
+        _ => Ok(Value::Json(v.clone())),
+    }
+}
+
+fn decode_untyped(
+    v: &Json,
+    table: &str,
+    col: &str,
+    options: &DebeziumOptions,
+) -> Result<Value, String> {
+    let bare_table = table.rsplit('.').next().unwrap_or(table);
+    let scale = options
+        .decimal_columns
+        .get(&format!("{table}.{col}"))
+        .or_else(|| options.decimal_columns.get(&format!("{bare_table}.{col}")))
+        .copied();
+    match v {
+        Json::Null => Ok(Value::Null),
+        Json::Bool(b) => Ok(Value::Bool(*b)),
+        Json::Number(n) => match (n.as_i64(), scale) {
+            (Some(i), None) => Ok(Value::Int(i)),
+            (_, Some(_)) => decimal_from_number(v),
+            (None, None) => Ok(Value::Float(n.as_f64().unwrap_or(f64::NAN))),
+        },
+        Json::String(s) => match (scale, options.decimal_handling) {
+            (Some(scale), DecimalHandling::Precise) => decode_base64_decimal(s, scale),
+            (Some(_), _) => Decimal::from_str(s.trim())
+                .map(Value::Decimal)
+                .map_err(|e| format!("bad decimal string `{s}`: {e}")),
+            (None, _) => Ok(Value::Text(s.clone())),
+        },
+        Json::Object(o) if o.contains_key("scale") && o.contains_key("value") && o.len() == 2 => {
+            decode_variable_scale(v)
+        }
+        other => Ok(Value::Json(other.clone())),
+    }
+}
+
+fn decimal_from_number(v: &Json) -> Result<Value, String> {
+    // serde_json prints a double in its shortest round-trip form, so 123.45 stays 123.45.
+    Decimal::from_str(&v.to_string())
+        .or_else(|_| Decimal::from_scientific(&v.to_string()))
+        .map(Value::Decimal)
+        .map_err(|e| format!("bad decimal number {v}: {e}"))
+}
+
+fn decode_variable_scale(v: &Json) -> Result<Value, String> {
+    let scale = v
+        .get("scale")
+        .and_then(Json::as_u64)
+        .ok_or("VariableScaleDecimal without an integer `scale`")?;
+    let value = v
+        .get("value")
+        .and_then(Json::as_str)
+        .ok_or("VariableScaleDecimal without a base64 `value`")?;
+    decode_base64_decimal(value, scale as u32)
+}
+
+/// Decodes the `precise` encoding: base64 of a big-endian two's-complement unscaled integer.
+pub fn decode_base64_decimal(text: &str, scale: u32) -> Result<Value, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("`{text}` is not a base64 decimal: {e}"))?;
+    if bytes.is_empty() || bytes.len() > 16 {
+        return Err(format!("base64 decimal `{text}` has {} bytes", bytes.len()));
+    }
+    let negative = bytes[0] & 0x80 != 0;
+    let mut buf = if negative { [0xffu8; 16] } else { [0u8; 16] };
+    buf[16 - bytes.len()..].copy_from_slice(&bytes);
+    let unscaled = i128::from_be_bytes(buf);
+    Decimal::try_from_i128_with_scale(unscaled, scale)
+        .map(Value::Decimal)
+        .map_err(|e| format!("decimal {unscaled}e-{scale} does not fit: {e}"))
+}
+
+fn time_of_day(nanos: i64) -> Result<Value, String> {
+    let secs = nanos.div_euclid(1_000_000_000);
+    let frac = nanos.rem_euclid(1_000_000_000);
+    NaiveTime::from_num_seconds_from_midnight_opt(secs as u32, frac as u32)
+        .map(Value::Time)
+        .ok_or_else(|| format!("time of day {nanos} ns is out of range"))
+}
+
+fn timestamp_from_int(v: i64, nanos_per_unit: i64) -> Result<Value, String> {
+    v.checked_mul(nanos_per_unit)
+        .map(|ns| Value::Timestamp(DateTime::from_timestamp_nanos(ns)))
+        .ok_or_else(|| format!("timestamp {v} is out of range"))
+}
+
+/// Parses an ISO-8601 timestamp with an offset (`2026-10-05T08:12:33.123456Z`), or without
+/// one, read as UTC.
+pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, String> {
+    let t = s.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.with_timezone(&Utc));
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%#z",
+    ] {
+        if let Ok(dt) = DateTime::parse_from_str(t, fmt) {
+            return Ok(dt.with_timezone(&Utc));
+        }
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, fmt) {
+            return Ok(dt.and_utc());
+        }
+    }
+    Err(format!("`{t}` is not an ISO-8601 timestamp"))
+}

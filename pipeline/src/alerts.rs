@@ -1,0 +1,169 @@
+//! Runs the rule packs over the live tables and keeps the alert set: lifecycle changes go
+//! to the state, the store and the outbox. A rule that fails to load or to run is skipped
+//! and raises a red meta-alert; the other rules go on.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use reconlight_rules::lifecycle::apply;
+use reconlight_rules::pack::{load_dir, load_embedded};
+use reconlight_rules::{Breach, Engine, Evaluation, Level, Rule, RuleError};
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::outbox::OutboxMessage;
+use crate::state::{Dirty, LiveState};
+use crate::tables::build_tables;
+
+/// The id of the meta-rule whose alerts report broken rules.
+pub const BROKEN_RULE_ID: &str = "reconlight.rule_broken";
+
+/// The loaded rules and the DataFusion session they run in.
+pub struct RuleRunner {
+    engine: Engine,
+    pub rules: Vec<Rule>,
+    /// Rules that failed to load or to plan, by rule id (or file when the id is unknown).
+    pub broken: BTreeMap<String, RuleError>,
+    meta_rule: Rule,
+    tolerance: rust_decimal::Decimal,
+    tz: chrono_tz::Tz,
+}
+
+impl RuleRunner {
+    /// Loads the configured packs (or the shipped ones) and checks every rule's SQL.
+    pub async fn load(config: &Config) -> RuleRunner {
+        let loaded = match &config.rules.dir {
+            Some(dir) => load_dir(&config.resolve(dir)),
+            None => load_embedded(),
+        };
+        let tz = config.business.time_zone;
+        let engine = Engine::new(tz);
+        let empty = LiveState::default();
+        for (name, batch) in build_tables(&empty, config.business.amount_tolerance, tz) {
+            engine
+                .set_table(name, batch)
+                .expect("fresh table registers");
+        }
+        let mut broken: BTreeMap<String, RuleError> = BTreeMap::new();
+        for e in loaded.errors {
+            tracing::error!("rule skipped: {e}");
+            broken.insert(e.file.clone(), e);
+        }
+        let mut rules = Vec::new();
+        for rule in loaded.rules {
+            match engine.check(&rule).await {
+                Ok(()) => rules.push(rule),
+                Err(e) => {
+                    tracing::error!("rule skipped: {e}");
+                    broken.insert(rule.id.clone(), e);
+                }
+            }
+        }
+        let meta_rule = Rule::parse(
+            "reconlight (built in)",
+            &format!(
+                "id = \"{BROKEN_RULE_ID}\"\ntitle = \"A rule is broken and is not being evaluated\"\nsubject = [\"rule\"]\nsql = \"\"\n[labels]\nteam = \"platform\"\n[annotations]\nsummary = \"{{file}}:{{line}}: {{message}}\"\n"
+            ),
+        )
+        .expect("the built-in meta rule parses");
+        RuleRunner {
+            engine,
+            rules,
+            broken,
+            meta_rule,
+            tolerance: config.business.amount_tolerance,
+            tz,
+        }
+    }
+
+    /// Evaluates every rule at `now` and applies the alert lifecycle.
+    pub async fn evaluate(
+        &mut self,
+        state: &mut LiveState,
+        now: DateTime<Utc>,
+        refresh_tables: bool,
+        dirty: &mut Dirty,
+        metrics: &Metrics,
+    ) {
+        if refresh_tables {
+            for (name, batch) in build_tables(state, self.tolerance, self.tz) {
+                if let Err(e) = self.engine.set_table(name, batch) {
+                    tracing::error!("{e}");
+                }
+            }
+        }
+        let mut failing: BTreeMap<String, RuleError> = self.broken.clone();
+        for rule in &self.rules {
+            let evaluation = match self.engine.evaluate(rule, now).await {
+                Ok(e) => e,
+                Err(e) => {
+                    metrics.rule_errors.with_label_values(&[&rule.id]).inc();
+                    tracing::error!("rule failed: {e}");
+                    failing.insert(rule.id.clone(), e);
+                    continue;
+                }
+            };
+            metrics
+                .rule_evaluation_seconds
+                .with_label_values(&[&rule.id])
+                .observe(evaluation.seconds);
+            record(rule, &evaluation, state, now, dirty, metrics);
+        }
+        let meta = Evaluation {
+            breaches: failing
+                .iter()
+                .map(|(id, e)| Breach {
+                    subject: id.clone(),
+                    level: Level::Red,
+                    fields: BTreeMap::from([
+                        ("rule".to_string(), id.clone()),
+                        ("file".to_string(), e.file.clone()),
+                        ("line".to_string(), e.line.to_string()),
+                        ("message".to_string(), e.message.clone()),
+                    ]),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        record(&self.meta_rule, &meta, state, now, dirty, metrics);
+    }
+
+    /// Runs ad-hoc SQL over the tables as of the last evaluation.
+    pub async fn query(
+        &self,
+        sql: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<BTreeMap<String, String>>, String> {
+        self.engine.query(sql, now).await
+    }
+}
+
+fn record(
+    rule: &Rule,
+    evaluation: &Evaluation,
+    state: &mut LiveState,
+    now: DateTime<Utc>,
+    dirty: &mut Dirty,
+    metrics: &Metrics,
+) {
+    for (alert, transition) in apply(rule, evaluation, &state.alerts, now) {
+        if let Some(t) = transition {
+            let name = serde_json::to_value(t)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            metrics
+                .alert_transitions
+                .with_label_values(&[&rule.id, &name])
+                .inc();
+            dirty.outbox.push(OutboxMessage::new(
+                "alerts",
+                &alert.id,
+                &serde_json::json!({"transition": t, "alert": alert}),
+                now,
+            ));
+        }
+        dirty.alerts.insert(alert.id.clone());
+        state.alerts.insert(alert.id.clone(), alert);
+    }
+}

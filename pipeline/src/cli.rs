@@ -1,0 +1,641 @@
+//! The `reconlight` command line.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::Config;
+use crate::ingest::Pipeline;
+use crate::metrics::Metrics;
+
+/// Streaming business-to-finance reconciliation and alerting.
+#[derive(Parser, Debug)]
+#[command(name = "reconlight", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the configuration comes from.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// The configuration file.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// A demo or generated dataset directory (reads DIR/reconlight.toml).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    fn path(&self) -> anyhow::Result<PathBuf> {
+        match (&self.config, &self.data_dir) {
+            (Some(c), _) => Ok(c.clone()),
+            (None, Some(d)) => Ok(d.join("reconlight.toml")),
+            (None, None) if Path::new("reconlight.toml").is_file() => {
+                Ok(PathBuf::from("reconlight.toml"))
+            }
+            (None, None) => bail!("no configuration: pass --config FILE or --data-dir DIR"),
+        }
+    }
+
+    fn load(&self) -> anyhow::Result<Config> {
+        Ok(Config::load(&self.path()?)?)
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate a dataset (if none), run the whole pipeline on it, run the nightly diff,
+    /// print a summary and serve the queue, the lights and the metrics.
+    Demo {
+        #[arg(long, default_value_t = 2000)]
+        contracts: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value = "demo-data")]
+        data_dir: PathBuf,
+        /// Exit after the summary instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Write a deterministic dataset with injected problems and its truth.jsonl.
+    Generate {
+        #[arg(long, default_value_t = 2000)]
+        contracts: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run the pipeline over the configured sources.
+    Run {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Stop once every source is consumed, instead of watching for more.
+        #[arg(long)]
+        until_idle: bool,
+    },
+    /// Run the nightly diff for a business date and update the work-item queue.
+    Nightly {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// YYYY-MM-DD; default: the clock's business date (event time) or yesterday (wall).
+        #[arg(long)]
+        date: Option<chrono::NaiveDate>,
+    },
+    /// The discrepancy queue.
+    Workitems {
+        #[command(subcommand)]
+        action: ListAction,
+    },
+    /// The lights.
+    Alerts {
+        #[command(subcommand)]
+        action: ListAction,
+    },
+    /// Records that could not be used, with position and reason.
+    Deadletters {
+        #[command(subcommand)]
+        action: ListAction,
+    },
+    /// The per-contract audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Rule packs.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+    /// Print the canonical records of an input file as JSON lines.
+    Decode {
+        #[arg(long, value_enum)]
+        format: DecodeFormat,
+        /// A TOML file with the CSV mapping ([columns] etc.), for --format csv.
+        #[arg(long)]
+        csv_mapping: Option<PathBuf>,
+        file: PathBuf,
+    },
+    /// Serve the API, the page and /metrics over a store.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        listen: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ListAction {
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+        /// Only this kind (work items) or rule (alerts).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only this state (open, assigned, resolved, dismissed / pending, firing, resolved).
+        #[arg(long)]
+        state: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Check the hash chain of the whole trail.
+    Verify {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// One contract's trail.
+    Show {
+        #[command(flatten)]
+        config: ConfigArgs,
+        contract_no: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesAction {
+    /// Load and plan every rule; report broken ones with file and line.
+    Check {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Json,
+    Table,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DecodeFormat {
+    Debezium,
+    Docusign,
+    Camt,
+    Csv,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo {
+            contracts,
+            seed,
+            data_dir,
+            no_serve,
+            listen,
+        } => demo(contracts, seed, &data_dir, no_serve, &listen).await,
+        Command::Generate {
+            contracts,
+            seed,
+            out,
+        } => {
+            let started = Instant::now();
+            let s = crate::generate::generate(contracts, seed, &out)?;
+            println!(
+                "generated {} customers, {} contracts, {} CRM events, {} signature events, {} bank lines into {} in {:.1}s",
+                s.customers,
+                s.contracts,
+                s.crm_events,
+                s.signature_events,
+                s.bank_lines,
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
+            for (kind, n) in &s.problems {
+                println!("  injected {kind}: {n}");
+            }
+            println!("business date of the data: {}", s.business_date);
+            Ok(())
+        }
+        Command::Run { config, until_idle } => {
+            let cfg = config.load()?;
+            let metrics = Arc::new(Metrics::new());
+            let mut p = Pipeline::open(cfg, metrics.clone()).await?;
+            let stats = run_with_progress(&mut p).await?;
+            print_run(&stats);
+            if until_idle {
+                return Ok(());
+            }
+            let listen = p.config.server.listen.clone();
+            let server = tokio::spawn(crate::server::serve_owned(listen, p.store.clone(), metrics));
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {
+                        let stats = p.run_until_idle(|_, _| {}).await?;
+                        if stats.records > 0 {
+                            print_run(&stats);
+                        }
+                        p.tick().await?;
+                    }
+                }
+            }
+            server.abort();
+            Ok(())
+        }
+        Command::Nightly { config, date } => {
+            let mut p = Pipeline::open(config.load()?, Arc::new(Metrics::new())).await?;
+            let date = date.unwrap_or_else(|| p.default_business_date());
+            let outcome = p.nightly(date).await?;
+            print_nightly(&outcome);
+            Ok(())
+        }
+        Command::Workitems {
+            action:
+                ListAction::List {
+                    config,
+                    format,
+                    kind,
+                    state,
+                },
+        } => {
+            let store = crate::store::Store::open(&config.load()?.store_url()).await?;
+            let items: Vec<_> = store
+                .work_items()
+                .await?
+                .into_iter()
+                .filter(|w| kind.as_deref().is_none_or(|k| w.finding.kind.as_str() == k))
+                .filter(|w| state.as_deref().is_none_or(|s| w.state.as_str() == s))
+                .collect();
+            match format {
+                OutputFormat::Json => {
+                    for w in &items {
+                        println!("{}", serde_json::to_string(w)?);
+                    }
+                }
+                OutputFormat::Table => {
+                    println!(
+                        "{:<20} {:<24} {:<9} {:<16} {:>4} {:<22} {:>14} {:>14}",
+                        "ID",
+                        "KIND",
+                        "STATE",
+                        "CONTRACT",
+                        "INST",
+                        "BANK REF",
+                        "EXPECTED",
+                        "RECEIVED"
+                    );
+                    for w in &items {
+                        let f = &w.finding;
+                        println!(
+                            "{:<20} {:<24} {:<9} {:<16} {:>4} {:<22} {:>14} {:>14}",
+                            w.id,
+                            f.kind.as_str(),
+                            w.state.as_str(),
+                            f.contract_no.as_deref().unwrap_or("-"),
+                            f.installment
+                                .map(|i| i.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            f.bank_ref.as_deref().unwrap_or("-"),
+                            f.expected
+                                .map(|d| d.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            f.received
+                                .map(|d| d.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                        );
+                    }
+                    println!("{} work items", items.len());
+                }
+            }
+            Ok(())
+        }
+        Command::Alerts {
+            action:
+                ListAction::List {
+                    config,
+                    format,
+                    kind,
+                    state,
+                },
+        } => {
+            let store = crate::store::Store::open(&config.load()?.store_url()).await?;
+            let alerts: Vec<_> = store
+                .alerts()
+                .await?
+                .into_iter()
+                .filter(|a| kind.as_deref().is_none_or(|k| a.rule_id == k))
+                .filter(|a| state.as_deref().is_none_or(|s| a.state.as_str() == s))
+                .collect();
+            match format {
+                OutputFormat::Json => {
+                    for a in &alerts {
+                        println!("{}", serde_json::to_string(a)?);
+                    }
+                }
+                OutputFormat::Table => {
+                    println!(
+                        "{:<20} {:<36} {:<26} {:<7} {:<9} {}",
+                        "ID", "RULE", "SUBJECT", "LEVEL", "STATE", "SUMMARY"
+                    );
+                    for a in &alerts {
+                        println!(
+                            "{:<20} {:<36} {:<26} {:<7} {:<9} {}",
+                            a.id,
+                            a.rule_id,
+                            a.subject,
+                            a.level.as_str(),
+                            a.state.as_str(),
+                            a.annotations
+                                .get("summary")
+                                .map(String::as_str)
+                                .unwrap_or("")
+                        );
+                    }
+                    println!("{} alerts", alerts.len());
+                }
+            }
+            Ok(())
+        }
+        Command::Deadletters {
+            action: ListAction::List { config, format, .. },
+        } => {
+            let store = crate::store::Store::open(&config.load()?.store_url()).await?;
+            let letters = store.dead_letters(10_000).await?;
+            for l in &letters {
+                match format {
+                    OutputFormat::Json => println!("{}", serde_json::to_string(l)?),
+                    OutputFormat::Table => println!("{}  {}  {}", l.source, l.position, l.reason),
+                }
+            }
+            if format == OutputFormat::Table {
+                println!("{} dead letters", letters.len());
+            }
+            Ok(())
+        }
+        Command::Audit { action } => match action {
+            AuditAction::Verify { config } => {
+                let store = crate::store::Store::open(&config.load()?.store_url()).await?;
+                let entries = store.audit_entries(None).await?;
+                match crate::audit::verify_chain(&entries) {
+                    Ok(n) => {
+                        println!("audit trail intact: {n} entries, hash chain verified");
+                        Ok(())
+                    }
+                    Err(e) => bail!("audit trail broken: {e}"),
+                }
+            }
+            AuditAction::Show {
+                config,
+                contract_no,
+            } => {
+                let store = crate::store::Store::open(&config.load()?.store_url()).await?;
+                let entries = store.audit_entries(Some(&contract_no)).await?;
+                for e in &entries {
+                    println!(
+                        "{}  {:<16} {} -> {}  by {} from {}  ({})",
+                        e.source_time.to_rfc3339(),
+                        e.field,
+                        e.before.as_deref().unwrap_or("∅"),
+                        e.after.as_deref().unwrap_or("∅"),
+                        e.operator.as_deref().unwrap_or("?"),
+                        e.ip.as_deref().unwrap_or("?"),
+                        e.source_position
+                    );
+                }
+                println!("{} changes to {contract_no}", entries.len());
+                Ok(())
+            }
+        },
+        Command::Rules {
+            action: RulesAction::Check { config },
+        } => {
+            let cfg = if config.config.is_some() || config.data_dir.is_some() {
+                config.load()?
+            } else {
+                Config::parse("", Path::new(".")).map_err(anyhow::Error::msg)?
+            };
+            let runner = crate::alerts::RuleRunner::load(&cfg).await;
+            for r in &runner.rules {
+                println!("ok      {:<40} {}", r.id, r.origin);
+            }
+            for e in runner.broken.values() {
+                println!("BROKEN  {e}");
+            }
+            if runner.broken.is_empty() {
+                println!("{} rules, all valid", runner.rules.len());
+                Ok(())
+            } else {
+                bail!(
+                    "{} of {} rules are broken",
+                    runner.broken.len(),
+                    runner.rules.len() + runner.broken.len()
+                )
+            }
+        }
+        Command::Decode {
+            format,
+            csv_mapping,
+            file,
+        } => decode(format, csv_mapping.as_deref(), &file),
+        Command::Serve { config, listen } => {
+            let cfg = config.load()?;
+            let store = crate::store::Store::open(&cfg.store_url()).await?;
+            let metrics = Arc::new(Metrics::new());
+            metrics.observe_state(&store.load().await?);
+            let listen = listen.unwrap_or(cfg.server.listen.clone());
+            println!("serving http://{listen}/");
+            crate::server::serve(&listen, store, metrics).await
+        }
+    }
+}
+
+async fn run_with_progress(p: &mut Pipeline) -> anyhow::Result<crate::ingest::RunStats> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg:<10} [{bar:40}] {pos}/{len} records ({per_sec}, eta {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message("ingest");
+    let stats = p
+        .run_until_idle(|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await;
+    bar.finish_and_clear();
+    stats
+}
+
+fn print_run(stats: &crate::ingest::RunStats) {
+    println!(
+        "ingested {} records in {} batches: {} applied, {} ignored, {} dead letters",
+        stats.records,
+        stats.batches,
+        stats.applied,
+        stats.ignored.values().sum::<u64>(),
+        stats.dead_letters
+    );
+    for note in &stats.unbalanced_statements {
+        println!("  warning: {note}");
+    }
+}
+
+fn print_nightly(o: &crate::ingest::pipeline::NightlyOutcome) {
+    let s = &o.summary;
+    println!(
+        "nightly diff for {}: {} findings; queue: {} opened, {} reopened, {} updated, {} auto-resolved, {} open",
+        s.date,
+        s.findings_by_kind.values().sum::<usize>(),
+        o.opened,
+        o.reopened,
+        o.updated,
+        o.auto_resolved,
+        o.open_items
+    );
+    for (kind, n) in &s.findings_by_kind {
+        println!(
+            "  {kind:<24} {n:>6}   CNY {:>16}",
+            s.amount_by_kind.get(kind).copied().unwrap_or_default()
+        );
+    }
+    println!(
+        "  CRM-vs-bank difference rate: {}% of {} due; credits matched: {}/{} ({} of {})",
+        s.difference_rate_percent,
+        s.expected_due,
+        s.credits_matched,
+        s.credits,
+        s.credit_amount_matched,
+        s.credit_amount
+    );
+}
+
+async fn demo(
+    contracts: usize,
+    seed: u64,
+    data_dir: &Path,
+    no_serve: bool,
+    listen: &str,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if crate::generate::dataset_exists(data_dir) {
+        println!("using the dataset in {}", data_dir.display());
+    } else {
+        println!(
+            "generating a company's CRM, e-signature and bank data ({contracts} contracts, seed {seed}) into {}",
+            data_dir.display()
+        );
+        let s = crate::generate::generate(contracts, seed, data_dir)
+            .context("generating the demo dataset")?;
+        println!(
+            "  {} customers, {} contracts, {} CRM events, {} signature events, {} bank lines",
+            s.customers, s.contracts, s.crm_events, s.signature_events, s.bank_lines
+        );
+    }
+    let cfg = Config::load(&data_dir.join("reconlight.toml"))?;
+    let metrics = Arc::new(Metrics::new());
+    let mut p = Pipeline::open(cfg, metrics.clone()).await?;
+    let stats = run_with_progress(&mut p).await?;
+    print_run(&stats);
+    let date = p.default_business_date();
+    let outcome = p.nightly(date).await?;
+    print_nightly(&outcome);
+
+    let mut by_rule: std::collections::BTreeMap<(String, &str), usize> = Default::default();
+    for a in p
+        .state
+        .alerts
+        .values()
+        .filter(|a| a.state == reconlight_rules::AlertState::Firing)
+    {
+        *by_rule
+            .entry((a.rule_id.clone(), a.level.as_str()))
+            .or_default() += 1;
+    }
+    println!("lights firing:");
+    for ((rule, level), n) in &by_rule {
+        println!("  {rule:<40} {level:<7} {n:>6}");
+    }
+    println!("dead letters: {}", p.state.dead_letter_count);
+    println!("done in {:.1}s", started.elapsed().as_secs_f64());
+    if no_serve {
+        return Ok(());
+    }
+    println!("serving the queue, the lights and the metrics on http://{listen}/ (Ctrl-C to stop)");
+    crate::server::serve(listen, p.store.clone(), metrics).await
+}
+
+fn decode(format: DecodeFormat, csv_mapping: Option<&Path>, file: &Path) -> anyhow::Result<()> {
+    use reconlight_connectors::formats::{bank_csv, camt, debezium, docusign};
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut errors = 0;
+    let mut print = |r: Result<serde_json::Value, String>| match r {
+        Ok(v) => println!("{v}"),
+        Err(e) => {
+            errors += 1;
+            eprintln!("{}: {e}", file.display());
+        }
+    };
+    match format {
+        DecodeFormat::Debezium | DecodeFormat::Docusign => {
+            for (i, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let r = if format == DecodeFormat::Debezium {
+                    debezium::decode(line, &Default::default()).map(|m| match m {
+                        debezium::DebeziumMessage::Change(c) => serde_json::json!(c),
+                        debezium::DebeziumMessage::Tombstone => {
+                            serde_json::json!({"tombstone": true})
+                        }
+                        debezium::DebeziumMessage::Ignored(why) => {
+                            serde_json::json!({"ignored": why})
+                        }
+                    })
+                } else {
+                    docusign::decode(line, &Default::default()).map(|s| serde_json::json!(s))
+                };
+                print(r.map_err(|e| format!("line {}: {e}", i + 1)));
+            }
+        }
+        DecodeFormat::Camt => {
+            let msg = camt::decode_bytes(&bytes)?;
+            for s in &msg.statements {
+                eprintln!(
+                    "{} statement {} account {}: {} entries, balance check: {}",
+                    msg.format,
+                    s.id,
+                    s.account,
+                    s.entries,
+                    match s.balance_difference {
+                        None => "no opening/closing balances".to_string(),
+                        Some(d) if d.is_zero() => "balances".to_string(),
+                        Some(d) => format!("DOES NOT BALANCE (difference {d})"),
+                    }
+                );
+            }
+            for t in msg.transactions {
+                print(t.map(|t| serde_json::json!(t)).map_err(|e| e.to_string()));
+            }
+        }
+        DecodeFormat::Csv => {
+            let path = csv_mapping.context("--format csv needs --csv-mapping FILE")?;
+            let text = std::fs::read_to_string(path)?;
+            let options: bank_csv::CsvOptions =
+                toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+            for r in bank_csv::decode(&bytes, &options)? {
+                print(r.map(|t| serde_json::json!(t)).map_err(|e| e.to_string()));
+            }
+        }
+    }
+    if errors > 0 {
+        bail!("{errors} records did not decode");
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! reconlight's configuration: one TOML file, every field with a default, unknown keys
+//! rejected. Relative paths are read from the configuration file's directory.
+
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use reconlight_connectors::crm::CrmMapping;
+use reconlight_connectors::formats::bank_csv::CsvOptions;
+use reconlight_connectors::formats::debezium::DebeziumOptions;
+use reconlight_connectors::formats::docusign::DocusignOptions;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub business: BusinessConfig,
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub crm: CrmMapping,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// The directory relative paths are read from (the config file's own directory).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// Where state lives.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://reconlight.db` (relative to the config file) or `postgres://user@host/db`.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite://reconlight.db".into(),
+        }
+    }
+}
+
+/// The business calendar and money rules.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusinessConfig {
+    /// Time zone of business dates (due dates, the nightly diff, reports).
+    pub time_zone: Tz,
+    /// A received amount within this of the expected one counts as paid in full.
+    pub amount_tolerance: Decimal,
+    /// Matches at or above this confidence (0-100) are confirmed without a clerk.
+    pub auto_confirm_confidence: u8,
+    /// How contract numbers look in remittance text: a regex whose capture groups are
+    /// re-assembled by `contract_no_template` into the CRM's spelling.
+    pub contract_no_pattern: String,
+    pub contract_no_template: String,
+}
+
+impl Default for BusinessConfig {
+    fn default() -> Self {
+        BusinessConfig {
+            time_zone: chrono_tz::Asia::Shanghai,
+            amount_tolerance: Decimal::new(100, 2),
+            auto_confirm_confidence: 90,
+            contract_no_pattern: r"(?i)HT[\s\-_/]*(\d{4})[\s\-_/]*(\d{6})".into(),
+            contract_no_template: "HT-${1}-${2}".into(),
+        }
+    }
+}
+
+/// Which rule packs to load.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// A packs directory (`<dir>/<pack>/*.toml`); unset means the packs shipped in the binary.
+    pub dir: Option<PathBuf>,
+}
+
+/// Micro-batching.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Records per micro-batch (one database transaction each).
+    pub batch_size: usize,
+    /// What `now()` is: the event-time watermark (replays give identical results) or the
+    /// wall clock (production, so time-based rules fire while nothing arrives).
+    pub clock: ClockMode,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            batch_size: 2000,
+            clock: ClockMode::Wall,
+        }
+    }
+}
+
+/// Where the pipeline's "now" comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockMode {
+    EventTime,
+    Wall,
+}
+
+/// The HTTP server (API, metrics, web page).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// The wire format a source speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFormat {
+    /// Debezium JSON change events, one per line.
+    Debezium,
+    /// DocuSign Connect JSON SIM notifications, one per line.
+    Docusign,
+    /// ISO 20022 camt.053 / camt.054 / camt.052 XML files.
+    Camt,
+    /// Bank CSV exports (needs `csv`).
+    Csv,
+}
+
+impl SourceFormat {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SourceFormat::Debezium => "debezium",
+            SourceFormat::Docusign => "docusign",
+            SourceFormat::Camt => "camt",
+            SourceFormat::Csv => "csv",
+        }
+    }
+}
+
+/// One input: a file or a directory of files in one format.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub format: SourceFormat,
+    /// A file, or a directory whose files are read in name order.
+    pub path: PathBuf,
+    #[serde(default)]
+    pub debezium: DebeziumOptions,
+    #[serde(default)]
+    pub docusign: DocusignOptions,
+    #[serde(default)]
+    pub csv: Option<CsvOptions>,
+}
+
+/// A configuration problem, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Config {
+    /// Reads a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, &base).map_err(|message| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses configuration text; relative paths resolve against `base_dir`.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(0);
+            format!("line {line}: {}", e.message())
+        })?;
+        config.base_dir = base_dir.to_path_buf();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::BTreeSet::new();
+        for s in &self.sources {
+            if !names.insert(&s.name) {
+                return Err(format!("two sources are named `{}`", s.name));
+            }
+            if s.format == SourceFormat::Csv && s.csv.is_none() {
+                return Err(format!(
+                    "source `{}` is CSV but has no [sources.csv] column mapping",
+                    s.name
+                ));
+            }
+        }
+        regex::Regex::new(&self.business.contract_no_pattern)
+            .map_err(|e| format!("business.contract_no_pattern: {e}"))?;
+        if self.business.auto_confirm_confidence > 100 {
+            return Err("business.auto_confirm_confidence must be 0-100".into());
+        }
+        Ok(())
+    }
+
+    /// A path from the configuration, resolved against the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// The store URL with a relative SQLite path resolved.
+    pub fn store_url(&self) -> String {
+        let url = &self.store.url;
+        match url.strip_prefix("sqlite://") {
+            Some(rest) if !rest.starts_with('/') && !rest.starts_with(":memory:") => {
+                let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
+                let path = self.resolve(Path::new(file));
+                if query.is_empty() {
+                    format!("sqlite://{}", path.display())
+                } else {
+                    format!("sqlite://{}?{query}", path.display())
+                }
+            }
+            _ => url.clone(),
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The pipeline: one path for every record, one commit point per micro-batch.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::source::{Item, Merged, Outcome, SourceNotes, read_file, source_files};
+use crate::alerts::RuleRunner;
+use crate::config::{ClockMode, Config};
+use crate::metrics::Metrics;
+use crate::outbox::OutboxMessage;
+use crate::reconcile::diff::{DiffSummary, nightly_diff};
+use crate::reconcile::matching::{MatchSettings, match_credits};
+use crate::reconcile::reference::ContractRefFinder;
+use crate::state::{Applied, DeadLetter, Dirty, LiveState};
+use crate::store::Store;
+use crate::workitems::{SlaTiers, reconcile_queue};
+
+/// Counts of one run, for the summary and the tests.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunStats {
+    pub batches: u64,
+    pub records: u64,
+    pub applied: u64,
+    pub ignored: BTreeMap<String, u64>,
+    pub dead_letters: u64,
+    pub unbalanced_statements: Vec<String>,
+}
+
+/// What one nightly run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct NightlyOutcome {
+    pub summary: DiffSummary,
+    pub opened: usize,
+    pub reopened: usize,
+    pub updated: usize,
+    pub auto_resolved: usize,
+    pub open_items: usize,
+}
+
+/// A pipeline over one store and one configuration.
+pub struct Pipeline {
+    pub config: Config,
+    pub store: Store,
+    pub state: LiveState,
+    pub rules: RuleRunner,
+    pub metrics: Arc<Metrics>,
+    finder: ContractRefFinder,
+}
+
+impl Pipeline {
+    /// Opens the store, loads the live state and the rules.
+    pub async fn open(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<Pipeline> {
+        let store = Store::open(&config.store_url()).await?;
+        let state = store.load().await?;
+        let rules = RuleRunner::load(&config).await;
+        let finder = ContractRefFinder::new(
+            &config.business.contract_no_pattern,
+            &config.business.contract_no_template,
+        )?;
+        metrics.observe_state(&state);
+        Ok(Pipeline {
+            config,
+            store,
+            state,
+            rules,
+            metrics,
+            finder,
+        })
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        match self.config.ingest.clock {
+            ClockMode::EventTime => self.state.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+            ClockMode::Wall => {
+                Utc::now().max(self.state.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH))
+            }
+        }
+    }
+
+    /// Reads everything the sources hold beyond the stored positions.
+    pub fn pending_items(&self, stats: &mut RunStats) -> anyhow::Result<Merged> {
+        let mut queues = Vec::new();
+        for source in &self.config.sources {
+            let mut q = VecDeque::new();
+            let mut notes = SourceNotes::default();
+            for path in source_files(&self.config, source).map_err(anyhow::Error::msg)? {
+                let file = path
+                    .strip_prefix(&self.config.base_dir)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                let skip = self
+                    .state
+                    .positions
+                    .get(&format!("{}:{file}", source.name))
+                    .copied()
+                    .unwrap_or(0);
+                q.extend(
+                    read_file(&self.config, source, &path, skip, &mut notes)
+                        .map_err(anyhow::Error::msg)?,
+                );
+            }
+            for n in notes.unbalanced {
+                tracing::warn!("{n}");
+                self.metrics
+                    .unbalanced_statements
+                    .with_label_values(&[&source.name])
+                    .inc();
+                stats.unbalanced_statements.push(n);
+            }
+            queues.push(q);
+        }
+        Ok(Merged::new(queues))
+    }
+
+    /// Processes every pending item in micro-batches; `progress` is told after each batch.
+    pub async fn run_until_idle(
+        &mut self,
+        mut progress: impl FnMut(u64, u64),
+    ) -> anyhow::Result<RunStats> {
+        let mut stats = RunStats::default();
+        let mut merged = self.pending_items(&mut stats)?;
+        let total = merged.remaining() as u64;
+        let mut done = 0u64;
+        progress(0, total);
+        loop {
+            let mut batch = Vec::with_capacity(self.config.ingest.batch_size);
+            while batch.len() < self.config.ingest.batch_size {
+                match merged.next_item() {
+                    Some(item) => batch.push(item),
+                    None => break,
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            done += batch.len() as u64;
+            self.process_batch(batch, &mut stats).await?;
+            progress(done, total);
+        }
+        Ok(stats)
+    }
+
+    /// Applies one micro-batch and commits it with everything it caused.
+    pub async fn process_batch(
+        &mut self,
+        items: Vec<Item>,
+        stats: &mut RunStats,
+    ) -> anyhow::Result<()> {
+        let mut dirty = Dirty::default();
+        let mapping = self.config.crm.clone();
+        for item in items {
+            stats.records += 1;
+            let key = item.position_key();
+            self.state.positions.insert(key.clone(), item.index + 1);
+            dirty.positions.insert(key);
+            let where_ = item.where_();
+            let reason = match item.outcome {
+                Outcome::Record(record, time) => {
+                    if self.state.watermark.is_none_or(|w| time > w) {
+                        self.state.watermark = Some(time);
+                        dirty.watermark = true;
+                    }
+                    match self.state.apply(*record, &where_, &mapping, &mut dirty) {
+                        Ok(Applied::Changed) => {
+                            stats.applied += 1;
+                            self.metrics.events.with_label_values(&[&item.source]).inc();
+                            None
+                        }
+                        Ok(Applied::Ignored(why)) => {
+                            *stats.ignored.entry(why.into()).or_default() += 1;
+                            self.metrics
+                                .ignored
+                                .with_label_values(&[&item.source, why])
+                                .inc();
+                            None
+                        }
+                        Err(e) => Some((format!("{where_}: {e}"), "invariant")),
+                    }
+                }
+                Outcome::Skip(why) => {
+                    *stats.ignored.entry(why.into()).or_default() += 1;
+                    self.metrics
+                        .ignored
+                        .with_label_values(&[&item.source, why])
+                        .inc();
+                    None
+                }
+                Outcome::Error(e) => Some((format!("{}: {e}", item.file), "decode")),
+            };
+            if let Some((reason, class)) = reason {
+                tracing::warn!("dead letter from {}: {reason}", item.source);
+                stats.dead_letters += 1;
+                self.state.dead_letter_count += 1;
+                self.metrics
+                    .dead_letters
+                    .with_label_values(&[&item.source, class])
+                    .inc();
+                let letter = DeadLetter {
+                    source: item.source.clone(),
+                    position: where_,
+                    reason,
+                    raw: item.raw,
+                    recorded_at: self.state.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                };
+                dirty.outbox.push(OutboxMessage::new(
+                    "dead_letters",
+                    &letter.position,
+                    &letter,
+                    letter.recorded_at,
+                ));
+                dirty.dead_letters.push(letter);
+            }
+        }
+        self.reconcile_and_evaluate(&mut dirty).await;
+        let started = Instant::now();
+        self.store.commit(&self.state, &dirty).await?;
+        self.metrics
+            .batch_commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.observe_state(&self.state);
+        stats.batches += 1;
+        Ok(())
+    }
+
+    async fn reconcile_and_evaluate(&mut self, dirty: &mut Dirty) {
+        let tz = self.config.business.time_zone;
+        let contracts = dirty.contracts.clone();
+        self.state.derive_installments(&contracts, tz, dirty);
+        let inputs_changed = dirty.touched_inputs();
+        if inputs_changed {
+            let settings = MatchSettings {
+                tolerance: self.config.business.amount_tolerance,
+                auto_confirm: self.config.business.auto_confirm_confidence,
+                finder: &self.finder,
+            };
+            let matches = match_credits(&self.state, &settings, None);
+            self.state.set_matches(matches, dirty);
+        }
+        let now = self.now();
+        self.rules
+            .evaluate(
+                &mut self.state,
+                now,
+                inputs_changed || !dirty.matches.is_empty(),
+                dirty,
+                &self.metrics,
+            )
+            .await;
+    }
+
+    /// Re-evaluates the rules at the current clock without new input (the clock tick).
+    pub async fn tick(&mut self) -> anyhow::Result<()> {
+        let mut dirty = Dirty::default();
+        let now = self.now();
+        self.rules
+            .evaluate(&mut self.state, now, false, &mut dirty, &self.metrics)
+            .await;
+        if !dirty.alerts.is_empty() {
+            self.store.commit(&self.state, &dirty).await?;
+            self.metrics.observe_state(&self.state);
+        }
+        Ok(())
+    }
+
+    /// The business date the nightly diff covers by default: the watermark's date in
+    /// event-time mode (a replayed month ends on its last day), else yesterday.
+    pub fn default_business_date(&self) -> NaiveDate {
+        let tz = self.config.business.time_zone;
+        match self.config.ingest.clock {
+            ClockMode::EventTime => crate::reconcile::terms::business_date(self.now(), tz),
+            ClockMode::Wall => {
+                crate::reconcile::terms::business_date(Utc::now(), tz) - chrono::Duration::days(1)
+            }
+        }
+    }
+
+    /// Runs the nightly diff for `date` and brings the work-item queue in line with it.
+    pub async fn nightly(&mut self, date: NaiveDate) -> anyhow::Result<NightlyOutcome> {
+        let tz = self.config.business.time_zone;
+        let settings = MatchSettings {
+            tolerance: self.config.business.amount_tolerance,
+            auto_confirm: self.config.business.auto_confirm_confidence,
+            finder: &self.finder,
+        };
+        let (_matches, findings, summary) = nightly_diff(&self.state, &settings, tz, date);
+        let now = self.now();
+        let changes = reconcile_queue(
+            &self.state.work_items,
+            &findings,
+            date,
+            &SlaTiers::default(),
+            now,
+        );
+        let mut dirty = Dirty::default();
+        for item in changes.changed {
+            dirty
+                .outbox
+                .push(OutboxMessage::new("work_items", &item.id, &item, now));
+            dirty.work_items.insert(item.id.clone());
+            self.state.work_items.insert(item.id.clone(), item);
+        }
+        let outcome = NightlyOutcome {
+            summary,
+            opened: changes.opened,
+            reopened: changes.reopened,
+            updated: changes.updated,
+            auto_resolved: changes.auto_resolved,
+            open_items: self
+                .state
+                .work_items
+                .values()
+                .filter(|w| w.state.is_active())
+                .count(),
+        };
+        dirty.nightly_report = Some((date, serde_json::to_string(&outcome)?));
+        // Work items are a table rules can read: refresh it for the next evaluation.
+        self.rules
+            .evaluate(&mut self.state, now, true, &mut dirty, &self.metrics)
+            .await;
+        self.store.commit(&self.state, &dirty).await?;
+        self.metrics.observe_state(&self.state);
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,269 @@
+//! File sources: a file or a directory of files in one format, decoded into positioned
+//! items. Each file's position is the number of items consumed from it, so a restart
+//! resumes exactly where the last committed batch ended.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use reconlight_connectors::formats::{bank_csv, camt, debezium, docusign};
+use reconlight_connectors::model::Record;
+
+use crate::config::{Config, SourceConfig, SourceFormat};
+
+/// What one input item turned out to be.
+#[derive(Debug)]
+pub enum Outcome {
+    Record(Box<Record>, DateTime<Utc>),
+    /// Valid input that carries nothing to apply (tombstones, transaction markers, pending entries).
+    Skip(&'static str),
+    Error(String),
+}
+
+/// One positioned item of a source.
+#[derive(Debug)]
+pub struct Item {
+    pub source: String,
+    /// The file, relative to the configuration's directory where possible.
+    pub file: String,
+    /// 0-based index of the item within its file.
+    pub index: u64,
+    /// Human position within the file: `line 17`, `statement S1 entry 3`.
+    pub position: String,
+    pub raw: String,
+    pub outcome: Outcome,
+}
+
+impl Item {
+    /// The key its file's position is stored under.
+    pub fn position_key(&self) -> String {
+        format!("{}:{}", self.source, self.file)
+    }
+
+    /// `file position`, for dead letters and the audit trail.
+    pub fn where_(&self) -> String {
+        format!("{} {}", self.file, self.position)
+    }
+}
+
+/// Statement-level facts a source noticed while decoding (balance checks).
+#[derive(Debug, Default)]
+pub struct SourceNotes {
+    pub unbalanced: Vec<String>,
+}
+
+/// The files of a source, in name order.
+pub fn source_files(config: &Config, source: &SourceConfig) -> Result<Vec<PathBuf>, String> {
+    let path = config.resolve(&source.path);
+    if path.is_file() {
+        return Ok(vec![path]);
+    }
+    if !path.is_dir() {
+        return Err(format!(
+            "source `{}`: {} is neither a file nor a directory",
+            source.name,
+            path.display()
+        ));
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+        .map_err(|e| {
+            format!(
+                "source `{}`: cannot list {}: {e}",
+                source.name,
+                path.display()
+            )
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn display_path(config: &Config, path: &Path) -> String {
+    path.strip_prefix(&config.base_dir)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Decodes the items of one file from index `skip` on.
+pub fn read_file(
+    config: &Config,
+    source: &SourceConfig,
+    path: &Path,
+    skip: u64,
+    notes: &mut SourceNotes,
+) -> Result<Vec<Item>, String> {
+    let tz: Tz = config.business.time_zone;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file = display_path(config, path);
+    let mut items = Vec::new();
+    let mut push = |index: u64, position: String, raw: String, outcome: Outcome| {
+        if index >= skip {
+            items.push(Item {
+                source: source.name.clone(),
+                file: file.clone(),
+                index,
+                position,
+                raw,
+                outcome,
+            });
+        }
+    };
+    match source.format {
+        SourceFormat::Debezium | SourceFormat::Docusign => {
+            let text = String::from_utf8_lossy(&bytes);
+            for (i, line) in text.lines().enumerate() {
+                let position = format!("line {}", i + 1);
+                let outcome = if line.trim().is_empty() {
+                    Outcome::Skip("empty line")
+                } else if source.format == SourceFormat::Debezium {
+                    match debezium::decode(line, &source.debezium) {
+                        Ok(debezium::DebeziumMessage::Change(c)) => {
+                            let r = Record::Crm(c);
+                            let t = r.event_time(tz);
+                            Outcome::Record(Box::new(r), t)
+                        }
+                        Ok(debezium::DebeziumMessage::Tombstone) => Outcome::Skip("tombstone"),
+                        Ok(debezium::DebeziumMessage::Ignored(why)) => Outcome::Skip(why),
+                        Err(e) => Outcome::Error(format!("debezium {position}: {e}")),
+                    }
+                } else {
+                    match docusign::decode(line, &source.docusign) {
+                        Ok(sig) => {
+                            let r = Record::Signature(sig);
+                            let t = r.event_time(tz);
+                            Outcome::Record(Box::new(r), t)
+                        }
+                        Err(e) => Outcome::Error(format!("docusign {position}: {e}")),
+                    }
+                };
+                push(i as u64, position, line.to_string(), outcome);
+            }
+        }
+        SourceFormat::Camt => match camt::decode_bytes(&bytes) {
+            Ok(msg) => {
+                for s in msg.statements.iter().filter(|s| s.unbalanced()) {
+                    notes.unbalanced.push(format!(
+                        "{file}: statement {} for {} does not balance: closing {} differs from opening + credits - debits by {}",
+                        s.id,
+                        s.account,
+                        s.closing_balance.unwrap_or_default(),
+                        s.balance_difference.unwrap_or_default()
+                    ));
+                }
+                for (i, t) in msg.transactions.into_iter().enumerate() {
+                    match t {
+                        Ok(tx) => {
+                            let position = format!("transaction {} ({})", i + 1, tx.bank_ref);
+                            let raw = serde_json::to_string(&tx).unwrap_or_default();
+                            let r = Record::Bank(tx);
+                            let time = r.event_time(tz);
+                            push(i as u64, position, raw, Outcome::Record(Box::new(r), time));
+                        }
+                        Err(e) => {
+                            let raw = e.raw.clone().unwrap_or_default();
+                            push(
+                                i as u64,
+                                e.position.clone(),
+                                raw,
+                                Outcome::Error(e.to_string()),
+                            );
+                        }
+                    }
+                }
+            }
+            Err(e) => push(
+                0,
+                "document".into(),
+                clip(&bytes),
+                Outcome::Error(e.to_string()),
+            ),
+        },
+        SourceFormat::Csv => {
+            let options = source
+                .csv
+                .as_ref()
+                .ok_or_else(|| format!("source `{}` has no csv mapping", source.name))?;
+            match bank_csv::decode(&bytes, options) {
+                Ok(rows) => {
+                    for (i, row) in rows.into_iter().enumerate() {
+                        match row {
+                            Ok(tx) => {
+                                let position = format!("row {} ({})", i + 1, tx.bank_ref);
+                                let raw = serde_json::to_string(&tx).unwrap_or_default();
+                                let r = Record::Bank(tx);
+                                let time = r.event_time(tz);
+                                push(i as u64, position, raw, Outcome::Record(Box::new(r), time));
+                            }
+                            Err(e) => {
+                                let raw = e.raw.clone().unwrap_or_default();
+                                push(
+                                    i as u64,
+                                    e.position.clone(),
+                                    raw,
+                                    Outcome::Error(e.to_string()),
+                                );
+                            }
+                        }
+                    }
+                }
+                Err(e) => push(
+                    0,
+                    "file".into(),
+                    clip(&bytes),
+                    Outcome::Error(e.to_string()),
+                ),
+            }
+        }
+    }
+    Ok(items)
+}
+
+fn clip(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(65_536)]).into_owned()
+}
+
+/// The pending items of every source, merged into one deterministic event-time order.
+pub struct Merged {
+    queues: Vec<VecDeque<Item>>,
+}
+
+impl Merged {
+    pub fn new(queues: Vec<VecDeque<Item>>) -> Self {
+        Merged { queues }
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.queues.iter().map(VecDeque::len).sum()
+    }
+
+    /// The next item: the queue head with the earliest event time (items without one, such
+    /// as errors, go first); ties go to the source listed first.
+    pub fn next_item(&mut self) -> Option<Item> {
+        let mut best: Option<(usize, Option<DateTime<Utc>>)> = None;
+        for (i, q) in self.queues.iter().enumerate() {
+            let Some(head) = q.front() else { continue };
+            let t = match &head.outcome {
+                Outcome::Record(_, t) => Some(*t),
+                _ => None,
+            };
+            let better = match best {
+                None => true,
+                Some((_, bt)) => t < bt,
+            };
+            if better {
+                best = Some((i, t));
+            }
+        }
+        best.and_then(|(i, _)| self.queues[i].pop_front())
+    }
+}

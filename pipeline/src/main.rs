@@ -1,0 +1,19 @@
+//! The `reconlight` binary.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RECONLIGHT_LOG")
+                .unwrap_or_else(|_| "reconlight=error,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = reconlight::cli::Cli::parse();
+    if let Err(e) = reconlight::cli::run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,385 @@
+//! The nightly diff: CRM receivables against bank receipts against signed contracts, at a
+//! business date D. Every difference becomes a finding; `workitems` turns findings into the
+//! queue. Definitions (D in the business time zone, tolerance from the configuration):
+//!
+//! - `missing_payment`: an installment of a signed contract due before D, nothing received;
+//! - `partial_payment`: due before D, received less than expected by more than the tolerance;
+//! - `overpayment`: received more than expected by more than the tolerance (due or not);
+//! - `duplicate_payment`: two or more separate credits each paid the installment in full;
+//! - `unmatched_receipt`: a credit booked by D that no installment took;
+//! - `suggested_match`: a credit booked by D with only a low-confidence match;
+//! - `amount_mismatch`: the CRM amount differs from the latest CA-signed amount;
+//! - `signature_not_certified`: the CRM says signed, no CA-certified completion exists by D;
+//! - `terms_unparseable`: a signed contract whose terms give no installments.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use reconlight_connectors::model::{ContractStatus, Direction, end_of_business_day};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::json;
+
+use super::matching::{Allocation, MatchSettings, Matches, match_credits};
+use crate::state::LiveState;
+use crate::workitems::{Finding, WorkItemKind};
+
+/// Headline numbers of one nightly diff.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DiffSummary {
+    pub date: NaiveDate,
+    pub installments_due: usize,
+    pub expected_due: Decimal,
+    pub received_on_due: Decimal,
+    /// Sum of the absolute differences (shortfalls, excess, unmatched credits).
+    pub difference: Decimal,
+    /// `difference / expected_due`, in percent.
+    pub difference_rate_percent: Decimal,
+    pub credits: usize,
+    pub credits_matched: usize,
+    pub credit_amount: Decimal,
+    pub credit_amount_matched: Decimal,
+    pub findings_by_kind: BTreeMap<String, usize>,
+    pub amount_by_kind: BTreeMap<String, Decimal>,
+}
+
+/// Runs the diff for business date `date`.
+pub fn nightly_diff(
+    state: &LiveState,
+    settings: &MatchSettings,
+    tz: Tz,
+    date: NaiveDate,
+) -> (Matches, Vec<Finding>, DiffSummary) {
+    let tol = settings.tolerance;
+    let through = date;
+    let cutoff = end_of_business_day(date, tz);
+    let matches = match_credits(state, settings, Some(through));
+    let mut findings = Vec::new();
+    let mut summary = DiffSummary {
+        date,
+        ..Default::default()
+    };
+
+    let mut by_installment: BTreeMap<(String, u32), Vec<&Allocation>> = BTreeMap::new();
+    for a in matches.values().flatten().filter(|a| a.confirmed) {
+        by_installment
+            .entry((a.contract_no.clone(), a.seq))
+            .or_default()
+            .push(a);
+    }
+    let credit_line = |a: &Allocation| {
+        let b = &state.bank[&a.bank_ref].tx;
+        json!({
+            "bank_ref": a.bank_ref,
+            "booking_date": b.booking_date,
+            "credit_amount": b.amount.amount,
+            "allocated": a.amount,
+            "payer": b.counterparty_name,
+            "payer_account": b.counterparty_account,
+            "remittance": b.remittance,
+            "rule": a.rule.as_str(),
+            "confidence": a.confidence,
+            "explanation": a.explanation,
+        })
+    };
+
+    for ((no, seq), inst) in &state.installments {
+        let Some(contract) = state
+            .contracts
+            .get(no)
+            .filter(|c| c.status == ContractStatus::Signed)
+        else {
+            continue;
+        };
+        let allocs = by_installment
+            .get(&(no.clone(), *seq))
+            .cloned()
+            .unwrap_or_default();
+        let expected = inst.amount.amount;
+        let received: Decimal = allocs.iter().map(|a| a.amount).sum();
+        let due = inst.due_date.is_some_and(|d| d < date);
+        if due {
+            summary.installments_due += 1;
+            summary.expected_due += expected;
+            summary.received_on_due += received;
+            summary.difference += (expected - received).abs();
+        } else if received > expected {
+            summary.difference += received - expected;
+        }
+        let full: Vec<&&Allocation> = allocs
+            .iter()
+            .filter(|a| (a.amount - expected).abs() <= tol)
+            .collect();
+        let kind = if received.is_zero() {
+            due.then_some(WorkItemKind::MissingPayment)
+        } else if full.len() >= 2 {
+            Some(WorkItemKind::DuplicatePayment)
+        } else if received - expected > tol {
+            Some(WorkItemKind::Overpayment)
+        } else if expected - received > tol && due {
+            Some(WorkItemKind::PartialPayment)
+        } else {
+            None
+        };
+        let Some(kind) = kind else { continue };
+        let ccy = inst.amount.currency;
+        let due_text = inst
+            .due_date
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "not yet fixed".into());
+        let (bank_ref, summary_line) = match kind {
+            WorkItemKind::MissingPayment => (
+                None,
+                format!(
+                    "{no} installment {seq}: {ccy} {expected} was due {due_text}; nothing received"
+                ),
+            ),
+            WorkItemKind::DuplicatePayment => {
+                let second = full
+                    .iter()
+                    .map(|a| (&state.bank[&a.bank_ref].tx.booking_date, &a.bank_ref))
+                    .min_by(|x, y| x.cmp(y))
+                    .and_then(|first| {
+                        full.iter()
+                            .map(|a| &a.bank_ref)
+                            .filter(|r| *r != first.1)
+                            .min_by_key(|r| (&state.bank[*r].tx.booking_date, *r))
+                    })
+                    .cloned();
+                let s = format!(
+                    "{no} installment {seq}: {ccy} {expected} was paid in full {} times (received {received}); {} looks like a duplicate",
+                    full.len(),
+                    second.as_deref().unwrap_or("")
+                );
+                (second, s)
+            }
+            WorkItemKind::Overpayment => (
+                None,
+                format!(
+                    "{no} installment {seq}: expected {ccy} {expected}, received {received} ({} too much)",
+                    received - expected
+                ),
+            ),
+            _ => (
+                None,
+                format!(
+                    "{no} installment {seq}: expected {ccy} {expected} by {due_text}, received {received} ({} short)",
+                    expected - received
+                ),
+            ),
+        };
+        findings.push(Finding {
+            kind,
+            contract_no: Some(no.clone()),
+            installment: Some(*seq),
+            bank_ref,
+            customer_id: Some(contract.customer_id.clone()),
+            currency: Some(ccy.to_string()),
+            expected: Some(expected),
+            received: Some(received),
+            summary: summary_line,
+            details: json!({
+                "due_date": inst.due_date,
+                "anchor": inst.anchor.as_str(),
+                "due_days": inst.due_days,
+                "contract_amount": contract.amount.amount,
+                "owner_id": contract.owner_id,
+                "credits": allocs.iter().map(|a| credit_line(a)).collect::<Vec<_>>(),
+                "audit": format!("/api/v1/contracts/{no}/audit"),
+            }),
+        });
+    }
+
+    // Credits no installment took.
+    for b in state.bank.values() {
+        let tx = &b.tx;
+        if tx.direction != Direction::Credit
+            || tx.reversal
+            || b.reversed_by.is_some()
+            || tx.booking_date > through
+        {
+            continue;
+        }
+        summary.credits += 1;
+        summary.credit_amount += tx.amount.amount;
+        let allocs = matches.get(&tx.bank_ref).map(Vec::as_slice).unwrap_or(&[]);
+        if allocs.iter().any(|a| a.confirmed) {
+            summary.credits_matched += 1;
+            summary.credit_amount_matched += tx.amount.amount;
+            continue;
+        }
+        summary.difference += tx.amount.amount;
+        let base = json!({
+            "booking_date": tx.booking_date,
+            "account": tx.account,
+            "payer": tx.counterparty_name,
+            "payer_account": tx.counterparty_account,
+            "remittance": tx.remittance,
+            "end_to_end_id": tx.end_to_end_id,
+            "format": tx.format,
+        });
+        if let Some(s) = allocs.first() {
+            findings.push(Finding {
+                kind: WorkItemKind::SuggestedMatch,
+                contract_no: Some(s.contract_no.clone()),
+                installment: Some(s.seq),
+                bank_ref: Some(tx.bank_ref.clone()),
+                customer_id: state
+                    .contracts
+                    .get(&s.contract_no)
+                    .map(|c| c.customer_id.clone()),
+                currency: Some(tx.amount.currency.to_string()),
+                expected: state
+                    .installments
+                    .get(&(s.contract_no.clone(), s.seq))
+                    .map(|i| i.amount.amount),
+                received: Some(tx.amount.amount),
+                summary: format!(
+                    "credit {} of {} {} may pay {} installment {} ({}% sure): {}",
+                    tx.bank_ref,
+                    tx.amount.currency,
+                    tx.amount.amount,
+                    s.contract_no,
+                    s.seq,
+                    s.confidence,
+                    s.explanation
+                ),
+                details: json!({"credit": base, "suggestions": allocs}),
+            });
+        } else {
+            findings.push(Finding {
+                kind: WorkItemKind::UnmatchedReceipt,
+                contract_no: None,
+                installment: None,
+                bank_ref: Some(tx.bank_ref.clone()),
+                customer_id: None,
+                currency: Some(tx.amount.currency.to_string()),
+                expected: None,
+                received: Some(tx.amount.amount),
+                summary: format!(
+                    "credit {} of {} {} from {} on {} matches no installment (remittance: \"{}\")",
+                    tx.bank_ref,
+                    tx.amount.currency,
+                    tx.amount.amount,
+                    tx.counterparty_name
+                        .as_deref()
+                        .unwrap_or("an unnamed payer"),
+                    tx.booking_date,
+                    tx.remittance
+                ),
+                details: json!({"credit": base}),
+            });
+        }
+    }
+
+    // Contract-level checks against the e-signature platform.
+    for (no, c) in &state.contracts {
+        if c.status == ContractStatus::Cancelled {
+            continue;
+        }
+        let ca = state
+            .signatures
+            .values()
+            .filter(|s| {
+                s.ca_certified
+                    && s.contract_no.as_deref() == Some(no.as_str())
+                    && s.occurred_at <= cutoff
+            })
+            .max_by_key(|s| (s.occurred_at, s.event_id.clone()));
+        match ca {
+            Some(sig) => {
+                if let Some(signed) = sig.amount.filter(|a| *a != c.amount) {
+                    findings.push(Finding {
+                        kind: WorkItemKind::AmountMismatch,
+                        contract_no: Some(no.clone()),
+                        installment: None,
+                        bank_ref: None,
+                        customer_id: Some(c.customer_id.clone()),
+                        currency: Some(c.amount.currency.to_string()),
+                        expected: Some(signed.amount),
+                        received: Some(c.amount.amount),
+                        summary: format!(
+                            "{no}: the CRM says {}, the CA-signed contract (envelope {}) says {}",
+                            c.amount, sig.envelope_id, signed
+                        ),
+                        details: json!({
+                            "crm_amount": c.amount,
+                            "signed_amount": signed,
+                            "envelope_id": sig.envelope_id,
+                            "signed_at": sig.occurred_at,
+                            "crm_updated_by": c.updated_by,
+                            "crm_updated_ip": c.updated_ip,
+                            "crm_updated_at": c.updated_at,
+                            "audit": format!("/api/v1/contracts/{no}/audit"),
+                        }),
+                    });
+                }
+            }
+            None if c.status == ContractStatus::Signed => {
+                let events: Vec<_> = state
+                    .signatures
+                    .values()
+                    .filter(|s| s.contract_no.as_deref() == Some(no.as_str()) && s.occurred_at <= cutoff)
+                    .map(|s| json!({"envelope_id": s.envelope_id, "event": s.event, "signature_type": s.signature_type, "at": s.occurred_at}))
+                    .collect();
+                findings.push(Finding {
+                    kind: WorkItemKind::SignatureNotCertified,
+                    contract_no: Some(no.clone()),
+                    installment: None,
+                    bank_ref: None,
+                    customer_id: Some(c.customer_id.clone()),
+                    currency: Some(c.amount.currency.to_string()),
+                    expected: None,
+                    received: None,
+                    summary: format!(
+                        "{no}: the CRM says signed ({}) but no CA-certified signature was completed",
+                        c.signature_method.as_deref().unwrap_or("method not given")
+                    ),
+                    details: json!({"signature_method": c.signature_method, "signed_at": c.signed_at, "signature_events": events}),
+                });
+            }
+            None => {}
+        }
+        if c.status == ContractStatus::Signed
+            && let Some(why) = state.terms_errors.get(no)
+        {
+            findings.push(Finding {
+                kind: WorkItemKind::TermsUnparseable,
+                contract_no: Some(no.clone()),
+                installment: None,
+                bank_ref: None,
+                customer_id: Some(c.customer_id.clone()),
+                currency: Some(c.amount.currency.to_string()),
+                expected: Some(c.amount.amount),
+                received: None,
+                summary: format!("{no}: payment terms give no installments: {why}"),
+                details: json!({"payment_terms": c.payment_terms, "reason": why}),
+            });
+        }
+    }
+
+    findings.sort_by(|a, b| {
+        (a.kind, &a.contract_no, a.installment, &a.bank_ref).cmp(&(
+            b.kind,
+            &b.contract_no,
+            b.installment,
+            &b.bank_ref,
+        ))
+    });
+    for f in &findings {
+        *summary
+            .findings_by_kind
+            .entry(f.kind.as_str().into())
+            .or_default() += 1;
+        *summary
+            .amount_by_kind
+            .entry(f.kind.as_str().into())
+            .or_default() += f.amount_at_stake();
+    }
+    if !summary.expected_due.is_zero() {
+        summary.difference_rate_percent =
+            (summary.difference * Decimal::ONE_HUNDRED / summary.expected_due).round_dp(2);
+    }
+    (matches, findings, summary)
+}

@@ -1,0 +1,204 @@
+//! Finding what a payment refers to in the free text people type into a bank transfer:
+//! contract numbers in any common spelling, installment hints, and normalized payer names.
+
+use regex::Regex;
+
+/// Extracts contract numbers from remittance text and spells them the CRM's way.
+pub struct ContractRefFinder {
+    pattern: Regex,
+    template: String,
+    installment: Regex,
+    installment_en: Regex,
+}
+
+impl ContractRefFinder {
+    /// `pattern` is a regex whose capture groups `template` reassembles (`HT-${1}-${2}`).
+    pub fn new(pattern: &str, template: &str) -> Result<Self, regex::Error> {
+        Ok(ContractRefFinder {
+            pattern: Regex::new(pattern)?,
+            template: template.to_string(),
+            installment: Regex::new(r"第\s*([0-9一二三四五六七八九十]+)\s*(?:[-~～至到、,，和及]\s*([0-9一二三四五六七八九十]+)\s*)?期")
+                .expect("valid regex"),
+            installment_en: Regex::new(r"(?i)\b(?:installment|instalment|inst\.?|phase|period|stage)\s*#?\s*(\d+)(?:\s*(?:-|to|&|and|,)\s*(\d+))?")
+                .expect("valid regex"),
+        })
+    }
+
+    /// Every contract number in the text, normalized, in order of appearance, without repeats.
+    pub fn contract_numbers(&self, text: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for caps in self.pattern.captures_iter(text) {
+            let whole = caps.get(0).expect("match");
+            // A longer run of digits is some other number that merely contains the pattern.
+            if text[whole.end()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+            {
+                continue;
+            }
+            let mut spelled = String::new();
+            caps.expand(&self.template, &mut spelled);
+            let spelled = spelled.to_uppercase();
+            if !out.contains(&spelled) {
+                out.push(spelled);
+            }
+        }
+        out
+    }
+
+    /// Installment numbers the text names (`第2期`, `第1-2期`, `installment 3`), if any.
+    pub fn installments(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        for caps in self
+            .installment
+            .captures_iter(text)
+            .chain(self.installment_en.captures_iter(text))
+        {
+            let from = caps.get(1).and_then(|m| chinese_number(m.as_str()));
+            let to = caps.get(2).and_then(|m| chinese_number(m.as_str()));
+            match (from, to) {
+                (Some(a), Some(b)) if b >= a && b - a < 12 => out.extend(a..=b),
+                (Some(a), Some(b)) => out.extend([a, b]),
+                (Some(a), None) => out.push(a),
+                _ => {}
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// `3`, `三`, `十二` -> 3, 3, 12.
+fn chinese_number(s: &str) -> Option<u32> {
+    if let Ok(n) = s.parse() {
+        return Some(n);
+    }
+    let digit = |c: char| {
+        "零一二三四五六七八九"
+            .chars()
+            .position(|d| d == c)
+            .map(|p| p as u32)
+    };
+    let chars: Vec<char> = s.chars().collect();
+    match chars.as_slice() {
+        [c] if *c == '十' => Some(10),
+        [c] => digit(*c),
+        ['十', u] => Some(10 + digit(*u)?),
+        [t, '十'] => Some(digit(*t)? * 10),
+        [t, '十', u] => Some(digit(*t)? * 10 + digit(*u)?),
+        _ => None,
+    }
+}
+
+/// Normalizes a company name for comparison: full-width to half-width, brackets and
+/// punctuation dropped, legal-form suffixes and branch annotations removed, case folded.
+pub fn normalize_company_name(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| match c {
+            '\u{3000}' => ' ',
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+            _ => c,
+        })
+        .collect::<String>()
+        .to_lowercase();
+    // Branch and department annotations: "(北京分公司)", "财务部".
+    for (open, close) in [('(', ')'), ('[', ']'), ('【', '】'), ('〔', '〕')] {
+        while let (Some(a), Some(b)) = (s.find(open), s.find(close)) {
+            if b <= a {
+                break;
+            }
+            let inner = &s[a + open.len_utf8()..b];
+            if inner.contains("分公司")
+                || inner.contains("分行")
+                || inner.contains("部")
+                || inner.contains("branch")
+                || inner.contains("办事处")
+            {
+                s.replace_range(a..b + close.len_utf8(), "");
+            } else {
+                s.replace_range(b..b + close.len_utf8(), "");
+                s.replace_range(a..a + open.len_utf8(), "");
+            }
+        }
+    }
+    for suffix in [
+        "股份有限公司",
+        "有限责任公司",
+        "有限公司",
+        "集团公司",
+        "公司",
+        " co., ltd.",
+        " co.,ltd.",
+        " co. ltd.",
+        " co ltd",
+        " company limited",
+        " limited",
+        " ltd.",
+        " ltd",
+        " inc.",
+        " inc",
+        " llc",
+        " gmbh",
+    ] {
+        if let Some(stripped) = s.strip_suffix(suffix) {
+            s = stripped.to_string();
+            break;
+        }
+    }
+    s.retain(|c| c.is_alphanumeric());
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finder() -> ContractRefFinder {
+        ContractRefFinder::new(r"(?i)HT[\s\-_/]*(\d{4})[\s\-_/]*(\d{6})", "HT-${1}-${2}").unwrap()
+    }
+
+    #[test]
+    fn finds_contract_numbers_in_any_common_spelling() {
+        let f = finder();
+        for text in [
+            "HT-2026-000123",
+            "ht2026000123",
+            "合同号HT2026000123第1期",
+            "货款 合同号:ht-2026-000123 第2期款",
+            "HT 2026 000123 首付款",
+        ] {
+            assert_eq!(f.contract_numbers(text), ["HT-2026-000123"], "{text}");
+        }
+        assert!(f.contract_numbers("HT-2026-0001234").is_empty());
+        assert!(f.contract_numbers("货款").is_empty());
+    }
+
+    #[test]
+    fn reads_installment_hints() {
+        let f = finder();
+        assert_eq!(f.installments("HT-2026-000123 第2期"), [2]);
+        assert_eq!(f.installments("第1-2期款"), [1, 2]);
+        assert_eq!(f.installments("第三期"), [3]);
+        assert_eq!(f.installments("installment 3"), [3]);
+        assert!(f.installments("首付款").is_empty());
+    }
+
+    #[test]
+    fn normalizes_company_names() {
+        assert_eq!(
+            normalize_company_name("成都某医院（北京分公司）"),
+            normalize_company_name("成都某医院")
+        );
+        assert_eq!(
+            normalize_company_name("上海联影医疗科技股份有限公司"),
+            "上海联影医疗科技"
+        );
+        assert_eq!(
+            normalize_company_name("ＡＢＣ　Trading Co., Ltd."),
+            "abctrading"
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! The HTTP server: the work-item and alert APIs, `/metrics` for Prometheus, and a plain
+//! page of the discrepancy queue and the lights. `app()` builds the router, so tests drive
+//! it without a socket.
+
+mod page;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+#[derive(Clone)]
+struct AppState {
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+/// The router over a store.
+pub fn app(store: Store, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/work-items", get(list_work_items))
+        .route("/api/v1/work-items/{id}", get(get_work_item))
+        .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/contracts/{no}/audit", get(contract_audit))
+        .route("/api/v1/reports/nightly", get(nightly_reports))
+        .route("/api/v1/dead-letters", get(dead_letters))
+        .with_state(AppState { store, metrics })
+}
+
+/// `serve` for a spawned task.
+pub async fn serve_owned(
+    listen: String,
+    store: Store,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
+    serve(&listen, store, metrics).await
+}
+
+/// Serves `app` on `listen` until Ctrl-C.
+pub async fn serve(listen: &str, store: Store, metrics: Arc<Metrics>) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    axum::serve(listener, app(store, metrics))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+#[derive(Deserialize)]
+struct WorkItemQuery {
+    kind: Option<String>,
+    state: Option<String>,
+    contract_no: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+async fn list_work_items(
+    State(s): State<AppState>,
+    Query(q): Query<WorkItemQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(kind) = &q.kind
+        && kind.parse::<crate::workitems::WorkItemKind>().is_err()
+    {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("unknown work item kind `{kind}`"),
+        ));
+    }
+    let items: Vec<_> = s
+        .store
+        .work_items()
+        .await?
+        .into_iter()
+        .filter(|w| {
+            q.kind
+                .as_deref()
+                .is_none_or(|k| w.finding.kind.as_str() == k)
+        })
+        .filter(|w| q.state.as_deref().is_none_or(|st| w.state.as_str() == st))
+        .filter(|w| {
+            q.contract_no
+                .as_deref()
+                .is_none_or(|c| w.finding.contract_no.as_deref() == Some(c))
+        })
+        .collect();
+    let total = items.len();
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let page: Vec<_> = items.into_iter().skip(offset).take(limit).collect();
+    Ok(Json(
+        json!({"total": total, "offset": offset, "limit": limit, "items": page}),
+    ))
+}
+
+async fn get_work_item(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    s.store
+        .work_items()
+        .await?
+        .into_iter()
+        .find(|w| w.id == id)
+        .map(|w| Json(json!(w)))
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no work item `{id}`")))
+}
+
+#[derive(Deserialize)]
+struct AlertQuery {
+    state: Option<String>,
+    level: Option<String>,
+}
+
+async fn list_alerts(
+    State(s): State<AppState>,
+    Query(q): Query<AlertQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let alerts: Vec<_> = s
+        .store
+        .alerts()
+        .await?
+        .into_iter()
+        .filter(|a| q.state.as_deref().is_none_or(|st| a.state.as_str() == st))
+        .filter(|a| q.level.as_deref().is_none_or(|l| a.level.as_str() == l))
+        .collect();
+    Ok(Json(json!({"total": alerts.len(), "alerts": alerts})))
+}
+
+async fn contract_audit(
+    State(s): State<AppState>,
+    Path(no): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let entries = s.store.audit_entries(Some(&no)).await?;
+    Ok(Json(json!({"contract_no": no, "entries": entries})))
+}
+
+async fn nightly_reports(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(json!({"reports": s.store.nightly_reports().await?})))
+}
+
+async fn dead_letters(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(
+        json!({"dead_letters": s.store.dead_letters(1000).await?}),
+    ))
+}
+
+async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+async fn index(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
+    let items = s.store.work_items().await?;
+    let alerts = s.store.alerts().await?;
+    let reports = s.store.nightly_reports().await?;
+    Ok(Html(page::render(&items, &alerts, reports.first())))
+}

@@ -1,0 +1,443 @@
+//! The live tables: the pipeline's in-memory picture of CRM, e-signature and bank, plus
+//! everything derived from them. `apply` folds one canonical record in and notes what
+//! changed, so the store writes only that in the batch's transaction.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use reconlight_connectors::crm::{CrmEntity, CrmMapping, CrmTable};
+use reconlight_connectors::model::{
+    BankTransaction, ChangeOp, Contract, Customer, Direction, HandoffTicket, Record, RowChange,
+    SignatureEvent,
+};
+use reconlight_rules::Alert;
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{AuditEntry, AuditHead, record_change};
+use crate::reconcile::matching::{Allocation, Matches};
+use crate::reconcile::terms::{Installment, installments};
+use crate::workitems::WorkItem;
+
+/// A bank transaction and what became of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BankRow {
+    pub tx: BankTransaction,
+    /// The reversal entry that undid this one.
+    pub reversed_by: Option<String>,
+    /// For a reversal entry: the entry it undoes.
+    pub reverses: Option<String>,
+    /// Source name and position it was read from.
+    pub source: String,
+    pub position: String,
+}
+
+/// A record that could not be used, kept with its raw bytes and the reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub source: String,
+    /// File and position within it: `crm/contracts.jsonl line 17`.
+    pub position: String,
+    pub reason: String,
+    pub raw: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The in-memory live tables.
+#[derive(Debug, Default)]
+pub struct LiveState {
+    pub customers: BTreeMap<String, Customer>,
+    pub contracts: BTreeMap<String, Contract>,
+    pub tickets: BTreeMap<String, HandoffTicket>,
+    pub signatures: BTreeMap<String, SignatureEvent>,
+    pub bank: BTreeMap<String, BankRow>,
+    pub installments: BTreeMap<(String, u32), Installment>,
+    /// Contracts whose payment terms cannot be turned into installments, and why.
+    pub terms_errors: BTreeMap<String, String>,
+    pub matches: Matches,
+    pub alerts: BTreeMap<String, Alert>,
+    pub work_items: BTreeMap<String, WorkItem>,
+    pub audit_head: AuditHead,
+    /// Records consumed per source file.
+    pub positions: BTreeMap<String, u64>,
+    /// The event-time watermark: the latest event time applied.
+    pub watermark: Option<DateTime<Utc>>,
+    pub dead_letter_count: u64,
+}
+
+/// What one batch changed, for the store to write in one transaction.
+#[derive(Debug, Default)]
+pub struct Dirty {
+    pub customers: BTreeSet<String>,
+    pub contracts: BTreeSet<String>,
+    pub tickets: BTreeSet<String>,
+    pub signatures: BTreeSet<String>,
+    pub bank: BTreeSet<String>,
+    /// Contracts whose installments were recomputed.
+    pub installments: BTreeSet<String>,
+    /// Credits whose allocations changed.
+    pub matches: BTreeSet<String>,
+    pub alerts: BTreeSet<String>,
+    pub work_items: BTreeSet<String>,
+    pub positions: BTreeSet<String>,
+    pub audit: Vec<AuditEntry>,
+    pub dead_letters: Vec<DeadLetter>,
+    pub outbox: Vec<crate::outbox::OutboxMessage>,
+    pub watermark: bool,
+    /// All CRM rows of a table were removed (a truncate).
+    pub truncated: BTreeSet<&'static str>,
+    /// A nightly diff's report (business date, JSON).
+    pub nightly_report: Option<(chrono::NaiveDate, String)>,
+}
+
+impl Dirty {
+    /// True when the batch changed any table a rule or the matcher reads.
+    pub fn touched_inputs(&self) -> bool {
+        !(self.customers.is_empty()
+            && self.contracts.is_empty()
+            && self.tickets.is_empty()
+            && self.signatures.is_empty()
+            && self.bank.is_empty()
+            && self.truncated.is_empty())
+    }
+}
+
+/// What applying a record did, when it did not fail.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    Changed,
+    /// Valid, but carries nothing to apply (tombstone, duplicate, unmapped table).
+    Ignored(&'static str),
+}
+
+impl LiveState {
+    /// Folds one record into the live tables.
+    pub fn apply(
+        &mut self,
+        record: Record,
+        position: &str,
+        mapping: &CrmMapping,
+        dirty: &mut Dirty,
+    ) -> Result<Applied, String> {
+        match record {
+            Record::Crm(change) => self.apply_crm(change, position, mapping, dirty),
+            Record::Signature(sig) => self.apply_signature(sig, dirty),
+            Record::Bank(tx) => self.apply_bank(tx, position, dirty),
+        }
+    }
+
+    fn apply_crm(
+        &mut self,
+        change: RowChange,
+        position: &str,
+        mapping: &CrmMapping,
+        dirty: &mut Dirty,
+    ) -> Result<Applied, String> {
+        let Some(table) = mapping.table_of(&change.table) else {
+            return Ok(Applied::Ignored("unmapped table"));
+        };
+        let time = change.source_time;
+        if change.op == ChangeOp::Truncate {
+            let head = &mut self.audit_head;
+            match table {
+                CrmTable::Customers => {
+                    for (k, old) in std::mem::take(&mut self.customers) {
+                        record_change(head, Some(&old), None, time, position, &mut dirty.audit);
+                        dirty.customers.insert(k);
+                    }
+                }
+                CrmTable::Contracts => {
+                    for (k, old) in std::mem::take(&mut self.contracts) {
+                        record_change(head, Some(&old), None, time, position, &mut dirty.audit);
+                        dirty.contracts.insert(k);
+                    }
+                }
+                CrmTable::HandoffTickets => {
+                    for (k, old) in std::mem::take(&mut self.tickets) {
+                        record_change(head, Some(&old), None, time, position, &mut dirty.audit);
+                        dirty.tickets.insert(k);
+                    }
+                }
+            }
+            return Ok(Applied::Changed);
+        }
+        let old_key = change
+            .before
+            .as_ref()
+            .map(|b| mapping.key(table, b))
+            .transpose()?;
+        let new_entity = match (&change.op, &change.after) {
+            (ChangeOp::Delete, _) | (_, None) => None,
+            (_, Some(after)) => Some(mapping.entity(table, after)?),
+        };
+        let new_key = match &new_entity {
+            Some(CrmEntity::Customer(c)) => Some(c.customer_id.clone()),
+            Some(CrmEntity::Contract(c)) => Some(c.contract_no.clone()),
+            Some(CrmEntity::HandoffTicket(t)) => Some(t.ticket_id.clone()),
+            None => None,
+        };
+        // A primary-key change arrives as an update whose before and after keys differ.
+        if let Some(old) = old_key.as_ref().filter(|k| Some(*k) != new_key.as_ref()) {
+            self.remove_row(table, old, time, position, dirty);
+        }
+        match new_entity {
+            None => {
+                if let Some(old) = old_key.as_ref().filter(|_| new_key.is_none()) {
+                    self.remove_row(table, old, time, position, dirty);
+                }
+            }
+            Some(CrmEntity::Customer(c)) => {
+                let before = self.customers.get(&c.customer_id);
+                if before == Some(&c) {
+                    return Ok(Applied::Ignored("unchanged row"));
+                }
+                record_change(
+                    &mut self.audit_head,
+                    before,
+                    Some(&c),
+                    time,
+                    position,
+                    &mut dirty.audit,
+                );
+                dirty.customers.insert(c.customer_id.clone());
+                self.customers.insert(c.customer_id.clone(), c);
+            }
+            Some(CrmEntity::Contract(c)) => {
+                let before = self.contracts.get(&c.contract_no);
+                if before == Some(&c) {
+                    return Ok(Applied::Ignored("unchanged row"));
+                }
+                record_change(
+                    &mut self.audit_head,
+                    before,
+                    Some(&c),
+                    time,
+                    position,
+                    &mut dirty.audit,
+                );
+                dirty.contracts.insert(c.contract_no.clone());
+                self.contracts.insert(c.contract_no.clone(), c);
+            }
+            Some(CrmEntity::HandoffTicket(t)) => {
+                let before = self.tickets.get(&t.ticket_id);
+                if before == Some(&t) {
+                    return Ok(Applied::Ignored("unchanged row"));
+                }
+                record_change(
+                    &mut self.audit_head,
+                    before,
+                    Some(&t),
+                    time,
+                    position,
+                    &mut dirty.audit,
+                );
+                dirty.tickets.insert(t.ticket_id.clone());
+                self.tickets.insert(t.ticket_id.clone(), t);
+            }
+        }
+        Ok(Applied::Changed)
+    }
+
+    fn remove_row(
+        &mut self,
+        table: CrmTable,
+        key: &str,
+        time: DateTime<Utc>,
+        position: &str,
+        dirty: &mut Dirty,
+    ) {
+        let head = &mut self.audit_head;
+        match table {
+            CrmTable::Customers => {
+                if let Some(old) = self.customers.remove(key) {
+                    record_change(head, Some(&old), None, time, position, &mut dirty.audit);
+                    dirty.customers.insert(key.to_string());
+                }
+            }
+            CrmTable::Contracts => {
+                if let Some(old) = self.contracts.remove(key) {
+                    record_change(head, Some(&old), None, time, position, &mut dirty.audit);
+                    dirty.contracts.insert(key.to_string());
+                }
+            }
+            CrmTable::HandoffTickets => {
+                if let Some(old) = self.tickets.remove(key) {
+                    record_change(head, Some(&old), None, time, position, &mut dirty.audit);
+                    dirty.tickets.insert(key.to_string());
+                }
+            }
+        }
+    }
+
+    fn apply_signature(
+        &mut self,
+        sig: SignatureEvent,
+        dirty: &mut Dirty,
+    ) -> Result<Applied, String> {
+        if sig.contract_no.is_none() {
+            return Err(format!(
+                "{} envelope {} ({}) carries no contract number",
+                sig.provider, sig.envelope_id, sig.event
+            ));
+        }
+        if let Some(amount) = &sig.amount
+            && amount.amount.is_sign_negative()
+        {
+            return Err(format!(
+                "envelope {}: negative contract amount {}",
+                sig.envelope_id, amount.amount
+            ));
+        }
+        if self.signatures.get(&sig.event_id) == Some(&sig) {
+            return Ok(Applied::Ignored("replayed signature event"));
+        }
+        dirty.signatures.insert(sig.event_id.clone());
+        self.signatures.insert(sig.event_id.clone(), sig);
+        Ok(Applied::Changed)
+    }
+
+    fn apply_bank(
+        &mut self,
+        tx: BankTransaction,
+        position: &str,
+        dirty: &mut Dirty,
+    ) -> Result<Applied, String> {
+        if tx.amount.amount.is_sign_negative() {
+            return Err(format!(
+                "bank reference {}: negative amount {}",
+                tx.bank_ref, tx.amount.amount
+            ));
+        }
+        if let Some(existing) = self.bank.get(&tx.bank_ref) {
+            if existing.tx == tx {
+                return Ok(Applied::Ignored("bank entry already imported"));
+            }
+            return Err(format!(
+                "bank reference {} was already imported from {} with different content",
+                tx.bank_ref, existing.position
+            ));
+        }
+        let mut row = BankRow {
+            tx,
+            reversed_by: None,
+            reverses: None,
+            source: String::new(),
+            position: position.to_string(),
+        };
+        if row.tx.reversal {
+            if let Some(original) = self.find_reversed(&row.tx) {
+                row.reverses = Some(original.clone());
+                if let Some(o) = self.bank.get_mut(&original) {
+                    o.reversed_by = Some(row.tx.bank_ref.clone());
+                }
+                dirty.bank.insert(original);
+            }
+        }
+        dirty.bank.insert(row.tx.bank_ref.clone());
+        self.bank.insert(row.tx.bank_ref.clone(), row);
+        Ok(Applied::Changed)
+    }
+
+    /// The entry a reversal undoes: same account and amount, the opposite direction, not yet
+    /// reversed, booked no later; the same end-to-end id or payer account wins, then the latest.
+    fn find_reversed(&self, rev: &BankTransaction) -> Option<String> {
+        let opposite = match rev.direction {
+            Direction::Credit => Direction::Debit,
+            Direction::Debit => Direction::Credit,
+        };
+        self.bank
+            .values()
+            .filter(|b| {
+                !b.tx.reversal
+                    && b.reversed_by.is_none()
+                    && b.tx.direction == opposite
+                    && b.tx.account == rev.account
+                    && b.tx.amount == rev.amount
+                    && b.tx.booking_date <= rev.booking_date
+            })
+            .max_by_key(|b| {
+                (
+                    rev.end_to_end_id.is_some() && b.tx.end_to_end_id == rev.end_to_end_id,
+                    rev.counterparty_account.is_some()
+                        && b.tx.counterparty_account == rev.counterparty_account,
+                    b.tx.booking_date,
+                    b.tx.bank_ref.clone(),
+                )
+            })
+            .map(|b| b.tx.bank_ref.clone())
+    }
+
+    fn forget_installments(&mut self, contract_no: &str, dirty: &mut Dirty) {
+        let keys: Vec<_> = self
+            .installments
+            .range((contract_no.to_string(), 0)..=(contract_no.to_string(), u32::MAX))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keys {
+            self.installments.remove(&k);
+        }
+        self.terms_errors.remove(contract_no);
+        dirty.installments.insert(contract_no.to_string());
+    }
+
+    /// Recomputes the installments of the given contracts from their terms and anchors.
+    pub fn derive_installments(&mut self, contracts: &BTreeSet<String>, tz: Tz, dirty: &mut Dirty) {
+        for no in contracts {
+            let before: Vec<Installment> = self
+                .installments
+                .range((no.clone(), 0)..=(no.clone(), u32::MAX))
+                .map(|(_, v)| v.clone())
+                .collect();
+            let before_err = self.terms_errors.get(no).cloned();
+            self.forget_installments(no, dirty);
+            dirty.installments.remove(no);
+            if let Some(c) = self.contracts.get(no) {
+                match installments(c, tz) {
+                    Ok(list) => {
+                        for i in list {
+                            self.installments.insert((i.contract_no.clone(), i.seq), i);
+                        }
+                    }
+                    Err(e) => {
+                        self.terms_errors.insert(no.clone(), e);
+                    }
+                }
+            }
+            let after: Vec<&Installment> = self
+                .installments
+                .range((no.clone(), 0)..=(no.clone(), u32::MAX))
+                .map(|(_, v)| v)
+                .collect();
+            if before.iter().collect::<Vec<_>>() != after
+                || before_err.as_ref() != self.terms_errors.get(no)
+            {
+                dirty.installments.insert(no.clone());
+            }
+        }
+    }
+
+    /// Replaces the matches, noting which credits' allocations changed.
+    pub fn set_matches(&mut self, matches: Matches, dirty: &mut Dirty) {
+        let empty: Vec<Allocation> = Vec::new();
+        for (k, v) in &matches {
+            if self.matches.get(k) != Some(v) {
+                dirty.matches.insert(k.clone());
+            }
+        }
+        for (k, v) in &self.matches {
+            if !matches.contains_key(k) && v != &empty {
+                dirty.matches.insert(k.clone());
+            }
+        }
+        self.matches = matches;
+    }
+
+    /// Confirmed amount allocated to each installment.
+    pub fn received(&self) -> BTreeMap<(String, u32), rust_decimal::Decimal> {
+        let mut out = BTreeMap::new();
+        for a in self.matches.values().flatten().filter(|a| a.confirmed) {
+            *out.entry((a.contract_no.clone(), a.seq)).or_default() += a.amount;
+        }
+        out
+    }
+}

@@ -1,0 +1,700 @@
+//! The durable store, through sqlx: SQLite by default, PostgreSQL in production, one code
+//! path. Each micro-batch is one transaction holding its state changes, derived results,
+//! alerts, work items, outbox rows and source positions (the single commit point).
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+// Table and column names in dynamic SQL are this module's constants, never input.
+use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
+
+use crate::audit::AuditEntry;
+use crate::state::{DeadLetter, Dirty, LiveState};
+
+/// Which database the store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A store failure, with what the store was doing.
+#[derive(Debug, thiserror::Error)]
+#[error("store: {doing}: {source}")]
+pub struct StoreError {
+    doing: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+fn ctx<E: std::error::Error + Send + Sync + 'static>(
+    doing: impl Into<String>,
+) -> impl FnOnce(E) -> StoreError {
+    let doing = doing.into();
+    move |e| StoreError {
+        doing,
+        source: Box::new(e),
+    }
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS crm_customers (customer_id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS crm_contracts (contract_no TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS crm_handoff_tickets (ticket_id TEXT PRIMARY KEY, contract_no TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS signature_events (event_id TEXT PRIMARY KEY, contract_no TEXT, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS bank_transactions (bank_ref TEXT PRIMARY KEY, booking_date TEXT NOT NULL, direction TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS installments (contract_no TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS matches (bank_ref TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, state TEXT NOT NULL, level TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS work_items (item_id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, contract_no TEXT, bank_ref TEXT, last_found TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_entries (seq BIGINT PRIMARY KEY, contract_no TEXT, table_name TEXT NOT NULL, row_key TEXT NOT NULL, doc TEXT NOT NULL, hash TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS audit_entries_contract ON audit_entries (contract_no)",
+    "CREATE TABLE IF NOT EXISTS dead_letters (letter_id TEXT PRIMARY KEY, source TEXT NOT NULL, source_position TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, recorded_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS source_positions (position_key TEXT PRIMARY KEY, consumed BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS outbox (message_id TEXT PRIMARY KEY, topic TEXT NOT NULL, message_key TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL, delivered_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS nightly_reports (business_date TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+];
+
+/// The store.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    pub backend: Backend,
+}
+
+fn to_json(v: &impl Serialize) -> String {
+    serde_json::to_string(v).expect("state serializes")
+}
+
+fn from_json<T: DeserializeOwned>(table: &str, key: &str, doc: &str) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(ctx(format!("reading {table} row {key}")))
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and creates the schema.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError {
+                doing: format!("opening `{url}`"),
+                source: "the store URL must start with sqlite:// or postgres://".into(),
+            });
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                if let Some(path) = url.strip_prefix("sqlite://")
+                    && let Some(parent) =
+                        std::path::Path::new(path.split('?').next().unwrap_or(path)).parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent)
+                        .map_err(ctx(format!("creating {}", parent.display())))?;
+                }
+                format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+            }
+            _ => url.to_string(),
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 1 } else { 4 })
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(30));
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(ctx(format!("connecting to {}", redact(&url))))?;
+        if backend == Backend::Sqlite {
+            for pragma in [
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=NORMAL",
+                "PRAGMA busy_timeout=10000",
+            ] {
+                sqlx::query(pragma)
+                    .execute(&pool)
+                    .await
+                    .map_err(ctx(pragma))?;
+            }
+        }
+        for ddl in SCHEMA {
+            sqlx::query(*ddl)
+                .execute(&pool)
+                .await
+                .map_err(ctx("creating the schema"))?;
+        }
+        Ok(Store { pool, backend })
+    }
+
+    async fn docs<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows: Vec<AnyRow> = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {key}, doc FROM {table} ORDER BY {key}"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ctx(format!("reading {table}")))?;
+        rows.iter()
+            .map(|r| {
+                let k: String = r.try_get(0).map_err(ctx(format!("reading {table}")))?;
+                let doc: String = r.try_get(1).map_err(ctx(format!("reading {table}")))?;
+                from_json(table, &k, &doc)
+            })
+            .collect()
+    }
+
+    /// Reads the whole live state.
+    pub async fn load(&self) -> Result<LiveState, StoreError> {
+        let mut s = LiveState::default();
+        for c in self
+            .docs::<reconlight_connectors::model::Customer>("crm_customers", "customer_id")
+            .await?
+        {
+            s.customers.insert(c.customer_id.clone(), c);
+        }
+        for c in self
+            .docs::<reconlight_connectors::model::Contract>("crm_contracts", "contract_no")
+            .await?
+        {
+            s.contracts.insert(c.contract_no.clone(), c);
+        }
+        for t in self
+            .docs::<reconlight_connectors::model::HandoffTicket>("crm_handoff_tickets", "ticket_id")
+            .await?
+        {
+            s.tickets.insert(t.ticket_id.clone(), t);
+        }
+        for e in self
+            .docs::<reconlight_connectors::model::SignatureEvent>("signature_events", "event_id")
+            .await?
+        {
+            s.signatures.insert(e.event_id.clone(), e);
+        }
+        for b in self
+            .docs::<crate::state::BankRow>("bank_transactions", "bank_ref")
+            .await?
+        {
+            s.bank.insert(b.tx.bank_ref.clone(), b);
+        }
+        for doc in self
+            .docs::<InstallmentsDoc>("installments", "contract_no")
+            .await?
+        {
+            if let Some(e) = doc.terms_error {
+                s.terms_errors.insert(doc.contract_no.clone(), e);
+            }
+            for i in doc.installments {
+                s.installments.insert((i.contract_no.clone(), i.seq), i);
+            }
+        }
+        for list in self
+            .docs::<Vec<crate::reconcile::matching::Allocation>>("matches", "bank_ref")
+            .await?
+        {
+            if let Some(first) = list.first() {
+                s.matches.insert(first.bank_ref.clone(), list);
+            }
+        }
+        for a in self
+            .docs::<reconlight_rules::Alert>("alerts", "alert_id")
+            .await?
+        {
+            s.alerts.insert(a.id.clone(), a);
+        }
+        for w in self
+            .docs::<crate::workitems::WorkItem>("work_items", "item_id")
+            .await?
+        {
+            s.work_items.insert(w.id.clone(), w);
+        }
+        let rows: Vec<AnyRow> = sqlx::query("SELECT position_key, consumed FROM source_positions")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ctx("reading source positions"))?;
+        for r in rows {
+            let k: String = r.try_get(0).map_err(ctx("reading source positions"))?;
+            let v: i64 = r.try_get(1).map_err(ctx("reading source positions"))?;
+            s.positions.insert(k, v as u64);
+        }
+        if let Some(head) = self.meta("audit_head").await? {
+            s.audit_head = from_json("meta", "audit_head", &head)?;
+        }
+        if let Some(w) = self.meta("watermark").await? {
+            s.watermark = from_json("meta", "watermark", &w)?;
+        }
+        let n: i64 = sqlx::query("SELECT COUNT(*) FROM dead_letters")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(ctx("counting dead letters"))?;
+        s.dead_letter_count = n as u64;
+        Ok(s)
+    }
+
+    async fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(ctx(format!("reading meta {name}")))?;
+        row.map(|r| r.try_get(0).map_err(ctx(format!("reading meta {name}"))))
+            .transpose()
+    }
+
+    /// Writes one batch's changes, atomically.
+    pub async fn commit(&self, state: &LiveState, dirty: &Dirty) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(ctx("starting a transaction"))?;
+        write_batch(&mut tx, state, dirty).await?;
+        tx.commit().await.map_err(ctx("committing the batch"))?;
+        Ok(())
+    }
+
+    /// Every work item, by id.
+    pub async fn work_items(&self) -> Result<Vec<crate::workitems::WorkItem>, StoreError> {
+        self.docs("work_items", "item_id").await
+    }
+
+    /// Every alert, by id.
+    pub async fn alerts(&self) -> Result<Vec<reconlight_rules::Alert>, StoreError> {
+        self.docs("alerts", "alert_id").await
+    }
+
+    /// Dead letters, newest first.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>, StoreError> {
+        let rows: Vec<AnyRow> = sqlx::query("SELECT source, source_position, reason, raw, recorded_at FROM dead_letters ORDER BY recorded_at DESC, letter_id LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ctx("reading dead letters"))?;
+        rows.iter()
+            .map(|r| {
+                let at: String = r.try_get(4).map_err(ctx("reading dead letters"))?;
+                Ok(DeadLetter {
+                    source: r.try_get(0).map_err(ctx("reading dead letters"))?,
+                    position: r.try_get(1).map_err(ctx("reading dead letters"))?,
+                    reason: r.try_get(2).map_err(ctx("reading dead letters"))?,
+                    raw: r.try_get(3).map_err(ctx("reading dead letters"))?,
+                    recorded_at: chrono::DateTime::parse_from_rfc3339(&at)
+                        .map(|t| t.to_utc())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// The audit trail, of one contract or (with `None`) all of it, in sequence order.
+    pub async fn audit_entries(
+        &self,
+        contract_no: Option<&str>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows: Vec<AnyRow> = match contract_no {
+            Some(no) => {
+                sqlx::query("SELECT doc FROM audit_entries WHERE contract_no = $1 ORDER BY seq")
+                    .bind(no)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT doc FROM audit_entries ORDER BY seq")
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(ctx("reading the audit trail"))?;
+        rows.iter()
+            .map(|r| {
+                let doc: String = r.try_get(0).map_err(ctx("reading the audit trail"))?;
+                from_json("audit_entries", "", &doc)
+            })
+            .collect()
+    }
+
+    /// The stored nightly reports, newest first.
+    pub async fn nightly_reports(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let rows: Vec<AnyRow> =
+            sqlx::query("SELECT doc FROM nightly_reports ORDER BY business_date DESC")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(ctx("reading nightly reports"))?;
+        rows.iter()
+            .map(|r| {
+                let doc: String = r.try_get(0).map_err(ctx("reading nightly reports"))?;
+                from_json("nightly_reports", "", &doc)
+            })
+            .collect()
+    }
+
+    /// Messages not yet delivered, oldest first.
+    pub async fn outbox_pending(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<crate::outbox::OutboxMessage>, StoreError> {
+        let rows: Vec<AnyRow> = sqlx::query("SELECT message_id, topic, message_key, payload, created_at FROM outbox WHERE delivered_at IS NULL ORDER BY created_at, message_id LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ctx("reading the outbox"))?;
+        rows.iter()
+            .map(|r| {
+                let at: String = r.try_get(4).map_err(ctx("reading the outbox"))?;
+                Ok(crate::outbox::OutboxMessage {
+                    id: r.try_get(0).map_err(ctx("reading the outbox"))?,
+                    topic: r.try_get(1).map_err(ctx("reading the outbox"))?,
+                    key: r.try_get(2).map_err(ctx("reading the outbox"))?,
+                    payload: r.try_get(3).map_err(ctx("reading the outbox"))?,
+                    created_at: chrono::DateTime::parse_from_rfc3339(&at)
+                        .map(|t| t.to_utc())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Installments are written per contract: the list, or why the terms gave none.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct InstallmentsDoc {
+    contract_no: String,
+    installments: Vec<crate::reconcile::terms::Installment>,
+    terms_error: Option<String>,
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***{}", &url[..s], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+async fn upsert(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    cols: &[&str],
+    values: Vec<Option<String>>,
+) -> Result<(), StoreError> {
+    let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+    let updates: Vec<String> = cols[1..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
+        cols.join(", "),
+        placeholders.join(", "),
+        cols[0],
+        updates.join(", ")
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for v in values {
+        q = q.bind(v);
+    }
+    q.execute(&mut **tx)
+        .await
+        .map_err(ctx(format!("writing {table}")))?;
+    Ok(())
+}
+
+async fn delete(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    key_col: &str,
+    key: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(AssertSqlSafe(format!(
+        "DELETE FROM {table} WHERE {key_col} = $1"
+    )))
+    .bind(key)
+    .execute(&mut **tx)
+    .await
+    .map_err(ctx(format!("deleting from {table}")))?;
+    Ok(())
+}
+
+async fn write_batch(
+    tx: &mut Transaction<'static, Any>,
+    s: &LiveState,
+    d: &Dirty,
+) -> Result<(), StoreError> {
+    for k in &d.customers {
+        match s.customers.get(k) {
+            Some(c) => {
+                upsert(
+                    tx,
+                    "crm_customers",
+                    &["customer_id", "doc"],
+                    vec![Some(k.clone()), Some(to_json(c))],
+                )
+                .await?
+            }
+            None => delete(tx, "crm_customers", "customer_id", k).await?,
+        }
+    }
+    for k in &d.contracts {
+        match s.contracts.get(k) {
+            Some(c) => {
+                upsert(
+                    tx,
+                    "crm_contracts",
+                    &[
+                        "contract_no",
+                        "customer_id",
+                        "status",
+                        "amount",
+                        "currency",
+                        "doc",
+                    ],
+                    vec![
+                        Some(k.clone()),
+                        Some(c.customer_id.clone()),
+                        Some(c.status.as_str().into()),
+                        Some(c.amount.amount.to_string()),
+                        Some(c.amount.currency.to_string()),
+                        Some(to_json(c)),
+                    ],
+                )
+                .await?
+            }
+            None => delete(tx, "crm_contracts", "contract_no", k).await?,
+        }
+    }
+    for k in &d.tickets {
+        match s.tickets.get(k) {
+            Some(t) => {
+                upsert(
+                    tx,
+                    "crm_handoff_tickets",
+                    &["ticket_id", "contract_no", "doc"],
+                    vec![
+                        Some(k.clone()),
+                        Some(t.contract_no.clone()),
+                        Some(to_json(t)),
+                    ],
+                )
+                .await?
+            }
+            None => delete(tx, "crm_handoff_tickets", "ticket_id", k).await?,
+        }
+    }
+    for k in &d.signatures {
+        if let Some(e) = s.signatures.get(k) {
+            upsert(
+                tx,
+                "signature_events",
+                &["event_id", "contract_no", "doc"],
+                vec![Some(k.clone()), e.contract_no.clone(), Some(to_json(e))],
+            )
+            .await?;
+        }
+    }
+    for k in &d.bank {
+        if let Some(b) = s.bank.get(k) {
+            let dir = match b.tx.direction {
+                reconlight_connectors::model::Direction::Credit => "credit",
+                reconlight_connectors::model::Direction::Debit => "debit",
+            };
+            upsert(
+                tx,
+                "bank_transactions",
+                &[
+                    "bank_ref",
+                    "booking_date",
+                    "direction",
+                    "amount",
+                    "currency",
+                    "doc",
+                ],
+                vec![
+                    Some(k.clone()),
+                    Some(b.tx.booking_date.to_string()),
+                    Some(dir.into()),
+                    Some(b.tx.amount.amount.to_string()),
+                    Some(b.tx.amount.currency.to_string()),
+                    Some(to_json(b)),
+                ],
+            )
+            .await?;
+        }
+    }
+    for no in &d.installments {
+        let list: Vec<_> = s
+            .installments
+            .range((no.clone(), 0)..=(no.clone(), u32::MAX))
+            .map(|(_, v)| v.clone())
+            .collect();
+        let err = s.terms_errors.get(no).cloned();
+        if list.is_empty() && err.is_none() {
+            delete(tx, "installments", "contract_no", no).await?;
+        } else {
+            let doc = InstallmentsDoc {
+                contract_no: no.clone(),
+                installments: list,
+                terms_error: err,
+            };
+            upsert(
+                tx,
+                "installments",
+                &["contract_no", "doc"],
+                vec![Some(no.clone()), Some(to_json(&doc))],
+            )
+            .await?;
+        }
+    }
+    for k in &d.matches {
+        match s.matches.get(k) {
+            Some(list) => {
+                upsert(
+                    tx,
+                    "matches",
+                    &["bank_ref", "doc"],
+                    vec![Some(k.clone()), Some(to_json(list))],
+                )
+                .await?
+            }
+            None => delete(tx, "matches", "bank_ref", k).await?,
+        }
+    }
+    for k in &d.alerts {
+        if let Some(a) = s.alerts.get(k) {
+            upsert(
+                tx,
+                "alerts",
+                &["alert_id", "rule_id", "state", "level", "doc"],
+                vec![
+                    Some(k.clone()),
+                    Some(a.rule_id.clone()),
+                    Some(a.state.as_str().into()),
+                    Some(a.level.as_str().into()),
+                    Some(to_json(a)),
+                ],
+            )
+            .await?;
+        }
+    }
+    for k in &d.work_items {
+        if let Some(w) = s.work_items.get(k) {
+            upsert(
+                tx,
+                "work_items",
+                &[
+                    "item_id",
+                    "kind",
+                    "state",
+                    "contract_no",
+                    "bank_ref",
+                    "last_found",
+                    "doc",
+                ],
+                vec![
+                    Some(k.clone()),
+                    Some(w.finding.kind.as_str().into()),
+                    Some(w.state.as_str().into()),
+                    w.finding.contract_no.clone(),
+                    w.finding.bank_ref.clone(),
+                    Some(w.last_found.to_string()),
+                    Some(to_json(w)),
+                ],
+            )
+            .await?;
+        }
+    }
+    for e in &d.audit {
+        sqlx::query("INSERT INTO audit_entries (seq, contract_no, table_name, row_key, doc, hash) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(e.seq as i64)
+            .bind(e.contract_no.clone())
+            .bind(e.table.clone())
+            .bind(e.key.clone())
+            .bind(to_json(e))
+            .bind(e.hash.clone())
+            .execute(&mut **tx)
+            .await
+            .map_err(ctx("appending to the audit trail"))?;
+    }
+    if !d.audit.is_empty() {
+        upsert(
+            tx,
+            "meta",
+            &["name", "value"],
+            vec![Some("audit_head".into()), Some(to_json(&s.audit_head))],
+        )
+        .await?;
+    }
+    for l in &d.dead_letters {
+        let id = hex::encode(
+            &<sha2::Sha256 as sha2::Digest>::digest(
+                format!("{}\u{1f}{}", l.source, l.position).as_bytes(),
+            )[..12],
+        );
+        upsert(
+            tx,
+            "dead_letters",
+            &[
+                "letter_id",
+                "source",
+                "source_position",
+                "reason",
+                "raw",
+                "recorded_at",
+            ],
+            vec![
+                Some(id),
+                Some(l.source.clone()),
+                Some(l.position.clone()),
+                Some(l.reason.clone()),
+                Some(l.raw.clone()),
+                Some(l.recorded_at.to_rfc3339()),
+            ],
+        )
+        .await?;
+    }
+    for m in &d.outbox {
+        sqlx::query("INSERT INTO outbox (message_id, topic, message_key, payload, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING")
+            .bind(m.id.clone())
+            .bind(m.topic.clone())
+            .bind(m.key.clone())
+            .bind(m.payload.clone())
+            .bind(m.created_at.to_rfc3339())
+            .execute(&mut **tx)
+            .await
+            .map_err(ctx("writing the outbox"))?;
+    }
+    for k in &d.positions {
+        let v = s.positions.get(k).copied().unwrap_or(0) as i64;
+        sqlx::query("INSERT INTO source_positions (position_key, consumed) VALUES ($1, $2) ON CONFLICT (position_key) DO UPDATE SET consumed = excluded.consumed")
+            .bind(k.clone())
+            .bind(v)
+            .execute(&mut **tx)
+            .await
+            .map_err(ctx("writing source positions"))?;
+    }
+    if d.watermark {
+        upsert(
+            tx,
+            "meta",
+            &["name", "value"],
+            vec![Some("watermark".into()), Some(to_json(&s.watermark))],
+        )
+        .await?;
+    }
+    if let Some((date, doc)) = &d.nightly_report {
+        upsert(
+            tx,
+            "nightly_reports",
+            &["business_date", "doc"],
+            vec![Some(date.to_string()), Some(doc.clone())],
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Service tests live in tests/.
