@@ -1,0 +1,81 @@
+//! The foundation's acceptance test: for generated datasets, the work items after `run` +
+//! `nightly` equal `truth.jsonl` exactly, and running again changes nothing.
+
+mod common;
+
+use common::*;
+
+async fn check_dataset(contracts: usize, seed: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, stats) = generate_and_run(dir.path(), contracts, seed).await;
+    assert_eq!(stats.dead_letters, 0, "a generated dataset is clean");
+    let found = open_subjects(&p);
+    let truth = truth_subjects(dir.path());
+    println!(
+        "dataset: {contracts} contracts, seed {seed}: {} work items, {} injected problems",
+        found.len(),
+        truth.len()
+    );
+    let per_kind = score(&found, &truth);
+    for kind in [
+        "missing_payment",
+        "partial_payment",
+        "overpayment",
+        "duplicate_payment",
+        "unmatched_receipt",
+        "amount_mismatch",
+        "signature_not_certified",
+    ] {
+        assert!(
+            per_kind.get(kind).is_some_and(|k| k.0 > 0),
+            "the dataset injects at least one {kind}"
+        );
+    }
+    let missed: Vec<_> = truth.difference(&found).collect();
+    let extra: Vec<_> = found.difference(&truth).collect();
+    assert!(
+        missed.is_empty() && extra.is_empty(),
+        "missed {missed:#?}\nextra {extra:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_items_equal_truth_for_2000_contracts() {
+    check_dataset(2000, 20261127).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_items_equal_truth_for_another_seed() {
+    check_dataset(600, 7).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_the_same_input_again_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, _) = generate_and_run(dir.path(), 300, 3).await;
+    let items_before = p.state.work_items.clone();
+    let alerts_before = p.state.alerts.clone();
+    let audit_before = p.store.audit_entries(None).await.unwrap().len();
+    drop(p);
+
+    let mut again = open(dir.path()).await;
+    let stats = again.run_until_idle(|_, _| {}).await.unwrap();
+    assert_eq!(stats.records, 0, "every position was stored with its batch");
+    let date = again.default_business_date();
+    let outcome = again.nightly(date).await.unwrap();
+    assert_eq!(
+        (
+            outcome.opened,
+            outcome.reopened,
+            outcome.updated,
+            outcome.auto_resolved
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(again.state.work_items, items_before);
+    assert_eq!(again.state.alerts, alerts_before);
+    assert_eq!(
+        again.store.audit_entries(None).await.unwrap().len(),
+        audit_before
+    );
+}

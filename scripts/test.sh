@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: builds the binary the end-to-end tests drive,
+# then runs every test of every crate. Everything it starts binds to 127.0.0.1 and lives
+# in a temporary directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# The shared samples (bank statements, CDC events) sit beside the project.
+export RECONLIGHT_SAMPLES=${RECONLIGHT_SAMPLES:-$(cd .. && pwd)/shared/samples}
+
+echo "== build"
+cargo build --workspace --all-targets
+echo "== tests"
+cargo test --workspace -- --nocapture
