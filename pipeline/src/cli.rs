@@ -338,8 +338,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 OutputFormat::Table => {
                     println!(
-                        "{:<20} {:<36} {:<26} {:<7} {:<9} {}",
-                        "ID", "RULE", "SUBJECT", "LEVEL", "STATE", "SUMMARY"
+                        "{:<20} {:<36} {:<26} {:<7} {:<9} SUMMARY",
+                        "ID", "RULE", "SUBJECT", "LEVEL", "STATE"
                     );
                     for a in &alerts {
                         println!(

@@ -324,14 +324,14 @@ impl LiveState {
             source: String::new(),
             position: position.to_string(),
         };
-        if row.tx.reversal {
-            if let Some(original) = self.find_reversed(&row.tx) {
-                row.reverses = Some(original.clone());
-                if let Some(o) = self.bank.get_mut(&original) {
-                    o.reversed_by = Some(row.tx.bank_ref.clone());
-                }
-                dirty.bank.insert(original);
+        if row.tx.reversal
+            && let Some(original) = self.find_reversed(&row.tx)
+        {
+            row.reverses = Some(original.clone());
+            if let Some(o) = self.bank.get_mut(&original) {
+                o.reversed_by = Some(row.tx.bank_ref.clone());
             }
+            dirty.bank.insert(original);
         }
         dirty.bank.insert(row.tx.bank_ref.clone());
         self.bank.insert(row.tx.bank_ref.clone(), row);

@@ -27,7 +27,7 @@ pub fn render(items: &[WorkItem], alerts: &[Alert], report: Option<&serde_json::
         h.push_str(&format!(
             "<p>Nightly diff of <b>{}</b>: CRM-vs-bank difference rate <b>{}%</b>; {} of {} credits matched; {} open work items.</p>",
             esc(s["date"].as_str().unwrap_or("")),
-            esc(&s["difference_rate_percent"].to_string().trim_matches('"').to_string()),
+            esc(s["difference_rate_percent"].to_string().trim_matches('"')),
             s["credits_matched"],
             s["credits"],
             r["open_items"]
