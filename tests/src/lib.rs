@@ -1,1 +1,72 @@
-//! Service tests live in tests/.
+//! Helpers for end-to-end tests of the `reconlight` binary: where it is, how to run it,
+//! and failures that show what was run and what came back.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// The binary under test: `$RECONLIGHT_BIN`, else the workspace's debug build.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("RECONLIGHT_BIN") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/reconlight");
+    assert!(bin.is_file(), "{} is missing: build it with `cargo build -p reconlight` (scripts/test.sh does)", bin.display());
+    bin
+}
+
+/// Runs `reconlight ARGS`, panicking with the command line and both outputs if it fails.
+pub fn reconlight(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(out.status.success(), "{}", describe(args, &out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `reconlight ARGS` and returns whatever happened.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(binary()).args(args).output().expect("the binary starts")
+}
+
+/// The command and its outputs, for a failure message.
+pub fn describe(args: &[&str], out: &Output) -> String {
+    format!(
+        "ran: {} {}\nstatus: {}\n--- stdout\n{}\n--- stderr\n{}",
+        binary().display(),
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A plain HTTP/1.1 GET; waits up to `wait` for the server to come up. Returns (status, body).
+pub fn http_get(port: u16, path: &str, wait: Duration) -> (u16, String) {
+    let deadline = Instant::now() + wait;
+    let mut stream = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("nothing listens on 127.0.0.1:{port}: {e}"),
+        }
+    };
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
