@@ -16,12 +16,19 @@ fn t0() -> DateTime<Utc> {
 
 /// A `queue` table: one row per subject with a backlog number.
 fn queue(rows: &[(&str, i64)]) -> RecordBatch {
-    let schema = Arc::new(Schema::new(vec![Field::new("name", DataType::Utf8, false), Field::new("backlog", DataType::Int64, false)]));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("name", DataType::Utf8, false),
+        Field::new("backlog", DataType::Int64, false),
+    ]));
     RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
-            Arc::new(Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            )),
         ],
     )
     .unwrap()
@@ -42,10 +49,18 @@ struct Harness {
 
 impl Harness {
     fn new(rule: Rule) -> Self {
-        Harness { engine: Engine::new(chrono_tz::Asia::Shanghai), rule, alerts: BTreeMap::new() }
+        Harness {
+            engine: Engine::new(chrono_tz::Asia::Shanghai),
+            rule,
+            alerts: BTreeMap::new(),
+        }
     }
 
-    async fn step(&mut self, rows: &[(&str, i64)], at: DateTime<Utc>) -> Vec<(String, Option<Transition>)> {
+    async fn step(
+        &mut self,
+        rows: &[(&str, i64)],
+        at: DateTime<Utc>,
+    ) -> Vec<(String, Option<Transition>)> {
         self.engine.set_table("queue", queue(rows)).unwrap();
         let eval = self.engine.evaluate(&self.rule, at).await.unwrap();
         let mut out = Vec::new();
@@ -64,17 +79,33 @@ impl Harness {
 #[tokio::test]
 async fn pending_fires_after_for_and_escalates() {
     let mut h = Harness::new(rule("for = \"10m\""));
-    assert_eq!(h.step(&[("delivery", 60)], t0()).await, [("delivery".into(), Some(Transition::Pending))]);
+    assert_eq!(
+        h.step(&[("delivery", 60)], t0()).await,
+        [("delivery".into(), Some(Transition::Pending))]
+    );
     assert_eq!(h.alert("delivery").state, AlertState::Pending);
-    assert_eq!(h.step(&[("delivery", 60)], t0() + Duration::minutes(9)).await, []);
-    assert_eq!(h.step(&[("delivery", 60)], t0() + Duration::minutes(10)).await, [("delivery".into(), Some(Transition::Fired))]);
+    assert_eq!(
+        h.step(&[("delivery", 60)], t0() + Duration::minutes(9))
+            .await,
+        []
+    );
+    assert_eq!(
+        h.step(&[("delivery", 60)], t0() + Duration::minutes(10))
+            .await,
+        [("delivery".into(), Some(Transition::Fired))]
+    );
     let a = h.alert("delivery");
     assert_eq!((a.state, a.level), (AlertState::Firing, Level::Yellow));
     assert_eq!(a.annotations["summary"], "delivery has 60 waiting");
-    let out = h.step(&[("delivery", 120)], t0() + Duration::minutes(11)).await;
+    let out = h
+        .step(&[("delivery", 120)], t0() + Duration::minutes(11))
+        .await;
     assert_eq!(out, [("delivery".into(), Some(Transition::Escalated))]);
     assert_eq!(h.alert("delivery").level, Level::Red);
-    assert_eq!(h.alert("delivery").annotations["summary"], "delivery has 120 waiting");
+    assert_eq!(
+        h.alert("delivery").annotations["summary"],
+        "delivery has 120 waiting"
+    );
 }
 
 #[tokio::test]
@@ -89,15 +120,29 @@ async fn a_breach_shorter_than_for_never_fires() {
 #[tokio::test]
 async fn keep_firing_for_holds_a_resolved_breach() {
     let mut h = Harness::new(rule("keep_firing_for = \"30m\""));
-    assert_eq!(h.step(&[("after_sales", 80)], t0()).await, [("after_sales".into(), Some(Transition::Fired))]);
+    assert_eq!(
+        h.step(&[("after_sales", 80)], t0()).await,
+        [("after_sales".into(), Some(Transition::Fired))]
+    );
     h.step(&[], t0() + Duration::minutes(1)).await;
-    assert_eq!(h.alert("after_sales").state, AlertState::Firing, "still within keep_firing_for");
+    assert_eq!(
+        h.alert("after_sales").state,
+        AlertState::Firing,
+        "still within keep_firing_for"
+    );
     // Flapping back resets the clock.
-    h.step(&[("after_sales", 80)], t0() + Duration::minutes(20)).await;
+    h.step(&[("after_sales", 80)], t0() + Duration::minutes(20))
+        .await;
     h.step(&[], t0() + Duration::minutes(21)).await;
     assert_eq!(h.step(&[], t0() + Duration::minutes(50)).await, []);
-    assert_eq!(h.step(&[], t0() + Duration::minutes(51)).await, [("after_sales".into(), Some(Transition::Resolved))]);
-    assert_eq!(h.alert("after_sales").resolved_at, Some(t0() + Duration::minutes(51)));
+    assert_eq!(
+        h.step(&[], t0() + Duration::minutes(51)).await,
+        [("after_sales".into(), Some(Transition::Resolved))]
+    );
+    assert_eq!(
+        h.alert("after_sales").resolved_at,
+        Some(t0() + Duration::minutes(51))
+    );
 }
 
 #[tokio::test]
@@ -106,9 +151,16 @@ async fn hysteresis_keeps_firing_until_the_lower_threshold() {
     r.resolve_sql = Some("SELECT name FROM queue WHERE backlog >= 20".into());
     let mut h = Harness::new(r);
     h.step(&[("delivery", 55)], t0()).await;
-    h.step(&[("delivery", 30)], t0() + Duration::minutes(1)).await;
-    assert_eq!(h.alert("delivery").state, AlertState::Firing, "30 is under the firing threshold but above the clearing one");
-    let out = h.step(&[("delivery", 10)], t0() + Duration::minutes(2)).await;
+    h.step(&[("delivery", 30)], t0() + Duration::minutes(1))
+        .await;
+    assert_eq!(
+        h.alert("delivery").state,
+        AlertState::Firing,
+        "30 is under the firing threshold but above the clearing one"
+    );
+    let out = h
+        .step(&[("delivery", 10)], t0() + Duration::minutes(2))
+        .await;
     assert_eq!(out, [("delivery".into(), Some(Transition::Resolved))]);
 }
 
@@ -120,10 +172,21 @@ async fn pending_timers_survive_a_restart() {
     let stored = serde_json::to_string(&h.alerts).unwrap();
     let mut restarted = Harness::new(rule("for = \"1h\""));
     restarted.alerts = serde_json::from_str(&stored).unwrap();
-    assert_eq!(restarted.step(&[("delivery", 60)], t0() + Duration::minutes(59)).await, []);
-    let out = restarted.step(&[("delivery", 60)], t0() + Duration::minutes(60)).await;
+    assert_eq!(
+        restarted
+            .step(&[("delivery", 60)], t0() + Duration::minutes(59))
+            .await,
+        []
+    );
+    let out = restarted
+        .step(&[("delivery", 60)], t0() + Duration::minutes(60))
+        .await;
     assert_eq!(out, [("delivery".into(), Some(Transition::Fired))]);
-    assert_eq!(restarted.alert("delivery").active_since, t0(), "the breach began before the restart");
+    assert_eq!(
+        restarted.alert("delivery").active_since,
+        t0(),
+        "the breach began before the restart"
+    );
 }
 
 #[tokio::test]
@@ -131,11 +194,18 @@ async fn now_and_today_come_from_the_pipeline_clock() {
     let engine = Engine::new(chrono_tz::Asia::Shanghai);
     // 2026-10-01T17:00Z is already 2 October in Shanghai.
     let rows = engine
-        .query("SELECT CAST(now() AS VARCHAR) AS n, CAST(today() AS VARCHAR) AS d", "2026-10-01T17:00:00Z".parse().unwrap())
+        .query(
+            "SELECT CAST(now() AS VARCHAR) AS n, CAST(today() AS VARCHAR) AS d",
+            "2026-10-01T17:00:00Z".parse().unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(rows[0]["d"], "2026-10-02");
-    assert!(rows[0]["n"].starts_with("2026-10-01T17:00:00"), "{}", rows[0]["n"]);
+    assert!(
+        rows[0]["n"].starts_with("2026-10-01T17:00:00"),
+        "{}",
+        rows[0]["n"]
+    );
 }
 
 #[tokio::test]
@@ -147,7 +217,11 @@ async fn a_broken_rule_names_its_file_and_line() {
     let e = engine.check(&r).await.unwrap_err();
     assert_eq!((e.file.as_str(), e.line), ("packs/t/bad.toml", 4));
     assert!(e.message.contains("nowhere"), "{}", e.message);
-    let r = Rule::parse("packs/t/nolevel.toml", &text.replace(", 'red' AS level FROM nowhere", " FROM queue")).unwrap();
+    let r = Rule::parse(
+        "packs/t/nolevel.toml",
+        &text.replace(", 'red' AS level FROM nowhere", " FROM queue"),
+    )
+    .unwrap();
     let e = engine.check(&r).await.unwrap_err();
     assert!(e.message.contains("no `level` column"), "{}", e.message);
 }

@@ -16,7 +16,11 @@ pub fn binary() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let bin = target.join("debug/reconlight");
-    assert!(bin.is_file(), "{} is missing: build it with `cargo build -p reconlight` (scripts/test.sh does)", bin.display());
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `cargo build -p reconlight` (scripts/test.sh does)",
+        bin.display()
+    );
     bin
 }
 
@@ -29,7 +33,10 @@ pub fn reconlight(args: &[&str]) -> String {
 
 /// Runs `reconlight ARGS` and returns whatever happened.
 pub fn run(args: &[&str]) -> Output {
-    Command::new(binary()).args(args).output().expect("the binary starts")
+    Command::new(binary())
+        .args(args)
+        .output()
+        .expect("the binary starts")
 }
 
 /// The command and its outputs, for a failure message.
@@ -46,7 +53,11 @@ pub fn describe(args: &[&str], out: &Output) -> String {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A plain HTTP/1.1 GET; waits up to `wait` for the server to come up. Returns (status, body).
@@ -62,11 +73,22 @@ pub fn http_get(port: u16, path: &str, wait: Duration) -> (u16, String) {
             Err(e) => panic!("nothing listens on 127.0.0.1:{port}: {e}"),
         }
     };
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (status, body)
 }

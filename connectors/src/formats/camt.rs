@@ -394,5 +394,8 @@ fn fill_details(tx: &mut BankTransaction, details: Option<Node<'_, '_>>, entry_i
     if let Some(info) = entry_info {
         remittance.push(info.to_string());
     }
+    // Banks often repeat the same text at transaction and entry level.
+    let mut seen = std::collections::HashSet::new();
+    remittance.retain(|r| seen.insert(r.clone()));
     tx.remittance = remittance.join(" | ");
 }

@@ -198,7 +198,19 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
                 let day = date
                     .max(n.due_date.expect("checked") - Duration::days(3))
                     .min(g.end);
-                let hint = g.rng.chance(0.5);
+                // Without a hint the matcher looks for the installments that sum to the
+                // amount: name them when another set would sum to it too.
+                let total = expected + n.amount.amount;
+                let other_fit = list.iter().enumerate().any(|(i, a)| {
+                    let single = ![inst.seq, n.seq].contains(&a.seq)
+                        && (a.amount.amount - total).abs() <= tol2;
+                    single
+                        || list[i + 1..].iter().any(|b| {
+                            (a.seq, b.seq) != (inst.seq, n.seq)
+                                && (a.amount.amount + b.amount.amount - total).abs() <= tol2
+                        })
+                });
+                let hint = g.rng.chance(0.5) || other_fit;
                 let memo = g.memo(&c.contract_no, &[inst.seq, n.seq], hint);
                 push(g, day, expected + n.amount.amount, memo);
                 skip_next = true;
@@ -230,7 +242,11 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
                 let memo = g.memo(&c.contract_no, &[inst.seq], true);
                 push(g, date, expected - fee, memo);
             } else {
-                let hint = hints_required || g.rng.chance(0.6);
+                // Installments of equal amounts can only be told apart by a hint.
+                let twin = list
+                    .iter()
+                    .any(|o| o.seq != inst.seq && (o.amount.amount - expected).abs() <= tol2);
+                let hint = hints_required || g.rng.chance(0.6) || twin;
                 let memo = g.memo(&c.contract_no, &[inst.seq], hint);
                 push(g, date, expected, memo);
             }
