@@ -9,6 +9,9 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 # The shared samples (bank statements, CDC events) sit beside the project.
 export RECONLIGHT_SAMPLES=${RECONLIGHT_SAMPLES:-$(cd .. && pwd)/shared/samples}
 
+source scripts/services.sh
+start_postgres
+
 echo "== build"
 cargo build --workspace --all-targets
 echo "== tests"

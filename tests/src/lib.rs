@@ -92,3 +92,44 @@ pub fn http_get(port: u16, path: &str, wait: Duration) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// The PostgreSQL server scripts/test.sh started (`host:port`, user `postgres`, trust auth).
+pub fn postgres_server() -> String {
+    std::env::var("RECONLIGHT_TEST_PG").unwrap_or_else(|_| {
+        panic!("RECONLIGHT_TEST_PG is not set: run scripts/test.sh, which starts a PostgreSQL server for this test")
+    })
+}
+
+/// Creates a fresh database on the test server and returns its URL.
+pub fn postgres_database(name: &str) -> String {
+    let server = postgres_server();
+    let (host, port) = server.split_once(':').expect("host:port");
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                host,
+                "-p",
+                port,
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                &sql,
+            ])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    format!("postgres://postgres@{server}/{name}")
+}
