@@ -90,10 +90,10 @@ pub enum Command {
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
     },
-    /// The discrepancy queue.
+    /// The discrepancy queue: list, show, and the clerk's actions.
     Workitems {
         #[command(subcommand)]
-        action: ListAction,
+        action: WorkItemsAction,
     },
     /// The lights.
     Alerts {
@@ -146,6 +146,91 @@ pub enum ListAction {
         /// Only this state (open, assigned, resolved, dismissed / pending, firing, resolved).
         #[arg(long)]
         state: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkItemsAction {
+    #[command(flatten)]
+    List(ListAction),
+    /// One work item with its evidence and history, as JSON.
+    Show {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
+    },
+    /// Assign to a clerk.
+    Assign {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Add a comment.
+    Comment {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
+        #[arg(long)]
+        text: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Mark resolved, with what was done.
+    Resolve {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Dismiss as not a problem, with why.
+    Dismiss {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Apply the item's bank credit to an installment by hand.
+    Match {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
+        #[arg(long)]
+        contract: String,
+        #[arg(long)]
+        installment: u32,
+        /// Part of the credit (default: all of it).
+        #[arg(long)]
+        amount: Option<rust_decimal::Decimal>,
+        #[arg(long)]
+        by: String,
+    },
+    /// Accept a suggested match.
+    Confirm {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
+        #[arg(long)]
+        by: String,
+    },
+    /// Refuse a suggested match.
+    Reject {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: String,
     },
 }
 
@@ -255,12 +340,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Workitems {
             action:
-                ListAction::List {
+                WorkItemsAction::List(ListAction::List {
                     config,
                     format,
                     kind,
                     state,
-                },
+                }),
         } => {
             let store = crate::store::Store::open(&config.load()?.store_url()).await?;
             let items: Vec<_> = store
@@ -313,6 +398,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Workitems { action } => work_item_action(action).await,
         Command::Alerts {
             action:
                 ListAction::List {
@@ -451,6 +537,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::server::serve(&listen, store, metrics).await
         }
     }
+}
+
+async fn work_item_action(action: WorkItemsAction) -> anyhow::Result<()> {
+    use crate::workitems::actions::{perform, Action};
+    let (config, id, by, action) = match action {
+        WorkItemsAction::List(_) => unreachable!("listed above"),
+        WorkItemsAction::Show { config, id } => {
+            let store = crate::store::Store::open(&config.load()?.store_url()).await?;
+            let item = store.work_item(&id).await?.with_context(|| format!("no work item `{id}`"))?;
+            println!("{}", serde_json::to_string_pretty(&item)?);
+            return Ok(());
+        }
+        WorkItemsAction::Assign { config, id, to, by } => (config, id, by, Action::Assign { assignee: to }),
+        WorkItemsAction::Comment { config, id, text, by } => (config, id, by, Action::Comment { text }),
+        WorkItemsAction::Resolve { config, id, reason, by } => (config, id, by, Action::Resolve { reason }),
+        WorkItemsAction::Dismiss { config, id, reason, by } => (config, id, by, Action::Dismiss { reason }),
+        WorkItemsAction::Match { config, id, contract, installment, amount, by } => (
+            config,
+            id,
+            by,
+            Action::Match { contract_no: contract, installment, amount },
+        ),
+        WorkItemsAction::Confirm { config, id, by } => (config, id, by, Action::Confirm),
+        WorkItemsAction::Reject { config, id, reason, by } => (config, id, by, Action::Reject { reason }),
+    };
+    let store = crate::store::Store::open(&config.load()?.store_url()).await?;
+    let item = perform(&store, &id, &by, action, chrono::Utc::now()).await?;
+    let last = item.history.last().expect("the action was recorded");
+    println!("{}: {} ({}) by {}: {}", item.id, item.state.as_str(), last.action, last.by, last.note);
+    Ok(())
 }
 
 async fn run_with_progress(p: &mut Pipeline) -> anyhow::Result<crate::ingest::RunStats> {

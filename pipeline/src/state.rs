@@ -15,7 +15,7 @@ use reconlight_rules::Alert;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditEntry, AuditHead, record_change};
-use crate::reconcile::matching::{Allocation, Matches};
+use crate::reconcile::matching::{Allocation, ManualDecision, Matches};
 use crate::reconcile::terms::{Installment, installments};
 use crate::workitems::WorkItem;
 
@@ -55,6 +55,8 @@ pub struct LiveState {
     /// Contracts whose payment terms cannot be turned into installments, and why.
     pub terms_errors: BTreeMap<String, String>,
     pub matches: Matches,
+    /// Clerks' match decisions, by bank reference.
+    pub manual: BTreeMap<String, ManualDecision>,
     pub alerts: BTreeMap<String, Alert>,
     pub work_items: BTreeMap<String, WorkItem>,
     pub audit_head: AuditHead,

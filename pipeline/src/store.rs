@@ -54,6 +54,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS dead_letters (letter_id TEXT PRIMARY KEY, source TEXT NOT NULL, source_position TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, recorded_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS source_positions (position_key TEXT PRIMARY KEY, consumed BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox (message_id TEXT PRIMARY KEY, topic TEXT NOT NULL, message_key TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL, delivered_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS manual_decisions (bank_ref TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS nightly_reports (business_date TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ];
@@ -266,6 +267,80 @@ impl Store {
         self.docs("work_items", "item_id").await
     }
 
+    /// One work item.
+    pub async fn work_item(&self, id: &str) -> Result<Option<crate::workitems::WorkItem>, StoreError> {
+        self.doc("work_items", "item_id", id).await
+    }
+
+    /// One bank transaction.
+    pub async fn bank_row(&self, bank_ref: &str) -> Result<Option<crate::state::BankRow>, StoreError> {
+        self.doc("bank_transactions", "bank_ref", bank_ref).await
+    }
+
+    /// A contract's installments (empty when it has none).
+    pub async fn installments_of(&self, contract_no: &str) -> Result<Vec<crate::reconcile::terms::Installment>, StoreError> {
+        Ok(self
+            .doc::<InstallmentsDoc>("installments", "contract_no", contract_no)
+            .await?
+            .map(|d| d.installments)
+            .unwrap_or_default())
+    }
+
+    /// Clerks' match decisions, by bank reference.
+    pub async fn manual_decisions(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::reconcile::matching::ManualDecision>, StoreError> {
+        Ok(self
+            .docs::<crate::reconcile::matching::ManualDecision>("manual_decisions", "bank_ref")
+            .await?
+            .into_iter()
+            .map(|d| (d.bank_ref.clone(), d))
+            .collect())
+    }
+
+    /// The decisions about one credit so far (empty when there are none).
+    pub async fn manual_decision_of(&self, bank_ref: &str) -> Result<crate::reconcile::matching::ManualDecision, StoreError> {
+        Ok(self
+            .doc("manual_decisions", "bank_ref", bank_ref)
+            .await?
+            .unwrap_or_else(|| crate::reconcile::matching::ManualDecision {
+                bank_ref: bank_ref.to_string(),
+                ..Default::default()
+            }))
+    }
+
+    async fn doc<T: DeserializeOwned>(&self, table: &str, key: &str, value: &str) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT doc FROM {table} WHERE {key} = $1")))
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(ctx(format!("reading {table}")))?;
+        match row {
+            Some(r) => {
+                let doc: String = r.try_get(0).map_err(ctx(format!("reading {table}")))?;
+                from_json(table, value, &doc).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a clerk's action: the work item, the match decision it made, and its message.
+    pub async fn save_action(
+        &self,
+        item: &crate::workitems::WorkItem,
+        decision: Option<&crate::reconcile::matching::ManualDecision>,
+        message: &crate::outbox::OutboxMessage,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(ctx("starting a transaction"))?;
+        write_work_item(&mut tx, item).await?;
+        if let Some(d) = decision {
+            upsert(&mut tx, "manual_decisions", &["bank_ref", "doc"], vec![Some(d.bank_ref.clone()), Some(to_json(d))]).await?;
+        }
+        write_outbox(&mut tx, message).await?;
+        tx.commit().await.map_err(ctx("committing the action"))?;
+        Ok(())
+    }
+
     /// Every alert, by id.
     pub async fn alerts(&self) -> Result<Vec<reconlight_rules::Alert>, StoreError> {
         self.docs("alerts", "alert_id").await
@@ -419,6 +494,37 @@ async fn delete(
     .execute(&mut **tx)
     .await
     .map_err(ctx(format!("deleting from {table}")))?;
+    Ok(())
+}
+
+async fn write_work_item(tx: &mut Transaction<'static, Any>, w: &crate::workitems::WorkItem) -> Result<(), StoreError> {
+    upsert(
+        tx,
+        "work_items",
+        &["item_id", "kind", "state", "contract_no", "bank_ref", "last_found", "doc"],
+        vec![
+            Some(w.id.clone()),
+            Some(w.finding.kind.as_str().into()),
+            Some(w.state.as_str().into()),
+            w.finding.contract_no.clone(),
+            w.finding.bank_ref.clone(),
+            Some(w.last_found.to_string()),
+            Some(to_json(w)),
+        ],
+    )
+    .await
+}
+
+async fn write_outbox(tx: &mut Transaction<'static, Any>, m: &crate::outbox::OutboxMessage) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO outbox (message_id, topic, message_key, payload, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING")
+        .bind(m.id.clone())
+        .bind(m.topic.clone())
+        .bind(m.key.clone())
+        .bind(m.payload.clone())
+        .bind(m.created_at.to_rfc3339())
+        .execute(&mut **tx)
+        .await
+        .map_err(ctx("writing the outbox"))?;
     Ok(())
 }
 
@@ -659,15 +765,7 @@ async fn write_batch(
         .await?;
     }
     for m in &d.outbox {
-        sqlx::query("INSERT INTO outbox (message_id, topic, message_key, payload, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING")
-            .bind(m.id.clone())
-            .bind(m.topic.clone())
-            .bind(m.key.clone())
-            .bind(m.payload.clone())
-            .bind(m.created_at.to_rfc3339())
-            .execute(&mut **tx)
-            .await
-            .map_err(ctx("writing the outbox"))?;
+        write_outbox(tx, m).await?;
     }
     for k in &d.positions {
         let v = s.positions.get(k).copied().unwrap_or(0) as i64;

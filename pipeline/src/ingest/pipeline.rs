@@ -216,7 +216,7 @@ impl Pipeline {
                 dirty.dead_letters.push(letter);
             }
         }
-        self.reconcile_and_evaluate(&mut dirty).await;
+        self.reconcile_and_evaluate(&mut dirty).await?;
         let started = Instant::now();
         self.store.commit(&self.state, &dirty).await?;
         self.metrics
@@ -227,11 +227,20 @@ impl Pipeline {
         Ok(())
     }
 
-    async fn reconcile_and_evaluate(&mut self, dirty: &mut Dirty) {
+    /// Picks up what clerks did through the API or the CLI since the last look.
+    async fn refresh_clerk_decisions(&mut self) -> anyhow::Result<bool> {
+        let manual = self.store.manual_decisions().await?;
+        let changed = manual != self.state.manual;
+        self.state.manual = manual;
+        Ok(changed)
+    }
+
+    async fn reconcile_and_evaluate(&mut self, dirty: &mut Dirty) -> anyhow::Result<()> {
         let tz = self.config.business.time_zone;
         let contracts = dirty.contracts.clone();
         self.state.derive_installments(&contracts, tz, dirty);
-        let inputs_changed = dirty.touched_inputs();
+        let decisions_changed = self.refresh_clerk_decisions().await?;
+        let inputs_changed = dirty.touched_inputs() || decisions_changed;
         if inputs_changed {
             let settings = MatchSettings {
                 tolerance: self.config.business.amount_tolerance,
@@ -251,6 +260,7 @@ impl Pipeline {
                 &self.metrics,
             )
             .await;
+        Ok(())
     }
 
     /// Re-evaluates the rules at the current clock without new input (the clock tick).
@@ -282,6 +292,9 @@ impl Pipeline {
     /// Runs the nightly diff for `date` and brings the work-item queue in line with it.
     pub async fn nightly(&mut self, date: NaiveDate) -> anyhow::Result<NightlyOutcome> {
         let tz = self.config.business.time_zone;
+        // Clerks work the queue between runs: start from what the store holds now.
+        self.state.work_items = self.store.work_items().await?.into_iter().map(|w| (w.id.clone(), w)).collect();
+        self.refresh_clerk_decisions().await?;
         let settings = MatchSettings {
             tolerance: self.config.business.amount_tolerance,
             auto_confirm: self.config.business.auto_confirm_confidence,

@@ -73,6 +73,27 @@ pub struct Allocation {
     pub confirmed: bool,
 }
 
+/// A clerk's decisions about one credit; they outrank every automatic pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualDecision {
+    pub bank_ref: String,
+    /// Allocations a clerk made or confirmed: the credit goes exactly there.
+    pub allocations: Vec<ManualAllocation>,
+    /// Installments a clerk said this credit does not pay.
+    pub rejected: Vec<(String, u32)>,
+}
+
+/// Part of a credit a clerk applied to an installment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualAllocation {
+    pub contract_no: String,
+    pub seq: u32,
+    pub amount: Decimal,
+    pub by: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub note: String,
+}
+
 /// The settings matching depends on.
 pub struct MatchSettings<'a> {
     pub tolerance: Decimal,
@@ -180,6 +201,31 @@ pub fn match_credits(
     for credit in credits {
         let tx = &credit.tx;
         let amount = tx.amount.amount;
+        let manual = state.manual.get(&tx.bank_ref);
+        if let Some(m) = manual.filter(|m| !m.allocations.is_empty()) {
+            let allocations = m
+                .allocations
+                .iter()
+                .filter(|a| state.installments.contains_key(&(a.contract_no.clone(), a.seq)))
+                .map(|a| {
+                    ledger.add(&(a.contract_no.clone(), a.seq), a.amount);
+                    Allocation {
+                        bank_ref: tx.bank_ref.clone(),
+                        contract_no: a.contract_no.clone(),
+                        seq: a.seq,
+                        amount: a.amount,
+                        rule: MatchRule::Manual,
+                        confidence: 100,
+                        explanation: format!("matched by hand by {} on {}{}", a.by, a.at.format("%Y-%m-%d"), if a.note.is_empty() { String::new() } else { format!(": {}", a.note) }),
+                        confirmed: true,
+                    }
+                })
+                .collect::<Vec<_>>();
+            if !allocations.is_empty() {
+                matches.insert(tx.bank_ref.clone(), allocations);
+                continue;
+            }
+        }
         let same_currency = |k: &Key| state.installments[k].amount.currency == tx.amount.currency;
         let refs: Vec<String> = settings
             .finder
@@ -277,6 +323,11 @@ pub fn match_credits(
                 }
                 None => Vec::new(),
             }
+        };
+        // A clerk's rejection removes that installment from this credit's candidates.
+        let placed: Vec<_> = match manual {
+            Some(m) if !m.rejected.is_empty() => placed.into_iter().filter(|p| !m.rejected.contains(&p.0)).collect(),
+            _ => placed,
         };
         if placed.is_empty() {
             continue;

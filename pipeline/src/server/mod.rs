@@ -9,7 +9,8 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -30,6 +31,7 @@ pub fn app(store: Store, metrics: Arc<Metrics>) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/api/v1/work-items", get(list_work_items))
         .route("/api/v1/work-items/{id}", get(get_work_item))
+        .route("/api/v1/work-items/{id}/{action}", post(act_on_work_item))
         .route("/api/v1/alerts", get(list_alerts))
         .route("/api/v1/contracts/{no}/audit", get(contract_audit))
         .route("/api/v1/reports/nightly", get(nightly_reports))
@@ -131,6 +133,61 @@ async fn get_work_item(
         .find(|w| w.id == id)
         .map(|w| Json(json!(w)))
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no work item `{id}`")))
+}
+
+/// The body of a clerk's action; which fields are needed depends on the action.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    by: Option<String>,
+    assignee: Option<String>,
+    text: Option<String>,
+    reason: Option<String>,
+    contract_no: Option<String>,
+    installment: Option<u32>,
+    amount: Option<rust_decimal::Decimal>,
+}
+
+async fn act_on_work_item(
+    State(s): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Option<Json<ActionBody>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::workitems::actions::{perform, Action, ActionError};
+    let b = body.map(|Json(b)| b).unwrap_or_default();
+    let missing = |field: &str| ApiError(StatusCode::BAD_REQUEST, format!("`{action}` needs `{field}` in the JSON body"));
+    let by = b
+        .by
+        .clone()
+        .or_else(|| headers.get("x-reconlight-user").and_then(|v| v.to_str().ok()).map(str::to_string))
+        .ok_or_else(|| missing("by"))?;
+    let action = match action.as_str() {
+        "assign" => Action::Assign { assignee: b.assignee.ok_or_else(|| missing("assignee"))? },
+        "comment" => Action::Comment { text: b.text.ok_or_else(|| missing("text"))? },
+        "resolve" => Action::Resolve { reason: b.reason.ok_or_else(|| missing("reason"))? },
+        "dismiss" => Action::Dismiss { reason: b.reason.ok_or_else(|| missing("reason"))? },
+        "match" => Action::Match {
+            contract_no: b.contract_no.ok_or_else(|| missing("contract_no"))?,
+            installment: b.installment.ok_or_else(|| missing("installment"))?,
+            amount: b.amount,
+        },
+        "confirm" => Action::Confirm,
+        "reject" => Action::Reject { reason: b.reason.ok_or_else(|| missing("reason"))? },
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("unknown action `{other}` (assign, comment, resolve, dismiss, match, confirm, reject)"),
+            ))
+        }
+    };
+    match perform(&s.store, &id, &by, action, chrono::Utc::now()).await {
+        Ok(item) => Ok(Json(json!(item))),
+        Err(ActionError::NotFound(id)) => Err(ApiError(StatusCode::NOT_FOUND, format!("no work item `{id}`"))),
+        Err(ActionError::Conflict(m)) => Err(ApiError(StatusCode::CONFLICT, m)),
+        Err(ActionError::Invalid(m)) => Err(ApiError(StatusCode::BAD_REQUEST, m)),
+        Err(ActionError::Store(e)) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]

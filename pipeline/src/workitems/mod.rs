@@ -2,6 +2,8 @@
 //! re-run updates and never duplicates, auto-resolved when the problem goes away and
 //! reopened when it comes back.
 
+pub mod actions;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
