@@ -540,32 +540,75 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn work_item_action(action: WorkItemsAction) -> anyhow::Result<()> {
-    use crate::workitems::actions::{perform, Action};
+    use crate::workitems::actions::{Action, perform};
     let (config, id, by, action) = match action {
         WorkItemsAction::List(_) => unreachable!("listed above"),
         WorkItemsAction::Show { config, id } => {
             let store = crate::store::Store::open(&config.load()?.store_url()).await?;
-            let item = store.work_item(&id).await?.with_context(|| format!("no work item `{id}`"))?;
+            let item = store
+                .work_item(&id)
+                .await?
+                .with_context(|| format!("no work item `{id}`"))?;
             println!("{}", serde_json::to_string_pretty(&item)?);
             return Ok(());
         }
-        WorkItemsAction::Assign { config, id, to, by } => (config, id, by, Action::Assign { assignee: to }),
-        WorkItemsAction::Comment { config, id, text, by } => (config, id, by, Action::Comment { text }),
-        WorkItemsAction::Resolve { config, id, reason, by } => (config, id, by, Action::Resolve { reason }),
-        WorkItemsAction::Dismiss { config, id, reason, by } => (config, id, by, Action::Dismiss { reason }),
-        WorkItemsAction::Match { config, id, contract, installment, amount, by } => (
+        WorkItemsAction::Assign { config, id, to, by } => {
+            (config, id, by, Action::Assign { assignee: to })
+        }
+        WorkItemsAction::Comment {
+            config,
+            id,
+            text,
+            by,
+        } => (config, id, by, Action::Comment { text }),
+        WorkItemsAction::Resolve {
+            config,
+            id,
+            reason,
+            by,
+        } => (config, id, by, Action::Resolve { reason }),
+        WorkItemsAction::Dismiss {
+            config,
+            id,
+            reason,
+            by,
+        } => (config, id, by, Action::Dismiss { reason }),
+        WorkItemsAction::Match {
+            config,
+            id,
+            contract,
+            installment,
+            amount,
+            by,
+        } => (
             config,
             id,
             by,
-            Action::Match { contract_no: contract, installment, amount },
+            Action::Match {
+                contract_no: contract,
+                installment,
+                amount,
+            },
         ),
         WorkItemsAction::Confirm { config, id, by } => (config, id, by, Action::Confirm),
-        WorkItemsAction::Reject { config, id, reason, by } => (config, id, by, Action::Reject { reason }),
+        WorkItemsAction::Reject {
+            config,
+            id,
+            reason,
+            by,
+        } => (config, id, by, Action::Reject { reason }),
     };
     let store = crate::store::Store::open(&config.load()?.store_url()).await?;
     let item = perform(&store, &id, &by, action, chrono::Utc::now()).await?;
     let last = item.history.last().expect("the action was recorded");
-    println!("{}: {} ({}) by {}: {}", item.id, item.state.as_str(), last.action, last.by, last.note);
+    println!(
+        "{}: {} ({}) by {}: {}",
+        item.id,
+        item.state.as_str(),
+        last.action,
+        last.by,
+        last.note
+    );
     Ok(())
 }
 

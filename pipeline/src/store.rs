@@ -268,17 +268,26 @@ impl Store {
     }
 
     /// One work item.
-    pub async fn work_item(&self, id: &str) -> Result<Option<crate::workitems::WorkItem>, StoreError> {
+    pub async fn work_item(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::workitems::WorkItem>, StoreError> {
         self.doc("work_items", "item_id", id).await
     }
 
     /// One bank transaction.
-    pub async fn bank_row(&self, bank_ref: &str) -> Result<Option<crate::state::BankRow>, StoreError> {
+    pub async fn bank_row(
+        &self,
+        bank_ref: &str,
+    ) -> Result<Option<crate::state::BankRow>, StoreError> {
         self.doc("bank_transactions", "bank_ref", bank_ref).await
     }
 
     /// A contract's installments (empty when it has none).
-    pub async fn installments_of(&self, contract_no: &str) -> Result<Vec<crate::reconcile::terms::Installment>, StoreError> {
+    pub async fn installments_of(
+        &self,
+        contract_no: &str,
+    ) -> Result<Vec<crate::reconcile::terms::Installment>, StoreError> {
         Ok(self
             .doc::<InstallmentsDoc>("installments", "contract_no", contract_no)
             .await?
@@ -289,7 +298,10 @@ impl Store {
     /// Clerks' match decisions, by bank reference.
     pub async fn manual_decisions(
         &self,
-    ) -> Result<std::collections::BTreeMap<String, crate::reconcile::matching::ManualDecision>, StoreError> {
+    ) -> Result<
+        std::collections::BTreeMap<String, crate::reconcile::matching::ManualDecision>,
+        StoreError,
+    > {
         Ok(self
             .docs::<crate::reconcile::matching::ManualDecision>("manual_decisions", "bank_ref")
             .await?
@@ -299,7 +311,10 @@ impl Store {
     }
 
     /// The decisions about one credit so far (empty when there are none).
-    pub async fn manual_decision_of(&self, bank_ref: &str) -> Result<crate::reconcile::matching::ManualDecision, StoreError> {
+    pub async fn manual_decision_of(
+        &self,
+        bank_ref: &str,
+    ) -> Result<crate::reconcile::matching::ManualDecision, StoreError> {
         Ok(self
             .doc("manual_decisions", "bank_ref", bank_ref)
             .await?
@@ -309,12 +324,19 @@ impl Store {
             }))
     }
 
-    async fn doc<T: DeserializeOwned>(&self, table: &str, key: &str, value: &str) -> Result<Option<T>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT doc FROM {table} WHERE {key} = $1")))
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(ctx(format!("reading {table}")))?;
+    async fn doc<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT doc FROM {table} WHERE {key} = $1"
+        )))
+        .bind(value)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(ctx(format!("reading {table}")))?;
         match row {
             Some(r) => {
                 let doc: String = r.try_get(0).map_err(ctx(format!("reading {table}")))?;
@@ -331,10 +353,20 @@ impl Store {
         decision: Option<&crate::reconcile::matching::ManualDecision>,
         message: &crate::outbox::OutboxMessage,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(ctx("starting a transaction"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(ctx("starting a transaction"))?;
         write_work_item(&mut tx, item).await?;
         if let Some(d) = decision {
-            upsert(&mut tx, "manual_decisions", &["bank_ref", "doc"], vec![Some(d.bank_ref.clone()), Some(to_json(d))]).await?;
+            upsert(
+                &mut tx,
+                "manual_decisions",
+                &["bank_ref", "doc"],
+                vec![Some(d.bank_ref.clone()), Some(to_json(d))],
+            )
+            .await?;
         }
         write_outbox(&mut tx, message).await?;
         tx.commit().await.map_err(ctx("committing the action"))?;
@@ -497,11 +529,22 @@ async fn delete(
     Ok(())
 }
 
-async fn write_work_item(tx: &mut Transaction<'static, Any>, w: &crate::workitems::WorkItem) -> Result<(), StoreError> {
+async fn write_work_item(
+    tx: &mut Transaction<'static, Any>,
+    w: &crate::workitems::WorkItem,
+) -> Result<(), StoreError> {
     upsert(
         tx,
         "work_items",
-        &["item_id", "kind", "state", "contract_no", "bank_ref", "last_found", "doc"],
+        &[
+            "item_id",
+            "kind",
+            "state",
+            "contract_no",
+            "bank_ref",
+            "last_found",
+            "doc",
+        ],
         vec![
             Some(w.id.clone()),
             Some(w.finding.kind.as_str().into()),
@@ -515,7 +558,10 @@ async fn write_work_item(tx: &mut Transaction<'static, Any>, w: &crate::workitem
     .await
 }
 
-async fn write_outbox(tx: &mut Transaction<'static, Any>, m: &crate::outbox::OutboxMessage) -> Result<(), StoreError> {
+async fn write_outbox(
+    tx: &mut Transaction<'static, Any>,
+    m: &crate::outbox::OutboxMessage,
+) -> Result<(), StoreError> {
     sqlx::query("INSERT INTO outbox (message_id, topic, message_key, payload, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING")
         .bind(m.id.clone())
         .bind(m.topic.clone())

@@ -87,3 +87,175 @@ async fn the_api_serves_the_queue_the_lights_and_the_metrics() {
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Discrepancy queue") && page.contains(id));
 }
+
+async fn post(
+    app: &axum::Router,
+    uri: &str,
+    body: serde_json::Value,
+) -> (StatusCode, serde_json::Value) {
+    let request = Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 10 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_works_the_queue_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut p, _) = generate_and_run(dir.path(), 300, 21).await;
+    let app = reconlight::server::app(p.store.clone(), p.metrics.clone());
+    let unmatched = p
+        .state
+        .work_items
+        .values()
+        .find(|w| w.finding.kind.as_str() == "unmatched_receipt")
+        .unwrap()
+        .clone();
+    let missing = p
+        .state
+        .work_items
+        .values()
+        .find(|w| w.finding.kind.as_str() == "missing_payment")
+        .unwrap()
+        .clone();
+    let (contract, seq) = (
+        missing.finding.contract_no.clone().unwrap(),
+        missing.finding.installment.unwrap(),
+    );
+
+    let (status, item) = post(
+        &app,
+        &format!("/api/v1/work-items/{}/assign", missing.id),
+        serde_json::json!({"by": "wang.fang", "assignee": "li.na"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{item}");
+    assert_eq!(
+        (item["state"].as_str(), item["assignee"].as_str()),
+        (Some("assigned"), Some("li.na"))
+    );
+    let (status, item) = post(
+        &app,
+        &format!("/api/v1/work-items/{}/comment", missing.id),
+        serde_json::json!({"by": "li.na", "text": "客户说下周付"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        item["history"].as_array().unwrap().last().unwrap()["note"],
+        "客户说下周付"
+    );
+
+    let (status, err) = post(
+        &app,
+        &format!("/api/v1/work-items/{}/dismiss", missing.id),
+        serde_json::json!({"by": "li.na"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"], "`dismiss` needs `reason` in the JSON body");
+    let (status, err) = post(
+        &app,
+        &format!("/api/v1/work-items/{}/match", missing.id),
+        serde_json::json!({"by": "li.na", "contract_no": contract, "installment": seq}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap()
+            .contains("only unmatched receipts and suggested matches are matched by hand")
+    );
+
+    // The unmatched credit was in fact this customer's payment: match it by hand.
+    let credit = unmatched.finding.received.unwrap();
+    let (status, item) = post(
+        &app,
+        &format!("/api/v1/work-items/{}/match", unmatched.id),
+        serde_json::json!({"by": "li.na", "contract_no": contract, "installment": seq}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{item}");
+    assert_eq!(item["state"], "resolved");
+    let (status, err) = post(
+        &app,
+        &format!("/api/v1/work-items/{}/resolve", unmatched.id),
+        serde_json::json!({"by": "li.na", "reason": "again"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        err["error"],
+        format!(
+            "work item {} is resolved; only open or assigned items can be resolved",
+            unmatched.id
+        )
+    );
+
+    // The next nightly applies the manual match: the installment is no longer missing.
+    let date = p.default_business_date();
+    p.nightly(date).await.unwrap();
+    let after = &p.state.work_items[&missing.id];
+    assert_eq!(
+        after.state.as_str(),
+        "resolved",
+        "nothing is missing any more"
+    );
+    assert!(
+        after
+            .resolution
+            .as_deref()
+            .unwrap()
+            .starts_with("auto-resolved"),
+        "{:?}",
+        after.resolution
+    );
+    assert_eq!(
+        after.assignee.as_deref(),
+        Some("li.na"),
+        "the clerk's assignment is kept"
+    );
+    let expected = missing.finding.expected.unwrap();
+    let now_for_installment: Vec<_> = p
+        .state
+        .work_items
+        .values()
+        .filter(|w| {
+            w.state.is_active()
+                && w.finding.contract_no.as_deref() == Some(&contract)
+                && w.finding.installment == Some(seq)
+        })
+        .collect();
+    if (credit - expected).abs() <= rust_decimal::Decimal::ONE {
+        assert!(
+            now_for_installment.is_empty(),
+            "paid in full by the manual match"
+        );
+    } else {
+        let kind = if credit < expected {
+            "partial_payment"
+        } else {
+            "overpayment"
+        };
+        assert_eq!(now_for_installment.len(), 1);
+        assert_eq!(now_for_installment[0].finding.kind.as_str(), kind);
+        assert_eq!(
+            now_for_installment[0].finding.received,
+            Some(credit),
+            "the manual match counts as received"
+        );
+    }
+    assert_eq!(p.state.work_items[&unmatched.id].state.as_str(), "resolved");
+    let allocation = &p.state.manual[unmatched.finding.bank_ref.as_ref().unwrap()].allocations[0];
+    assert_eq!(
+        (allocation.by.as_str(), allocation.amount),
+        ("li.na", credit)
+    );
+}

@@ -293,7 +293,13 @@ impl Pipeline {
     pub async fn nightly(&mut self, date: NaiveDate) -> anyhow::Result<NightlyOutcome> {
         let tz = self.config.business.time_zone;
         // Clerks work the queue between runs: start from what the store holds now.
-        self.state.work_items = self.store.work_items().await?.into_iter().map(|w| (w.id.clone(), w)).collect();
+        self.state.work_items = self
+            .store
+            .work_items()
+            .await?
+            .into_iter()
+            .map(|w| (w.id.clone(), w))
+            .collect();
         self.refresh_clerk_decisions().await?;
         let settings = MatchSettings {
             tolerance: self.config.business.amount_tolerance,

@@ -206,7 +206,11 @@ pub fn match_credits(
             let allocations = m
                 .allocations
                 .iter()
-                .filter(|a| state.installments.contains_key(&(a.contract_no.clone(), a.seq)))
+                .filter(|a| {
+                    state
+                        .installments
+                        .contains_key(&(a.contract_no.clone(), a.seq))
+                })
                 .map(|a| {
                     ledger.add(&(a.contract_no.clone(), a.seq), a.amount);
                     Allocation {
@@ -216,7 +220,16 @@ pub fn match_credits(
                         amount: a.amount,
                         rule: MatchRule::Manual,
                         confidence: 100,
-                        explanation: format!("matched by hand by {} on {}{}", a.by, a.at.format("%Y-%m-%d"), if a.note.is_empty() { String::new() } else { format!(": {}", a.note) }),
+                        explanation: format!(
+                            "matched by hand by {} on {}{}",
+                            a.by,
+                            a.at.format("%Y-%m-%d"),
+                            if a.note.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {}", a.note)
+                            }
+                        ),
                         confirmed: true,
                     }
                 })
@@ -326,7 +339,10 @@ pub fn match_credits(
         };
         // A clerk's rejection removes that installment from this credit's candidates.
         let placed: Vec<_> = match manual {
-            Some(m) if !m.rejected.is_empty() => placed.into_iter().filter(|p| !m.rejected.contains(&p.0)).collect(),
+            Some(m) if !m.rejected.is_empty() => placed
+                .into_iter()
+                .filter(|p| !m.rejected.contains(&p.0))
+                .collect(),
             _ => placed,
         };
         if placed.is_empty() {

@@ -7,9 +7,9 @@ mod page;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -154,36 +154,60 @@ async fn act_on_work_item(
     headers: HeaderMap,
     body: Option<Json<ActionBody>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    use crate::workitems::actions::{perform, Action, ActionError};
+    use crate::workitems::actions::{Action, ActionError, perform};
     let b = body.map(|Json(b)| b).unwrap_or_default();
-    let missing = |field: &str| ApiError(StatusCode::BAD_REQUEST, format!("`{action}` needs `{field}` in the JSON body"));
-    let by = b
-        .by
-        .clone()
-        .or_else(|| headers.get("x-reconlight-user").and_then(|v| v.to_str().ok()).map(str::to_string))
-        .ok_or_else(|| missing("by"))?;
+    let missing = |field: &str| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("`{action}` needs `{field}` in the JSON body"),
+        )
+    };
+    let by =
+        b.by.clone()
+            .or_else(|| {
+                headers
+                    .get("x-reconlight-user")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            })
+            .ok_or_else(|| missing("by"))?;
     let action = match action.as_str() {
-        "assign" => Action::Assign { assignee: b.assignee.ok_or_else(|| missing("assignee"))? },
-        "comment" => Action::Comment { text: b.text.ok_or_else(|| missing("text"))? },
-        "resolve" => Action::Resolve { reason: b.reason.ok_or_else(|| missing("reason"))? },
-        "dismiss" => Action::Dismiss { reason: b.reason.ok_or_else(|| missing("reason"))? },
+        "assign" => Action::Assign {
+            assignee: b.assignee.ok_or_else(|| missing("assignee"))?,
+        },
+        "comment" => Action::Comment {
+            text: b.text.ok_or_else(|| missing("text"))?,
+        },
+        "resolve" => Action::Resolve {
+            reason: b.reason.ok_or_else(|| missing("reason"))?,
+        },
+        "dismiss" => Action::Dismiss {
+            reason: b.reason.ok_or_else(|| missing("reason"))?,
+        },
         "match" => Action::Match {
             contract_no: b.contract_no.ok_or_else(|| missing("contract_no"))?,
             installment: b.installment.ok_or_else(|| missing("installment"))?,
             amount: b.amount,
         },
         "confirm" => Action::Confirm,
-        "reject" => Action::Reject { reason: b.reason.ok_or_else(|| missing("reason"))? },
+        "reject" => Action::Reject {
+            reason: b.reason.ok_or_else(|| missing("reason"))?,
+        },
         other => {
             return Err(ApiError(
                 StatusCode::NOT_FOUND,
-                format!("unknown action `{other}` (assign, comment, resolve, dismiss, match, confirm, reject)"),
-            ))
+                format!(
+                    "unknown action `{other}` (assign, comment, resolve, dismiss, match, confirm, reject)"
+                ),
+            ));
         }
     };
     match perform(&s.store, &id, &by, action, chrono::Utc::now()).await {
         Ok(item) => Ok(Json(json!(item))),
-        Err(ActionError::NotFound(id)) => Err(ApiError(StatusCode::NOT_FOUND, format!("no work item `{id}`"))),
+        Err(ActionError::NotFound(id)) => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no work item `{id}`"),
+        )),
         Err(ActionError::Conflict(m)) => Err(ApiError(StatusCode::CONFLICT, m)),
         Err(ActionError::Invalid(m)) => Err(ApiError(StatusCode::BAD_REQUEST, m)),
         Err(ActionError::Store(e)) => Err(e.into()),

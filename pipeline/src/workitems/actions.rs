@@ -16,16 +16,30 @@ use crate::store::{Store, StoreError};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
-    Assign { assignee: String },
-    Comment { text: String },
-    Resolve { reason: String },
-    Dismiss { reason: String },
+    Assign {
+        assignee: String,
+    },
+    Comment {
+        text: String,
+    },
+    Resolve {
+        reason: String,
+    },
+    Dismiss {
+        reason: String,
+    },
     /// Apply the item's bank credit (or `amount` of it) to an installment.
-    Match { contract_no: String, installment: u32, amount: Option<Decimal> },
+    Match {
+        contract_no: String,
+        installment: u32,
+        amount: Option<Decimal>,
+    },
     /// Accept a suggested match as it stands.
     Confirm,
     /// Refuse a suggested match: the credit does not pay that installment.
-    Reject { reason: String },
+    Reject {
+        reason: String,
+    },
 }
 
 impl Action {
@@ -66,9 +80,18 @@ fn require(text: &str, what: &str) -> Result<(), ActionError> {
 }
 
 /// Performs `action` on work item `id` as clerk `by`, at `now`.
-pub async fn perform(store: &Store, id: &str, by: &str, action: Action, now: DateTime<Utc>) -> Result<WorkItem, ActionError> {
+pub async fn perform(
+    store: &Store,
+    id: &str,
+    by: &str,
+    action: Action,
+    now: DateTime<Utc>,
+) -> Result<WorkItem, ActionError> {
     require(by, "`by` (who acts)")?;
-    let mut item = store.work_item(id).await?.ok_or_else(|| ActionError::NotFound(id.to_string()))?;
+    let mut item = store
+        .work_item(id)
+        .await?
+        .ok_or_else(|| ActionError::NotFound(id.to_string()))?;
     let active = item.state.is_active();
     let refuse = |what: &str| {
         ActionError::Conflict(format!(
@@ -109,18 +132,23 @@ pub async fn perform(store: &Store, id: &str, by: &str, action: Action, now: Dat
             item.resolution = Some(format!("dismissed by {by}: {reason}"));
             reason.clone()
         }
-        Action::Match { contract_no, installment, amount } => {
+        Action::Match {
+            contract_no,
+            installment,
+            amount,
+        } => {
             if !active {
                 return Err(refuse("matched"));
             }
             let bank_ref = credit_of(&item)?;
-            let credit = store
-                .bank_row(&bank_ref)
-                .await?
-                .ok_or_else(|| ActionError::Conflict(format!("bank credit {bank_ref} is no longer in the store")))?;
+            let credit = store.bank_row(&bank_ref).await?.ok_or_else(|| {
+                ActionError::Conflict(format!("bank credit {bank_ref} is no longer in the store"))
+            })?;
             let installments = store.installments_of(contract_no).await?;
             if !installments.iter().any(|i| i.seq == *installment) {
-                return Err(ActionError::Invalid(format!("{contract_no} has no installment {installment}")));
+                return Err(ActionError::Invalid(format!(
+                    "{contract_no} has no installment {installment}"
+                )));
             }
             let amount = amount.unwrap_or(credit.tx.amount.amount);
             if amount <= Decimal::ZERO || amount > credit.tx.amount.amount {
@@ -140,7 +168,9 @@ pub async fn perform(store: &Store, id: &str, by: &str, action: Action, now: Dat
             });
             decision = Some(d);
             item.state = WorkItemState::Resolved;
-            item.resolution = Some(format!("matched by {by} to {contract_no} installment {installment}"));
+            item.resolution = Some(format!(
+                "matched by {by} to {contract_no} installment {installment}"
+            ));
             format!("matched {amount} of {bank_ref} to {contract_no} installment {installment}")
         }
         Action::Confirm | Action::Reject { .. } => {
@@ -151,7 +181,11 @@ pub async fn perform(store: &Store, id: &str, by: &str, action: Action, now: Dat
                 )));
             }
             if !active {
-                return Err(refuse(if action == Action::Confirm { "confirmed" } else { "rejected" }));
+                return Err(refuse(if action == Action::Confirm {
+                    "confirmed"
+                } else {
+                    "rejected"
+                }));
             }
             let bank_ref = credit_of(&item)?;
             let suggestions: Vec<(String, u32, Decimal)> = item.finding.details["suggestions"]
@@ -167,25 +201,29 @@ pub async fn perform(store: &Store, id: &str, by: &str, action: Action, now: Dat
                 })
                 .collect();
             if suggestions.is_empty() {
-                return Err(ActionError::Conflict(format!("work item {id} carries no suggestion")));
+                return Err(ActionError::Conflict(format!(
+                    "work item {id} carries no suggestion"
+                )));
             }
             let mut d = store.manual_decision_of(&bank_ref).await?;
             if let Action::Reject { reason } = &action {
                 require(reason, "`reason`")?;
-                d.rejected.extend(suggestions.iter().map(|(c, s, _)| (c.clone(), *s)));
+                d.rejected
+                    .extend(suggestions.iter().map(|(c, s, _)| (c.clone(), *s)));
                 item.state = WorkItemState::Dismissed;
                 item.resolution = Some(format!("suggestion rejected by {by}: {reason}"));
                 decision = Some(d);
                 reason.clone()
             } else {
-                d.allocations.extend(suggestions.iter().map(|(c, s, a)| ManualAllocation {
-                    contract_no: c.clone(),
-                    seq: *s,
-                    amount: *a,
-                    by: by.to_string(),
-                    at: now,
-                    note: "suggested match confirmed".into(),
-                }));
+                d.allocations
+                    .extend(suggestions.iter().map(|(c, s, a)| ManualAllocation {
+                        contract_no: c.clone(),
+                        seq: *s,
+                        amount: *a,
+                        by: by.to_string(),
+                        at: now,
+                        note: "suggested match confirmed".into(),
+                    }));
                 item.state = WorkItemState::Resolved;
                 item.resolution = Some(format!("suggested match confirmed by {by}"));
                 decision = Some(d);
@@ -201,17 +239,19 @@ pub async fn perform(store: &Store, id: &str, by: &str, action: Action, now: Dat
     });
     item.updated_at = now;
     let message = OutboxMessage::new("work_items", &item.id, &item, now);
-    store.save_action(&item, decision.as_ref(), &message).await?;
+    store
+        .save_action(&item, decision.as_ref(), &message)
+        .await?;
     Ok(item)
 }
 
 fn credit_of(item: &WorkItem) -> Result<String, ActionError> {
     match item.finding.kind {
-        WorkItemKind::UnmatchedReceipt | WorkItemKind::SuggestedMatch => item
-            .finding
-            .bank_ref
-            .clone()
-            .ok_or_else(|| ActionError::Conflict(format!("work item {} names no bank credit", item.id))),
+        WorkItemKind::UnmatchedReceipt | WorkItemKind::SuggestedMatch => {
+            item.finding.bank_ref.clone().ok_or_else(|| {
+                ActionError::Conflict(format!("work item {} names no bank credit", item.id))
+            })
+        }
         other => Err(ActionError::Conflict(format!(
             "work item {} is a {other}; only unmatched receipts and suggested matches are matched by hand",
             item.id
