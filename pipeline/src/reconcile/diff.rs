@@ -2,7 +2,8 @@
 //! business date D. Every difference becomes a finding; `workitems` turns findings into the
 //! queue. Definitions (D in the business time zone, tolerance from the configuration):
 //!
-//! - `missing_payment`: an installment of a signed contract due before D, nothing received;
+//! - `missing_payment`: an installment of a signed contract due before D, nothing received
+//!   (unless a suggested match would cover it: then the suggestion is the work item);
 //! - `partial_payment`: due before D, received less than expected by more than the tolerance;
 //! - `overpayment`: received more than expected by more than the tolerance (due or not);
 //! - `duplicate_payment`: two or more separate credits each paid the installment in full;
@@ -62,11 +63,16 @@ pub fn nightly_diff(
     };
 
     let mut by_installment: BTreeMap<(String, u32), Vec<&Allocation>> = BTreeMap::new();
-    for a in matches.values().flatten().filter(|a| a.confirmed) {
-        by_installment
-            .entry((a.contract_no.clone(), a.seq))
-            .or_default()
-            .push(a);
+    let mut suggested: BTreeMap<(String, u32), Decimal> = BTreeMap::new();
+    for a in matches.values().flatten() {
+        if a.confirmed {
+            by_installment
+                .entry((a.contract_no.clone(), a.seq))
+                .or_default()
+                .push(a);
+        } else {
+            *suggested.entry((a.contract_no.clone(), a.seq)).or_default() += a.amount;
+        }
     }
     let credit_line = |a: &Allocation| {
         let b = &state.bank[&a.bank_ref].tx;
@@ -123,6 +129,18 @@ pub fn nightly_diff(
             None
         };
         let Some(kind) = kind else { continue };
+        // A shortfall a suggested match would cover is that suggestion's work item, not a second one.
+        let pending = suggested
+            .get(&(no.clone(), *seq))
+            .copied()
+            .unwrap_or_default();
+        if matches!(
+            kind,
+            WorkItemKind::MissingPayment | WorkItemKind::PartialPayment
+        ) && received + pending >= expected - tol
+        {
+            continue;
+        }
         let ccy = inst.amount.currency;
         let due_text = inst
             .due_date

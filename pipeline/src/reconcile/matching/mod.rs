@@ -1,0 +1,364 @@
+//! Matching bank credits to installments. Passes run in a fixed order for each credit, the
+//! credits in booking order, and every allocation records its rule, a confidence and a
+//! sentence a finance clerk understands:
+//!
+//! 1. the remittance names a contract (and maybe installments `第N期`): the credit pays those
+//!    installments, oldest open first; an amount that differs is kept as a partial or an
+//!    overpayment, a second full payment of a paid installment as a duplicate;
+//! 2. no contract number: the payer's account, else its normalized company name, identifies
+//!    the customer (a merely similar name gives a suggestion for a clerk only), and the
+//!    amount must equal one open installment due around the booking date (45 days before
+//!    to 90 days after), or the smallest set of up to 5 of them, oldest first;
+//! 3. otherwise the credit stays unmatched.
+//!
+//! The result depends only on the data, never on arrival order, so a replay or the nightly
+//! full run reproduces it exactly.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use reconlight_connectors::model::{ContractStatus, Direction};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+mod payer;
+mod placement;
+
+use super::reference::ContractRefFinder;
+use super::terms::Installment;
+use placement::{describe, place_by_amount, place_by_reference, place_on_targets, split_exact};
+
+use crate::state::LiveState;
+pub use payer::{PayerIndex, PayerMatch, name_similarity, normalize_account};
+
+/// Which pass placed a credit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchRule {
+    /// Contract number (and installment) in the text, amount within tolerance.
+    ContractReference,
+    /// Contract number in the text, several installments paid together.
+    ContractReferenceCombined,
+    /// Contract number in the text, but the amount differs (partial or over).
+    ContractReferenceAmountDiffers,
+    /// Contract number in the text for installments already paid in full.
+    ContractReferenceAlreadyPaid,
+    /// The payer's account belongs to the customer, and the amount fits.
+    PayerAccount,
+    /// The payer's normalized company name is the customer's, and the amount fits.
+    PayerName,
+    /// The payer's name only resembles the customer's: a suggestion for a clerk.
+    SimilarPayerName,
+    /// A clerk matched it by hand.
+    Manual,
+}
+
+impl MatchRule {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MatchRule::ContractReference => "contract_reference",
+            MatchRule::ContractReferenceCombined => "contract_reference_combined",
+            MatchRule::ContractReferenceAmountDiffers => "contract_reference_amount_differs",
+            MatchRule::ContractReferenceAlreadyPaid => "contract_reference_already_paid",
+            MatchRule::PayerAccount => "payer_account",
+            MatchRule::PayerName => "payer_name",
+            MatchRule::SimilarPayerName => "similar_payer_name",
+            MatchRule::Manual => "manual",
+        }
+    }
+}
+
+/// Part (or all) of a credit applied to one installment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    pub bank_ref: String,
+    pub contract_no: String,
+    pub seq: u32,
+    pub amount: Decimal,
+    pub rule: MatchRule,
+    /// 0-100.
+    pub confidence: u8,
+    pub explanation: String,
+    /// At or above the auto-confirm threshold (or confirmed by a clerk); suggestions are not.
+    pub confirmed: bool,
+}
+
+/// A clerk's decisions about one credit; they outrank every automatic pass.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualDecision {
+    pub bank_ref: String,
+    /// Allocations a clerk made or confirmed: the credit goes exactly there.
+    pub allocations: Vec<ManualAllocation>,
+    /// Installments a clerk said this credit does not pay.
+    pub rejected: Vec<(String, u32)>,
+}
+
+/// Part of a credit a clerk applied to an installment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualAllocation {
+    pub contract_no: String,
+    pub seq: u32,
+    pub amount: Decimal,
+    pub by: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub note: String,
+}
+
+/// The settings matching depends on.
+pub struct MatchSettings<'a> {
+    pub tolerance: Decimal,
+    pub auto_confirm: u8,
+    pub finder: &'a ContractRefFinder,
+}
+
+/// A credit traced by its payer pays installments due at most this many days after its booking...
+const PAYER_WINDOW_BEFORE_DUE: i64 = 45;
+/// ...and at most this many days before it.
+const PAYER_WINDOW_AFTER_DUE: i64 = 90;
+
+/// Every credit's allocations, by bank reference (credits with none are unmatched).
+pub type Matches = BTreeMap<String, Vec<Allocation>>;
+
+/// An installment: contract number and sequence.
+type Key = (String, u32);
+
+struct Ledger<'s> {
+    installments: &'s BTreeMap<Key, Installment>,
+    allocated: HashMap<Key, Decimal>,
+}
+
+impl Ledger<'_> {
+    fn outstanding(&self, key: &Key) -> Decimal {
+        self.installments[key].amount.amount - self.allocated.get(key).copied().unwrap_or_default()
+    }
+    fn add(&mut self, key: &Key, amount: Decimal) {
+        *self.allocated.entry(key.clone()).or_default() += amount;
+    }
+}
+
+/// Matches every credit booked on or before `through` (all credits when `None`).
+pub fn match_credits(
+    state: &LiveState,
+    settings: &MatchSettings,
+    through: Option<NaiveDate>,
+) -> Matches {
+    let tol = settings.tolerance;
+    let by_contract: BTreeMap<&str, Vec<Key>> =
+        state.installments.keys().fold(BTreeMap::new(), |mut m, k| {
+            m.entry(k.0.as_str())
+                .or_insert_with(Vec::new)
+                .push(k.clone());
+            m
+        });
+    let payable = |contract_no: &str| {
+        state
+            .contracts
+            .get(contract_no)
+            .is_some_and(|c| c.status != ContractStatus::Cancelled)
+    };
+    let mut by_customer: HashMap<&str, Vec<Key>> = HashMap::new();
+    for (k, inst) in &state.installments {
+        if payable(&k.0) {
+            by_customer
+                .entry(inst.customer_id.as_str())
+                .or_default()
+                .push(k.clone());
+        }
+    }
+    for keys in by_customer.values_mut() {
+        keys.sort_by(|a, b| {
+            let (ia, ib) = (&state.installments[a], &state.installments[b]);
+            (ia.due_date.is_none(), ia.due_date, &a.0, a.1).cmp(&(
+                ib.due_date.is_none(),
+                ib.due_date,
+                &b.0,
+                b.1,
+            ))
+        });
+    }
+    let payers = PayerIndex::new(state.customers.values());
+
+    let mut credits: Vec<_> = state
+        .bank
+        .values()
+        .filter(|b| {
+            b.tx.direction == Direction::Credit && !b.tx.reversal && b.reversed_by.is_none()
+        })
+        .filter(|b| through.is_none_or(|d| b.tx.booking_date <= d))
+        .collect();
+    credits.sort_by(|a, b| {
+        (a.tx.booking_date, &a.tx.bank_ref).cmp(&(b.tx.booking_date, &b.tx.bank_ref))
+    });
+
+    let mut ledger = Ledger {
+        installments: &state.installments,
+        allocated: HashMap::new(),
+    };
+    let mut matches = Matches::new();
+    for credit in credits {
+        let tx = &credit.tx;
+        let amount = tx.amount.amount;
+        let manual = state.manual.get(&tx.bank_ref);
+        if let Some(m) = manual.filter(|m| !m.allocations.is_empty()) {
+            let allocations = m
+                .allocations
+                .iter()
+                .filter(|a| {
+                    state
+                        .installments
+                        .contains_key(&(a.contract_no.clone(), a.seq))
+                })
+                .map(|a| {
+                    ledger.add(&(a.contract_no.clone(), a.seq), a.amount);
+                    Allocation {
+                        bank_ref: tx.bank_ref.clone(),
+                        contract_no: a.contract_no.clone(),
+                        seq: a.seq,
+                        amount: a.amount,
+                        rule: MatchRule::Manual,
+                        confidence: 100,
+                        explanation: format!(
+                            "matched by hand by {} on {}{}",
+                            a.by,
+                            a.at.format("%Y-%m-%d"),
+                            if a.note.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {}", a.note)
+                            }
+                        ),
+                        confirmed: true,
+                    }
+                })
+                .collect::<Vec<_>>();
+            if !allocations.is_empty() {
+                matches.insert(tx.bank_ref.clone(), allocations);
+                continue;
+            }
+        }
+        let same_currency = |k: &Key| state.installments[k].amount.currency == tx.amount.currency;
+        let refs: Vec<String> = settings
+            .finder
+            .contract_numbers(&tx.remittance)
+            .into_iter()
+            .filter(|c| payable(c) && by_contract.contains_key(c.as_str()))
+            .collect();
+        let placed: Vec<(Key, Decimal, MatchRule, u8, String)> = if !refs.is_empty() {
+            let candidates: Vec<Key> = refs
+                .iter()
+                .flat_map(|c| by_contract[c.as_str()].iter().cloned())
+                .filter(same_currency)
+                .collect();
+            let hints = settings.finder.installments(&tx.remittance);
+            let hinted: Vec<Key> = if refs.len() == 1 {
+                candidates
+                    .iter()
+                    .filter(|k| hints.contains(&k.1))
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let refs_text = refs.join(", ");
+            if !hinted.is_empty() && hinted.len() == hints.len() {
+                place_on_targets(&ledger, &hinted, amount, tol, &refs_text)
+            } else {
+                place_by_reference(&ledger, &candidates, amount, tol, &refs_text)
+            }
+        } else {
+            let payer = payers.identify(
+                tx.counterparty_account.as_deref(),
+                tx.counterparty_name.as_deref(),
+            );
+            match payer.and_then(|(c, how)| by_customer.get(c).map(|keys| (c, how, keys))) {
+                Some((customer, how, keys)) => {
+                    // Without a contract number, only installments due around the booking date qualify.
+                    let in_window = |k: &Key| {
+                        state.installments[k].due_date.is_some_and(|due| {
+                            tx.booking_date >= due - chrono::Duration::days(PAYER_WINDOW_BEFORE_DUE)
+                                && tx.booking_date
+                                    <= due + chrono::Duration::days(PAYER_WINDOW_AFTER_DUE)
+                        })
+                    };
+                    let open: Vec<Key> = keys
+                        .iter()
+                        .filter(|k| same_currency(k) && ledger.outstanding(k) > tol && in_window(k))
+                        .cloned()
+                        .collect();
+                    let payer_name = tx.counterparty_name.as_deref().unwrap_or("");
+                    let (rule, confidence, why) = match &how {
+                        PayerMatch::Account { account } => (
+                            MatchRule::PayerAccount,
+                            95u8,
+                            format!("payer account {account} belongs to customer {customer}"),
+                        ),
+                        PayerMatch::Name { .. } => (
+                            MatchRule::PayerName,
+                            90u8,
+                            format!(
+                                "payer \"{payer_name}\" is customer {customer} (same company name)"
+                            ),
+                        ),
+                        PayerMatch::SimilarName {
+                            similarity,
+                            customer_name,
+                        } => (
+                            MatchRule::SimilarPayerName,
+                            ((50.0 + 40.0 * similarity) as u8).min(85),
+                            format!(
+                                "payer \"{payer_name}\" resembles customer {customer} \"{customer_name}\" ({:.0}% similar)",
+                                similarity * 100.0
+                            ),
+                        ),
+                    };
+                    place_by_amount(&ledger, &open, amount, tol)
+                        .map(|(keys, combined)| {
+                            let what = describe(&keys);
+                            let confidence = if combined { confidence.saturating_sub(5) } else { confidence };
+                            split_exact(&ledger, &keys, amount)
+                                .into_iter()
+                                .map(|(k, a)| {
+                                    let explanation = format!("{why}; the amount {amount} equals the open {what}, due around {}", tx.booking_date);
+                                    (k, a, rule, confidence, explanation)
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                }
+                None => Vec::new(),
+            }
+        };
+        // A clerk's rejection removes that installment from this credit's candidates.
+        let placed: Vec<_> = match manual {
+            Some(m) if !m.rejected.is_empty() => placed
+                .into_iter()
+                .filter(|p| !m.rejected.contains(&p.0))
+                .collect(),
+            _ => placed,
+        };
+        if placed.is_empty() {
+            continue;
+        }
+        let allocations: Vec<Allocation> = placed
+            .into_iter()
+            .map(|(k, a, rule, confidence, explanation)| {
+                let confirmed = confidence >= settings.auto_confirm;
+                if confirmed {
+                    ledger.add(&k, a);
+                }
+                Allocation {
+                    bank_ref: tx.bank_ref.clone(),
+                    contract_no: k.0,
+                    seq: k.1,
+                    amount: a,
+                    rule,
+                    confidence,
+                    explanation,
+                    confirmed,
+                }
+            })
+            .collect();
+        matches.insert(tx.bank_ref.clone(), allocations);
+    }
+    matches
+}
