@@ -384,6 +384,24 @@ impl LiveState {
 
     /// Recomputes the installments of the given contracts from their terms and anchors.
     pub fn derive_installments(&mut self, contracts: &BTreeSet<String>, tz: Tz, dirty: &mut Dirty) {
+        if contracts.is_empty() {
+            return;
+        }
+        // Delivery anchors: the earliest completed delivery work order of each contract.
+        let mut delivered: std::collections::HashMap<&str, DateTime<Utc>> =
+            std::collections::HashMap::new();
+        for t in self.tickets.values().filter(|t| t.department == "delivery") {
+            if let Some(done) = t.completed_at {
+                delivered
+                    .entry(t.contract_no.as_str())
+                    .and_modify(|d| *d = (*d).min(done))
+                    .or_insert(done);
+            }
+        }
+        let delivered: std::collections::HashMap<String, DateTime<Utc>> = delivered
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         for no in contracts {
             let before: Vec<Installment> = self
                 .installments
@@ -394,7 +412,7 @@ impl LiveState {
             self.forget_installments(no, dirty);
             dirty.installments.remove(no);
             if let Some(c) = self.contracts.get(no) {
-                match installments(c, tz) {
+                match installments(c, delivered.get(no).copied(), tz) {
                     Ok(list) => {
                         for i in list {
                             self.installments.insert((i.contract_no.clone(), i.seq), i);

@@ -21,7 +21,7 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
     let mut all_installments: BTreeMap<String, Vec<Installment>> = BTreeMap::new();
     for (c, _) in &final_contracts {
         if c.status != ContractStatus::Cancelled
-            && let Ok(list) = installments(c, g.tz)
+            && let Ok(list) = installments(c, None, g.tz)
         {
             all_installments.insert(c.contract_no.clone(), list);
         }

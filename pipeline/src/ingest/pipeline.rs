@@ -237,7 +237,15 @@ impl Pipeline {
 
     async fn reconcile_and_evaluate(&mut self, dirty: &mut Dirty) -> anyhow::Result<()> {
         let tz = self.config.business.time_zone;
-        let contracts = dirty.contracts.clone();
+        let mut contracts = dirty.contracts.clone();
+        // A completed delivery moves the due dates of delivery-anchored installments.
+        contracts.extend(
+            dirty
+                .tickets
+                .iter()
+                .filter_map(|t| self.state.tickets.get(t))
+                .map(|t| t.contract_no.clone()),
+        );
         self.state.derive_installments(&contracts, tz, dirty);
         let decisions_changed = self.refresh_clerk_decisions().await?;
         let inputs_changed = dirty.touched_inputs() || decisions_changed;

@@ -1,5 +1,8 @@
 //! Payment terms -> installments (the expected receipts). Expected dates are derived from
-//! the contract's terms and its anchor dates, never typed by hand.
+//! the contract's terms and its anchor dates, never typed by hand. Terms are the reference
+//! schema's JSON or free text (`freetext`).
+
+pub mod freetext;
 
 use std::str::FromStr;
 
@@ -16,6 +19,8 @@ use serde_json::Value as Json;
 pub enum Anchor {
     Signed,
     Accepted,
+    /// Delivery: the completion of the contract's `delivery` handoff ticket.
+    Delivered,
 }
 
 impl Anchor {
@@ -23,6 +28,7 @@ impl Anchor {
         match self {
             Anchor::Signed => "signed",
             Anchor::Accepted => "accepted",
+            Anchor::Delivered => "delivered",
         }
     }
 }
@@ -42,6 +48,8 @@ pub struct Term {
 pub enum Share {
     Percent(Decimal),
     Fixed(Decimal),
+    /// Whatever the other installments leave (the balance).
+    Remainder,
 }
 
 /// An expected receipt.
@@ -74,8 +82,9 @@ pub fn parse_terms(text: &str) -> Result<Vec<Term>, String> {
     if t.is_empty() {
         return Err("the contract has no payment terms".into());
     }
-    let doc: Json = serde_json::from_str(t)
-        .map_err(|_| format!("payment terms `{}` are not structured JSON terms", clip(t)))?;
+    let Ok(doc) = serde_json::from_str::<Json>(t) else {
+        return freetext::parse_free_text(t);
+    };
     let items = doc.as_array().ok_or("payment terms must be a JSON array")?;
     if items.is_empty() {
         return Err("payment terms list no installment".into());
@@ -130,9 +139,10 @@ pub fn parse_terms(text: &str) -> Result<Vec<Term>, String> {
             None => Anchor::Signed,
             Some(a) if a == "signed" || a == "signing" || a == "sign" => Anchor::Signed,
             Some(a) if a == "accepted" || a == "acceptance" => Anchor::Accepted,
+            Some(a) if a == "delivered" || a == "delivery" => Anchor::Delivered,
             Some(a) => {
                 return Err(format!(
-                    "{at}: anchor `{a}` is neither `signed` nor `accepted`"
+                    "{at}: anchor `{a}` is not `signed`, `accepted` or `delivered`"
                 ));
             }
         };
@@ -153,41 +163,52 @@ pub fn parse_terms(text: &str) -> Result<Vec<Term>, String> {
     Ok(terms)
 }
 
-fn clip(s: &str) -> String {
-    if s.chars().count() > 60 {
-        format!("{}...", s.chars().take(60).collect::<String>())
-    } else {
-        s.to_string()
-    }
-}
-
 /// The contract's installments: amounts that sum exactly to the contract amount (the
 /// rounding remainder goes to the last one) and due dates from the anchors, in `tz`.
-pub fn installments(contract: &Contract, tz: Tz) -> Result<Vec<Installment>, String> {
+/// `delivered_at` is when the contract's delivery was completed, if it has been.
+pub fn installments(
+    contract: &Contract,
+    delivered_at: Option<DateTime<Utc>>,
+    tz: Tz,
+) -> Result<Vec<Installment>, String> {
     let terms = parse_terms(&contract.payment_terms)?;
     let total = contract.amount.amount;
     let currency = contract.amount.currency;
     let dp = minor_units(currency);
-    let all_percent = terms.iter().all(|t| matches!(t.share, Share::Percent(_)));
-    let all_fixed = terms.iter().all(|t| matches!(t.share, Share::Fixed(_)));
-    let amounts: Vec<Decimal> = if all_percent {
-        let sum: Decimal = terms
+    let remainders = terms.iter().filter(|t| t.share == Share::Remainder).count();
+    if remainders > 1 {
+        return Err("two installments claim the balance".into());
+    }
+    let has_percent = terms.iter().any(|t| matches!(t.share, Share::Percent(_)));
+    let has_fixed = terms.iter().any(|t| matches!(t.share, Share::Fixed(_)));
+    if has_percent && has_fixed {
+        return Err("the terms mix percentages and fixed amounts".into());
+    }
+    let mut amounts: Vec<Decimal> = Vec::with_capacity(terms.len());
+    if has_percent || !has_fixed {
+        let named: Decimal = terms
             .iter()
-            .map(|t| match t.share {
-                Share::Percent(p) => p,
-                Share::Fixed(_) => Decimal::ZERO,
+            .filter_map(|t| match t.share {
+                Share::Percent(p) => Some(p),
+                _ => None,
             })
             .sum();
-        if sum != Decimal::ONE_HUNDRED {
+        let balance = Decimal::ONE_HUNDRED - named;
+        if remainders == 0 && named != Decimal::ONE_HUNDRED {
             return Err(format!(
-                "the installment percentages sum to {sum}%, not 100%"
+                "the installment percentages sum to {named}%, not 100%"
             ));
         }
-        let mut out = Vec::with_capacity(terms.len());
+        if remainders == 1 && balance <= Decimal::ZERO {
+            return Err(format!(
+                "the percentages already sum to {named}%, leaving no balance"
+            ));
+        }
         let mut allotted = Decimal::ZERO;
         for (i, t) in terms.iter().enumerate() {
-            let Share::Percent(p) = t.share else {
-                unreachable!("all percent")
+            let p = match t.share {
+                Share::Percent(p) => p,
+                _ => balance,
             };
             let a = if i + 1 == terms.len() {
                 total - allotted
@@ -196,27 +217,32 @@ pub fn installments(contract: &Contract, tz: Tz) -> Result<Vec<Installment>, Str
                     .round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
             };
             allotted += a;
-            out.push(a);
+            amounts.push(a);
         }
-        out
-    } else if all_fixed {
-        let out: Vec<Decimal> = terms
+    } else {
+        let named: Decimal = terms
             .iter()
-            .map(|t| match t.share {
-                Share::Fixed(a) => a,
-                Share::Percent(_) => Decimal::ZERO,
+            .filter_map(|t| match t.share {
+                Share::Fixed(a) => Some(a),
+                _ => None,
             })
-            .collect();
-        let sum: Decimal = out.iter().sum();
-        if sum != total {
+            .sum();
+        let balance = total - named;
+        if remainders == 0 && named != total {
             return Err(format!(
-                "the fixed installments sum to {sum}, but the contract amount is {total}"
+                "the fixed installments sum to {named}, but the contract amount is {total}"
             ));
         }
-        out
-    } else {
-        return Err("the terms mix percentages and fixed amounts".into());
-    };
+        if remainders == 1 && balance <= Decimal::ZERO {
+            return Err(format!(
+                "the fixed installments sum to {named}, leaving no balance of the contract amount {total}"
+            ));
+        }
+        amounts.extend(terms.iter().map(|t| match t.share {
+            Share::Fixed(a) => a,
+            _ => balance,
+        }));
+    }
     Ok(terms
         .iter()
         .zip(amounts)
@@ -224,6 +250,7 @@ pub fn installments(contract: &Contract, tz: Tz) -> Result<Vec<Installment>, Str
             let anchor_time = match t.anchor {
                 Anchor::Signed => contract.signed_at,
                 Anchor::Accepted => contract.accepted_at,
+                Anchor::Delivered => delivered_at,
             };
             Installment {
                 contract_no: contract.contract_no.clone(),
@@ -273,7 +300,7 @@ mod tests {
             "100000.01",
             r#"[{"seq":1,"percent":"33.33","due_days":7,"anchor":"signed"},{"seq":2,"percent":"33.33","due_days":30},{"seq":3,"percent":"33.34","due_days":30,"anchor":"accepted"}]"#,
         );
-        let inst = installments(&c, chrono_tz::Asia::Shanghai).unwrap();
+        let inst = installments(&c, None, chrono_tz::Asia::Shanghai).unwrap();
         let amounts: Vec<String> = inst.iter().map(|i| i.amount.amount.to_string()).collect();
         assert_eq!(amounts, ["33330.00", "33330.00", "33340.01"]);
         assert_eq!(inst[0].due_date, NaiveDate::from_ymd_opt(2026, 3, 9));
@@ -286,13 +313,42 @@ mod tests {
             "1000",
             r#"[{"seq":1,"percent":"30"},{"seq":2,"percent":"60"}]"#,
         );
-        let e = installments(&c, chrono_tz::Asia::Shanghai).unwrap_err();
+        let e = installments(&c, None, chrono_tz::Asia::Shanghai).unwrap_err();
         assert_eq!(e, "the installment percentages sum to 90%, not 100%");
-        let c = contract("1000", "30% on signing, the rest later");
+        let c = contract("1000", "按合同约定付款");
         assert!(
-            installments(&c, chrono_tz::Asia::Shanghai)
+            installments(&c, None, chrono_tz::Asia::Shanghai)
                 .unwrap_err()
-                .contains("not structured JSON")
+                .contains("no installment can be read")
         );
+        let c = contract("1000", "首付2000元，验收后付清余款");
+        assert!(
+            installments(&c, None, chrono_tz::Asia::Shanghai)
+                .unwrap_err()
+                .contains("leaving no balance")
+        );
+    }
+
+    #[test]
+    fn free_text_terms_give_the_same_installments() {
+        let c = contract("500000", "签约后7日内支付30%，验收合格后30日内支付剩余70%");
+        let inst = installments(&c, None, chrono_tz::Asia::Shanghai).unwrap();
+        let amounts: Vec<String> = inst.iter().map(|i| i.amount.amount.to_string()).collect();
+        assert_eq!(amounts, ["150000", "350000"]);
+        assert_eq!(inst[0].due_date, NaiveDate::from_ymd_opt(2026, 3, 9));
+        let c = contract(
+            "88000.50",
+            "预付款30%，发货前付60%，质保金10%于验收后一年内支付",
+        );
+        let delivered = Some("2026-04-10T02:00:00Z".parse().unwrap());
+        let inst = installments(&c, delivered, chrono_tz::Asia::Shanghai).unwrap();
+        let amounts: Vec<String> = inst.iter().map(|i| i.amount.amount.to_string()).collect();
+        assert_eq!(amounts, ["26400.15", "52800.30", "8800.05"]);
+        assert_eq!(
+            inst[1].due_date,
+            NaiveDate::from_ymd_opt(2026, 4, 10),
+            "due on delivery"
+        );
+        assert_eq!(inst[2].due_date, None, "not accepted yet");
     }
 }
