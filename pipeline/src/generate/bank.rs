@@ -124,16 +124,28 @@ pub(super) fn bank(g: &mut Gen, contracts: usize, w: &mut World) {
             }
         }
     }
-    for (idx, c) in credits.iter().enumerate() {
-        for t in truth.clone() {
-            if t.bank_ref.as_deref() == Some(&format!("@credit{idx}")) {
-                truth.remove(&t);
-                truth.insert(TruthLine {
-                    bank_ref: Some(c.bank_ref.clone()),
-                    ..t
-                });
-            }
-        }
+    // Truth lines that name a credit by its index get the bank reference it was given.
+    let placeholders: Vec<TruthLine> = truth
+        .iter()
+        .filter(|t| {
+            t.bank_ref
+                .as_deref()
+                .is_some_and(|r| r.starts_with("@credit"))
+        })
+        .cloned()
+        .collect();
+    for t in placeholders {
+        truth.remove(&t);
+        let idx: usize = t
+            .bank_ref
+            .as_deref()
+            .and_then(|r| r.strip_prefix("@credit"))
+            .and_then(|i| i.parse().ok())
+            .expect("placeholder index");
+        truth.insert(TruthLine {
+            bank_ref: Some(credits[idx].bank_ref.clone()),
+            ..t
+        });
     }
     for &i in &other_credits {
         truth.insert(TruthLine {

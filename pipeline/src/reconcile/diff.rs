@@ -292,18 +292,28 @@ pub fn nightly_diff(
     }
 
     // Contract-level checks against the e-signature platform.
+    let mut signatures: BTreeMap<&str, Vec<&reconlight_connectors::model::SignatureEvent>> =
+        BTreeMap::new();
+    for s in state
+        .signatures
+        .values()
+        .filter(|s| s.occurred_at <= cutoff)
+    {
+        if let Some(no) = s.contract_no.as_deref() {
+            signatures.entry(no).or_default().push(s);
+        }
+    }
     for (no, c) in &state.contracts {
         if c.status == ContractStatus::Cancelled {
             continue;
         }
-        let ca = state
-            .signatures
-            .values()
-            .filter(|s| {
-                s.ca_certified
-                    && s.contract_no.as_deref() == Some(no.as_str())
-                    && s.occurred_at <= cutoff
-            })
+        let events = signatures
+            .get(no.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let ca = events
+            .iter()
+            .filter(|s| s.ca_certified)
             .max_by_key(|s| (s.occurred_at, s.event_id.clone()));
         match ca {
             Some(sig) => {
@@ -335,10 +345,8 @@ pub fn nightly_diff(
                 }
             }
             None if c.status == ContractStatus::Signed => {
-                let events: Vec<_> = state
-                    .signatures
-                    .values()
-                    .filter(|s| s.contract_no.as_deref() == Some(no.as_str()) && s.occurred_at <= cutoff)
+                let events: Vec<_> = events
+                    .iter()
                     .map(|s| json!({"envelope_id": s.envelope_id, "event": s.event, "signature_type": s.signature_type, "at": s.occurred_at}))
                     .collect();
                 findings.push(Finding {
