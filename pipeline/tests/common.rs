@@ -99,5 +99,22 @@ pub fn score(
         };
         println!("{kind:<26} {tp:>6} {fp:>6} {fneg:>6} {precision:>9.3} {recall:>7.3}");
     }
+    let (tp, fp, fneg) = per_kind
+        .values()
+        .fold((0, 0, 0), |a, k| (a.0 + k.0, a.1 + k.1, a.2 + k.2));
+    let precision = if tp + fp == 0 {
+        1.0
+    } else {
+        tp as f64 / (tp + fp) as f64
+    };
+    let recall = if tp + fneg == 0 {
+        1.0
+    } else {
+        tp as f64 / (tp + fneg) as f64
+    };
+    println!(
+        "{:<26} {tp:>6} {fp:>6} {fneg:>6} {precision:>9.3} {recall:>7.3}",
+        "overall"
+    );
     per_kind
 }

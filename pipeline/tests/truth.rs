@@ -44,6 +44,13 @@ async fn work_items_equal_truth_for_2000_contracts() {
     check_dataset(2000, 20261127).await;
 }
 
+/// The reconciliation acceptance run: 10,000 contracts with split, combined and returned
+/// payments, similar payer names, free-text and unreadable terms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_items_equal_truth_for_10000_contracts() {
+    check_dataset(10_000, 5).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_items_equal_truth_for_another_seed() {
     check_dataset(600, 7).await;

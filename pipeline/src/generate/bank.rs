@@ -36,6 +36,7 @@ pub(super) fn bank(g: &mut Gen, contracts: usize, w: &mut World) {
             payer_account: format!("6217{:015}", g.rng.next_u64() % 1_000_000_000_000_000),
             memo,
             bank_ref: String::new(),
+            returned: None,
         });
     }
 
@@ -50,9 +51,11 @@ pub(super) fn bank(g: &mut Gen, contracts: usize, w: &mut World) {
         format!("{prefix}{}{:06}", date.format("%Y%m%d"), ref_no)
     };
     let mut pending_batch: Option<CamtEntry> = None;
+    let mut returns: Vec<(NaiveDate, CamtTx)> = Vec::new();
     for &i in &order {
         let cr = credits[i].clone();
-        if g.rng.chance(0.3) {
+        // A returned payment shows as a reversal entry, which only the camt account carries.
+        if g.rng.chance(0.3) && cr.returned.is_none() {
             let r = next_ref("CMB", cr.date);
             csv_lines.push(CsvLine {
                 date: cr.date,
@@ -82,6 +85,18 @@ pub(super) fn bank(g: &mut Gen, contracts: usize, w: &mut World) {
             party_account: Some(cr.payer_account.clone()),
             remittance: cr.memo.clone(),
         };
+        if let Some(back) = cr.returned {
+            returns.push((back, tx.clone()));
+            camt_days.entry(cr.date).or_default().push(CamtEntry {
+                entry_ref: tx_ref,
+                credit: true,
+                reversal: false,
+                booked: true,
+                date: cr.date,
+                txs: vec![tx],
+            });
+            continue;
+        }
         // A few same-day credits arrive as one batch entry.
         if let Some(b) = pending_batch
             .as_mut()
@@ -115,6 +130,22 @@ pub(super) fn bank(g: &mut Gen, contracts: usize, w: &mut World) {
     }
     if let Some(b) = pending_batch.take() {
         camt_days.entry(b.date).or_default().push(b);
+    }
+    for (back, tx) in returns {
+        let r = next_ref("ICBC", back);
+        let returned = CamtTx {
+            bank_ref: r.clone(),
+            remittance: format!("退汇 {}", tx.remittance),
+            ..tx
+        };
+        camt_days.entry(back).or_default().push(CamtEntry {
+            entry_ref: r,
+            credit: false,
+            reversal: true,
+            booked: true,
+            date: back,
+            txs: vec![returned],
+        });
     }
     // A batch of one is an ordinary entry: its reference is the transaction's.
     for entries in camt_days.values_mut() {

@@ -99,7 +99,16 @@ pub(super) fn company(g: &mut Gen, contracts: usize) -> World {
             signed_at: None,
             signature_method: None,
             accepted_at: None,
-            payment_terms: g.rng.pick(TERMS).to_string(),
+            payment_terms: {
+                let k = g.rng.range(0, TERMS.len() as i64 - 1) as usize;
+                if g.rng.chance(0.012) {
+                    g.rng.pick(UNPARSEABLE_TERMS).to_string()
+                } else if g.rng.chance(0.15) {
+                    g.rng.pick(FREE_TEXT_TERMS[k]).to_string()
+                } else {
+                    TERMS[k].to_string()
+                }
+            },
             updated_at: Some(created_at),
             updated_by: Some(owner.clone()),
             updated_ip: Some(g.ip()),

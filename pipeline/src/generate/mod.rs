@@ -75,6 +75,8 @@ struct Credit {
     memo: String,
     /// Filled when the credit is written.
     bank_ref: String,
+    /// The bank returns the payment on this date (a camt reversal entry).
+    returned: Option<NaiveDate>,
 }
 
 struct Gen {

@@ -75,3 +75,38 @@ pub const SIGNERS: &[&str] = &[
     "张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄强", "周杰", "吴婷",
 ];
 pub const GENERIC_MEMOS: &[&str] = &["货款", "设备款", "付款", "采购款", "转账"];
+
+/// The structured terms of `TERMS`, as people write them (same installments).
+pub const FREE_TEXT_TERMS: &[&[&str]] = &[
+    &[
+        "签约后30日内一次性支付100%",
+        "100% within 30 days of signing",
+    ],
+    &[
+        "签约后7日内支付30%，签约后30日内支付剩余70%",
+        "30% within 7 days of signing, balance within 30 days of signing",
+    ],
+    &[
+        "签约后7日内支付30%，验收合格后15日内支付剩余70%",
+        "30% within 7 days of signing, balance net 15 after acceptance",
+    ],
+    &[
+        "签约后7日内付30%，签约后45天内付60%，质保金10%于验收后一年内支付",
+        "30% within 7 days of signing; 60% within 45 days of signing; 10% retention within 1 year after acceptance",
+    ],
+    &[
+        "签约后7日内付20%；签约后20日内付30%；签约后40日内付30%；验收后10日内付清余款",
+        "20% within 7 days of signing, 30% within 20 days of signing, 30% within 40 days of signing, balance within 10 days after acceptance",
+    ],
+    &[
+        "合同签订后十日内支付百分之五十，合同签订后四十日内支付其余百分之五十",
+        "50% within 10 days of signing, the remaining 50% within 40 days of signing",
+    ],
+];
+/// Terms no one can turn into installments without guessing.
+pub const UNPARSEABLE_TERMS: &[&str] = &[
+    "按合同约定付款",
+    "款到发货",
+    "分期付款，具体另议",
+    "货到付款（待定）",
+];

@@ -9,7 +9,17 @@ use rust_decimal::Decimal;
 
 use super::names::*;
 use super::*;
+use crate::reconcile::matching::{PayerIndex, PayerMatch};
 use crate::reconcile::terms::{Installment, installments};
+
+/// A name close to the customer's but not the same company name: `成都华康医院` ->
+/// `成都市华康医院`.
+fn similar_name(name: &str) -> String {
+    match CITIES.iter().find(|c| name.starts_with(**c)) {
+        Some(city) => format!("{city}市{}", &name[city.len()..]),
+        None => format!("{name}集团"),
+    }
+}
 
 /// Credits for every installment due (and some early), and the truth of the problems.
 pub(super) fn payments(g: &mut Gen, w: &mut World) {
@@ -40,12 +50,32 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
         .map(|c| (c.customer_id.clone(), c.clone()))
         .collect();
     let tol2 = Decimal::new(200, 2);
+    let payers = PayerIndex::new(customers.iter());
     for (c, problem) in &final_contracts {
         if c.status != ContractStatus::Signed {
             continue;
         }
         let cust = &customer_by_id[&c.customer_id];
-        let list = &all_installments[&c.contract_no];
+        let contract_truth = |kind: &str| TruthLine {
+            kind: kind.into(),
+            contract_no: Some(c.contract_no.clone()),
+            installment: None,
+            bank_ref: None,
+        };
+        match problem {
+            Problem::NotCertified => {
+                truth.insert(contract_truth("signature_not_certified"));
+            }
+            Problem::AmountMismatch => {
+                truth.insert(contract_truth("amount_mismatch"));
+            }
+            _ => {}
+        }
+        let Some(list) = all_installments.get(&c.contract_no) else {
+            // Terms nobody can read: no installments, and finance must look at the contract.
+            truth.insert(contract_truth("terms_unparseable"));
+            continue;
+        };
         let signed_day = g.date_of(c.signed_at.expect("signed"));
         let due: Vec<&Installment> = list
             .iter()
@@ -69,25 +99,6 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
             } else {
                 target = Some(candidates[g.rng.range(0, candidates.len() as i64 - 1) as usize].seq);
             }
-        }
-        match problem {
-            Problem::NotCertified => {
-                truth.insert(TruthLine {
-                    kind: "signature_not_certified".into(),
-                    contract_no: Some(c.contract_no.clone()),
-                    installment: None,
-                    bank_ref: None,
-                });
-            }
-            Problem::AmountMismatch => {
-                truth.insert(TruthLine {
-                    kind: "amount_mismatch".into(),
-                    contract_no: Some(c.contract_no.clone()),
-                    installment: None,
-                    bank_ref: None,
-                });
-            }
-            _ => {}
         }
         let hints_required = problem != Problem::None;
         let payer_name = |g: &mut Gen| {
@@ -120,16 +131,24 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
             let date = lo + Duration::days(g.rng.range(0, (hi - lo).num_days()));
             let expected = inst.amount.amount;
             let is_target = target == Some(inst.seq);
-            let mut push = |g: &mut Gen, date: NaiveDate, amount: Decimal, memo: String| {
-                let payer = payer_name(g);
+            let mut pay = |g: &mut Gen,
+                           date: NaiveDate,
+                           amount: Decimal,
+                           memo: String,
+                           payer: Option<(String, String)>,
+                           returned: Option<NaiveDate>| {
+                let (payer, payer_account) =
+                    payer.unwrap_or_else(|| (payer_name(g), account.clone()));
                 credits.push(Credit {
                     date,
                     amount,
                     payer,
-                    payer_account: account.clone(),
+                    payer_account,
                     memo,
                     bank_ref: String::new(),
+                    returned,
                 });
+                credits.len() - 1
             };
             if is_target {
                 match problem {
@@ -144,7 +163,7 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
                     Problem::Partial => {
                         let share = Decimal::new(g.rng.range(40, 90), 2);
                         let memo = g.memo(&c.contract_no, &[inst.seq], true);
-                        push(g, date, (expected * share).round_dp(2), memo);
+                        pay(g, date, (expected * share).round_dp(2), memo, None, None);
                         truth.insert(TruthLine {
                             kind: "partial_payment".into(),
                             contract_no: Some(c.contract_no.clone()),
@@ -155,7 +174,7 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
                     Problem::Over => {
                         let extra = Decimal::from(g.rng.range(2, 500) * 10);
                         let memo = g.memo(&c.contract_no, &[inst.seq], true);
-                        push(g, date, expected + extra, memo);
+                        pay(g, date, expected + extra, memo, None, None);
                         truth.insert(TruthLine {
                             kind: "overpayment".into(),
                             contract_no: Some(c.contract_no.clone()),
@@ -167,14 +186,14 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
                         let first = due_date.min(g.end - Duration::days(11));
                         let second = first + Duration::days(g.rng.range(3, 10));
                         let memo = g.memo(&c.contract_no, &[inst.seq], true);
-                        push(g, first, expected, memo.clone());
-                        push(g, second, expected, memo);
+                        pay(g, first, expected, memo.clone(), None, None);
+                        let idx = pay(g, second, expected, memo, None, None);
                         // The bank reference of the second credit is known once it is written.
                         truth.insert(TruthLine {
                             kind: "duplicate_payment".into(),
                             contract_no: Some(c.contract_no.clone()),
                             installment: Some(inst.seq),
-                            bank_ref: Some(format!("@credit{}", credits.len() - 1)),
+                            bank_ref: Some(format!("@credit{idx}")),
                         });
                     }
                     _ => {}
@@ -212,12 +231,45 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
                 });
                 let hint = g.rng.chance(0.5) || other_fit;
                 let memo = g.memo(&c.contract_no, &[inst.seq, n.seq], hint);
-                push(g, day, expected + n.amount.amount, memo);
+                pay(g, day, expected + n.amount.amount, memo, None, None);
                 skip_next = true;
             } else if !hints_required && style < 16 && unambiguous {
                 let memo = g.rng.pick(GENERIC_MEMOS).to_string();
-                push(g, date, expected, memo);
-            } else if style < 26 && expected > Decimal::from(1000) {
+                pay(g, date, expected, memo, None, None);
+            } else if !hints_required && style < 22 && unambiguous {
+                // From an account the CRM does not know, under the company's name: the same
+                // name (confirmed) or a similar one (a suggestion for a clerk).
+                let similar = g.rng.chance(0.5);
+                let name = if similar {
+                    similar_name(&cust.name)
+                } else {
+                    format!(
+                        "{}（{}）",
+                        cust.name,
+                        g.rng.pick(&["财务部", "采购部", "北京办事处"])
+                    )
+                };
+                let other_account = format!("6228{:015}", g.rng.next_u64() % 1_000_000_000_000_000);
+                let memo = g.rng.pick(GENERIC_MEMOS).to_string();
+                match payers.identify(Some(&other_account), Some(&name)) {
+                    Some((who, PayerMatch::SimilarName { .. })) if who == cust.customer_id => {
+                        let idx = pay(g, date, expected, memo, Some((name, other_account)), None);
+                        truth.insert(TruthLine {
+                            kind: "suggested_match".into(),
+                            contract_no: Some(c.contract_no.clone()),
+                            installment: Some(inst.seq),
+                            bank_ref: Some(format!("@credit{idx}")),
+                        });
+                    }
+                    Some((who, PayerMatch::Name { .. })) if who == cust.customer_id => {
+                        pay(g, date, expected, memo, Some((name, other_account)), None);
+                    }
+                    _ => {
+                        let memo = g.memo(&c.contract_no, &[inst.seq], true);
+                        pay(g, date, expected, memo, None, None);
+                    }
+                }
+            } else if style < 32 && expected > Decimal::from(1000) {
                 // Split into 2-3 transfers.
                 let parts = g.rng.range(2, 3);
                 let mut left = expected;
@@ -230,9 +282,25 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
                     left -= amt;
                     let day = (date + Duration::days(p)).min(g.end);
                     let memo = g.memo(&c.contract_no, &[inst.seq], true);
-                    push(g, day, amt, memo);
+                    pay(g, day, amt, memo, None, None);
                 }
-            } else if style < 36 {
+            } else if style < 40 && date < g.end {
+                // The bank returns the payment the next day; most payers send it again.
+                let back = date + Duration::days(1);
+                let memo = g.memo(&c.contract_no, &[inst.seq], true);
+                pay(g, date, expected, memo.clone(), None, Some(back));
+                let again = back + Duration::days(g.rng.range(2, 4));
+                if g.rng.chance(0.7) && again <= g.end {
+                    pay(g, again, expected, memo, None, None);
+                } else if is_due {
+                    truth.insert(TruthLine {
+                        kind: "missing_payment".into(),
+                        contract_no: Some(c.contract_no.clone()),
+                        installment: Some(inst.seq),
+                        bank_ref: None,
+                    });
+                }
+            } else if style < 46 {
                 // The payer's bank deducts a fee within tolerance.
                 let fee = *g.rng.pick(&[
                     Decimal::new(50, 2),
@@ -240,7 +308,7 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
                     Decimal::new(20, 2),
                 ]);
                 let memo = g.memo(&c.contract_no, &[inst.seq], true);
-                push(g, date, expected - fee, memo);
+                pay(g, date, expected - fee, memo, None, None);
             } else {
                 // Installments of equal amounts can only be told apart by a hint.
                 let twin = list
@@ -248,7 +316,7 @@ pub(super) fn payments(g: &mut Gen, w: &mut World) {
                     .any(|o| o.seq != inst.seq && (o.amount.amount - expected).abs() <= tol2);
                 let hint = hints_required || g.rng.chance(0.6) || twin;
                 let memo = g.memo(&c.contract_no, &[inst.seq], hint);
-                push(g, date, expected, memo);
+                pay(g, date, expected, memo, None, None);
             }
         }
     }

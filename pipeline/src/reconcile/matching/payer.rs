@@ -2,7 +2,7 @@
 //! account, by the payer's normalized company name, or (as a suggestion for a clerk only)
 //! by a name that is merely similar.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use reconlight_connectors::model::Customer;
 
@@ -33,12 +33,15 @@ pub enum PayerMatch {
     },
 }
 
+/// A customer's id, name and the character pairs of its normalized name.
+type IndexedName<'s> = (&'s str, &'s str, Vec<(char, char)>);
+
 /// Indexes of the customers by account, normalized name and name fragments.
 pub struct PayerIndex<'s> {
     by_account: HashMap<String, &'s str>,
     /// `None` when two customers share a normalized name: it identifies neither.
     by_name: HashMap<String, Option<&'s str>>,
-    names: Vec<(&'s str, &'s str, Vec<(char, char)>)>,
+    names: Vec<IndexedName<'s>>,
     by_bigram: HashMap<(char, char), Vec<usize>>,
 }
 
@@ -91,7 +94,6 @@ impl<'s> PayerIndex<'s> {
             names: Vec::new(),
             by_bigram: HashMap::new(),
         };
-        let mut normalized: BTreeMap<&str, String> = BTreeMap::new();
         for c in customers {
             if let Some(acct) = c
                 .bank_account_no
