@@ -123,7 +123,6 @@ impl<'s> PayerIndex<'s> {
             index
                 .names
                 .push((c.customer_id.as_str(), c.name.as_str(), grams));
-            normalized.insert(c.customer_id.as_str(), name);
         }
         index
     }
