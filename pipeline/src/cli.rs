@@ -316,6 +316,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let listen = p.config.server.listen.clone();
             let server = tokio::spawn(crate::server::serve_owned(listen, p.store.clone(), metrics));
+            let schedule = crate::schedule::Schedule::parse(&p.config.nightly.schedule)
+                .map_err(anyhow::Error::msg)?;
+            let tz = p.config.business.time_zone;
+            let mut checked = chrono::Utc::now();
+            println!("watching the sources; the nightly diff runs at `{schedule}` ({tz})");
             loop {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => break,
@@ -325,6 +330,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             print_run(&stats);
                         }
                         p.tick().await?;
+                        let now = chrono::Utc::now();
+                        if let Some(at) = schedule.last_between(checked, now, tz) {
+                            let date = crate::reconcile::terms::business_date(at, tz) - chrono::Duration::days(1);
+                            match p.nightly(date).await {
+                                Ok(outcome) => print_nightly(&outcome),
+                                // Another instance holds the lock: it runs the diff, this one goes on.
+                                Err(e) => tracing::warn!("nightly diff for {date} not run here: {e:#}"),
+                            }
+                        }
+                        checked = now;
                     }
                 }
             }
@@ -336,6 +351,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let date = date.unwrap_or_else(|| p.default_business_date());
             let outcome = p.nightly(date).await?;
             print_nightly(&outcome);
+            let dir = p.config.resolve(&p.config.nightly.report_dir);
+            println!(
+                "  reports: {}",
+                dir.join(format!("nightly-{date}.html")).display()
+            );
             Ok(())
         }
         Command::Workitems {

@@ -28,6 +28,10 @@ pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
+    pub nightly: NightlyConfig,
+    #[serde(default)]
+    pub workitems: WorkItemsConfig,
+    #[serde(default)]
     pub sources: Vec<SourceConfig>,
     /// The directory relative paths are read from (the config file's own directory).
     #[serde(skip)]
@@ -129,6 +133,43 @@ impl Default for ServerConfig {
     }
 }
 
+/// The nightly diff.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NightlyConfig {
+    /// When `reconlight run` runs the diff for the previous business date: a cron
+    /// expression in the business time zone.
+    pub schedule: String,
+    /// Where each run's CSV and HTML reports are written.
+    pub report_dir: PathBuf,
+}
+
+impl Default for NightlyConfig {
+    fn default() -> Self {
+        NightlyConfig {
+            schedule: "0 2 * * *".into(),
+            report_dir: PathBuf::from("reports"),
+        }
+    }
+}
+
+/// The work-item queue.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkItemsConfig {
+    /// Days to act by money at stake: `[[min_amount, days], ...]`, the first tier whose
+    /// minimum the amount reaches applies.
+    pub sla_days: Vec<(rust_decimal::Decimal, i64)>,
+}
+
+impl Default for WorkItemsConfig {
+    fn default() -> Self {
+        WorkItemsConfig {
+            sla_days: crate::workitems::SlaTiers::default().0,
+        }
+    }
+}
+
 /// The wire format a source speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -225,6 +266,11 @@ impl Config {
         }
         regex::Regex::new(&self.business.contract_no_pattern)
             .map_err(|e| format!("business.contract_no_pattern: {e}"))?;
+        crate::schedule::Schedule::parse(&self.nightly.schedule)
+            .map_err(|e| format!("nightly.schedule: {e}"))?;
+        if self.workitems.sla_days.is_empty() {
+            return Err("workitems.sla_days needs at least one tier".into());
+        }
         if self.business.auto_confirm_confidence > 100 {
             return Err("business.auto_confirm_confidence must be 0-100".into());
         }

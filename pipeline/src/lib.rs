@@ -14,6 +14,8 @@ pub mod ingest;
 pub mod metrics;
 pub mod outbox;
 pub mod reconcile;
+pub mod report;
+pub mod schedule;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -1,8 +1,8 @@
 //! Prometheus metrics for the pipeline, the rules and the queue, served on `/metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Every metric reconlight exports.
@@ -19,6 +19,10 @@ pub struct Metrics {
     pub work_items_open: IntGaugeVec,
     pub watermark_seconds: IntGauge,
     pub unbalanced_statements: IntCounterVec,
+    pub nightly_difference_rate: Gauge,
+    pub nightly_matched_rate: Gauge,
+    pub nightly_findings: IntGaugeVec,
+    pub nightly_amount: GaugeVec,
 }
 
 impl Default for Metrics {
@@ -117,7 +121,43 @@ impl Metrics {
             "Bank statements whose opening balance plus entries does not equal the closing balance",
             &["source"],
         );
+        let nightly_difference_rate = Gauge::new(
+            "reconlight_nightly_difference_rate_percent",
+            "CRM-vs-bank difference rate of the latest nightly diff, in percent of the amount due",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(nightly_difference_rate.clone()))
+            .expect("unique metric");
+        let nightly_matched_rate = Gauge::new(
+            "reconlight_nightly_matched_rate_percent",
+            "Share of credits matched at the latest nightly diff, in percent",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(nightly_matched_rate.clone()))
+            .expect("unique metric");
+        let nightly_findings = gauge(
+            "reconlight_nightly_findings",
+            "Findings of the latest nightly diff by kind",
+            &["kind"],
+        );
+        let nightly_amount = GaugeVec::new(
+            Opts::new(
+                "reconlight_nightly_amount",
+                "Money at stake in the latest nightly diff's findings by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(nightly_amount.clone()))
+            .expect("unique metric");
         Metrics {
+            nightly_difference_rate,
+            nightly_matched_rate,
+            nightly_findings,
+            nightly_amount,
             registry,
             events,
             ignored,
@@ -153,6 +193,33 @@ impl Metrics {
         }
         if let Some(w) = state.watermark {
             self.watermark_seconds.set(w.timestamp());
+        }
+    }
+
+    /// Sets the gauges of the latest nightly diff.
+    pub fn observe_nightly(&self, outcome: &crate::ingest::pipeline::NightlyOutcome) {
+        use rust_decimal::prelude::ToPrimitive;
+        let s = &outcome.summary;
+        self.nightly_difference_rate
+            .set(s.difference_rate_percent.to_f64().unwrap_or(0.0));
+        let matched = if s.credits == 0 {
+            100.0
+        } else {
+            s.credits_matched as f64 * 100.0 / s.credits as f64
+        };
+        self.nightly_matched_rate.set(matched);
+        self.nightly_findings.reset();
+        self.nightly_amount.reset();
+        for (kind, n) in &s.findings_by_kind {
+            self.nightly_findings
+                .with_label_values(&[kind])
+                .set(*n as i64);
+            let amount = s
+                .amount_by_kind
+                .get(kind)
+                .and_then(|a| a.to_f64())
+                .unwrap_or(0.0);
+            self.nightly_amount.with_label_values(&[kind]).set(amount);
         }
     }
 

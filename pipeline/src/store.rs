@@ -13,6 +13,9 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 use crate::audit::AuditEntry;
 use crate::state::{DeadLetter, Dirty, LiveState};
 
+/// The advisory lock key of the nightly diff ("RECO" in ASCII).
+const NIGHTLY_LOCK_KEY: i64 = 0x5245_434F;
+
 /// Which database the store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -248,6 +251,48 @@ impl Store {
             .map_err(ctx(format!("reading meta {name}")))?;
         row.map(|r| r.try_get(0).map_err(ctx(format!("reading meta {name}"))))
             .transpose()
+    }
+
+    /// Starts the transaction the nightly diff commits in, holding the nightly lock for its
+    /// duration: on PostgreSQL a transaction-scoped advisory lock, so one instance of many
+    /// runs the diff and a crashed one releases it; `None` when another instance holds it.
+    /// SQLite serializes writers itself and needs no lock (`Some(None)`).
+    pub async fn begin_nightly(
+        &self,
+    ) -> Result<Option<Option<Transaction<'static, Any>>>, StoreError> {
+        if self.backend == Backend::Sqlite {
+            return Ok(Some(None));
+        }
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(ctx("starting the nightly transaction"))?;
+        let locked: bool = sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(NIGHTLY_LOCK_KEY)
+            .fetch_one(&mut *tx)
+            .await
+            .and_then(|r| r.try_get(0))
+            .map_err(ctx("taking the nightly lock"))?;
+        Ok(locked.then_some(Some(tx)))
+    }
+
+    /// Writes one batch's changes in a transaction from `begin_nightly`, or its own.
+    pub async fn commit_in(
+        &self,
+        tx: Option<Transaction<'static, Any>>,
+        state: &LiveState,
+        dirty: &Dirty,
+    ) -> Result<(), StoreError> {
+        match tx {
+            Some(mut tx) => {
+                write_batch(&mut tx, state, dirty).await?;
+                tx.commit()
+                    .await
+                    .map_err(ctx("committing the nightly diff"))
+            }
+            None => self.commit(state, dirty).await,
+        }
     }
 
     /// Writes one batch's changes, atomically.

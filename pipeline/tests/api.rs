@@ -259,3 +259,45 @@ async fn a_clerk_works_the_queue_through_the_api() {
         ("li.na", credit)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nightly_writes_its_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, _) = generate_and_run(dir.path(), 300, 8).await;
+    let reports = dir.path().join("reports");
+    let csv = std::fs::read_to_string(reports.join("nightly-2026-10-31.csv")).unwrap();
+    let open = p
+        .state
+        .work_items
+        .values()
+        .filter(|w| w.state.is_active())
+        .count();
+    assert!(csv.contains(&format!("queue,open,{open},")), "{csv}");
+    for kind in ["missing_payment", "unmatched_receipt"] {
+        let n = p
+            .state
+            .work_items
+            .values()
+            .filter(|w| w.finding.kind.as_str() == kind)
+            .count();
+        assert!(
+            csv.lines()
+                .any(|l| l.starts_with(&format!("kind,{kind},{n},"))),
+            "{kind}: {csv}"
+        );
+    }
+    let items = std::fs::read_to_string(reports.join("nightly-2026-10-31-items.csv")).unwrap();
+    assert_eq!(
+        items.lines().count(),
+        open + 1,
+        "a header and one row per open item"
+    );
+    let html = std::fs::read_to_string(reports.join("nightly-2026-10-31.html")).unwrap();
+    assert!(html.contains("Nightly reconciliation, business date 2026-10-31"));
+    assert!(!html.contains("<script"), "self-contained, no scripts");
+    let metrics = p.metrics.render();
+    assert!(
+        metrics.contains("reconlight_nightly_difference_rate_percent"),
+        "{metrics}"
+    );
+}

@@ -75,4 +75,35 @@ fn postgres_store_gives_the_same_result_as_sqlite() {
     );
     assert_eq!(work_items(p), work_items(s));
     assert!(reconlight(&["audit", "verify", "--data-dir", p]).starts_with("audit trail intact"));
+
+    // Only one instance runs the nightly diff: while another holds the lock, it refuses.
+    let server = postgres_server();
+    let (host, port) = server.split_once(':').unwrap();
+    let mut holder = std::process::Command::new("psql")
+        .args([
+            "-h",
+            host,
+            "-p",
+            port,
+            "-U",
+            "postgres",
+            "-d",
+            "reconlight_demo",
+            "-c",
+        ])
+        .arg("BEGIN; SELECT pg_advisory_xact_lock(1380270927); SELECT pg_sleep(15); COMMIT;")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let out = run(&["nightly", "--data-dir", p]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(!out.status.success(), "{}", describe(&["nightly"], &out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("another reconlight instance is running the nightly diff"),
+        "{}",
+        describe(&["nightly"], &out)
+    );
 }

@@ -297,9 +297,15 @@ impl Pipeline {
         }
     }
 
-    /// Runs the nightly diff for `date` and brings the work-item queue in line with it.
+    /// Runs the nightly diff for `date` and brings the work-item queue in line with it, then
+    /// writes the reports. Only one instance runs it at a time (see `Store::begin_nightly`).
     pub async fn nightly(&mut self, date: NaiveDate) -> anyhow::Result<NightlyOutcome> {
         let tz = self.config.business.time_zone;
+        let Some(tx) = self.store.begin_nightly().await? else {
+            anyhow::bail!(
+                "another reconlight instance is running the nightly diff (it holds the PostgreSQL advisory lock)"
+            );
+        };
         // Clerks work the queue between runs: start from what the store holds now.
         self.state.work_items = self
             .store
@@ -316,13 +322,8 @@ impl Pipeline {
         };
         let (_matches, findings, summary) = nightly_diff(&self.state, &settings, tz, date);
         let now = self.now();
-        let changes = reconcile_queue(
-            &self.state.work_items,
-            &findings,
-            date,
-            &SlaTiers::default(),
-            now,
-        );
+        let sla = SlaTiers(self.config.workitems.sla_days.clone());
+        let changes = reconcile_queue(&self.state.work_items, &findings, date, &sla, now);
         let mut dirty = Dirty::default();
         for item in changes.changed {
             dirty
@@ -349,8 +350,14 @@ impl Pipeline {
         self.rules
             .evaluate(&mut self.state, now, true, &mut dirty, &self.metrics)
             .await;
-        self.store.commit(&self.state, &dirty).await?;
+        self.store.commit_in(tx, &self.state, &dirty).await?;
         self.metrics.observe_state(&self.state);
+        self.metrics.observe_nightly(&outcome);
+        let items: Vec<_> = self.state.work_items.values().cloned().collect();
+        let dir = self.config.resolve(&self.config.nightly.report_dir);
+        crate::report::write_files(&dir, &outcome, &items).map_err(|e| {
+            anyhow::anyhow!("writing the nightly reports to {}: {e}", dir.display())
+        })?;
         Ok(outcome)
     }
 }

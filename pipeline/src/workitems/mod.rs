@@ -310,3 +310,95 @@ pub fn reconcile_queue(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(received: &str) -> Finding {
+        Finding {
+            kind: WorkItemKind::PartialPayment,
+            contract_no: Some("HT-2026-000001".into()),
+            installment: Some(2),
+            bank_ref: None,
+            customer_id: Some("C00001".into()),
+            currency: Some("CNY".into()),
+            expected: Some("150000.00".parse().unwrap()),
+            received: Some(received.parse().unwrap()),
+            summary: "short".into(),
+            details: serde_json::json!({}),
+        }
+    }
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+    }
+
+    fn apply(items: &mut BTreeMap<String, WorkItem>, findings: &[Finding], d: u32) -> QueueChanges {
+        let changes = reconcile_queue(
+            items,
+            findings,
+            day(d),
+            &SlaTiers::default(),
+            day(d).and_hms_opt(18, 0, 0).unwrap().and_utc(),
+        );
+        for w in &changes.changed {
+            items.insert(w.id.clone(), w.clone());
+        }
+        changes
+    }
+
+    #[test]
+    fn opens_updates_auto_resolves_and_reopens_one_item() {
+        let mut items = BTreeMap::new();
+        let c = apply(&mut items, &[finding("50000.00")], 1);
+        assert_eq!((c.opened, items.len()), (1, 1));
+        let id = finding("0").id();
+        assert_eq!(items[&id].sla_due, day(2), "100,000 at stake: one day");
+        assert_eq!(
+            apply(&mut items, &[finding("50000.00")], 1).changed.len(),
+            0,
+            "a re-run changes nothing"
+        );
+        let c = apply(&mut items, &[finding("80000.00")], 2);
+        assert_eq!(
+            (c.updated, items[&id].finding.received),
+            (1, Some("80000.00".parse().unwrap()))
+        );
+        let c = apply(&mut items, &[], 3);
+        assert_eq!(c.auto_resolved, 1);
+        assert_eq!(items[&id].state, WorkItemState::Resolved);
+        let c = apply(&mut items, &[finding("80000.00")], 4);
+        assert_eq!(
+            (c.reopened, items.len()),
+            (1, 1),
+            "the same item comes back, never a duplicate"
+        );
+        assert_eq!(items[&id].state, WorkItemState::Open);
+        let actions: Vec<&str> = items[&id]
+            .history
+            .iter()
+            .map(|h| h.action.as_str())
+            .collect();
+        assert_eq!(actions, ["opened", "auto_resolved", "reopened"]);
+    }
+
+    #[test]
+    fn a_dismissed_item_stays_dismissed() {
+        let mut items = BTreeMap::new();
+        apply(&mut items, &[finding("50000.00")], 1);
+        let id = finding("0").id();
+        items.get_mut(&id).unwrap().state = WorkItemState::Dismissed;
+        let c = apply(&mut items, &[finding("50000.00")], 2);
+        assert_eq!((c.reopened, c.auto_resolved), (0, 0));
+        assert_eq!(items[&id].state, WorkItemState::Dismissed);
+    }
+
+    #[test]
+    fn sla_tiers_follow_the_money() {
+        let tiers = SlaTiers::default();
+        assert_eq!(tiers.days_for("100000".parse().unwrap()), 1);
+        assert_eq!(tiers.days_for("99999.99".parse().unwrap()), 3);
+        assert_eq!(tiers.days_for("9999.99".parse().unwrap()), 7);
+    }
+}
