@@ -50,11 +50,19 @@ impl ContractRefFinder {
     /// Installment numbers the text names (`第2期`, `第1-2期`, `installment 3`), if any.
     pub fn installments(&self, text: &str) -> Vec<u32> {
         let mut out = Vec::new();
-        for caps in self
-            .installment
-            .captures_iter(text)
-            .chain(self.installment_en.captures_iter(text))
-        {
+        // Most texts name no installment: look for each regex's anchor before running it.
+        let chinese = text.contains('期');
+        let english = ["inst", "phase", "period", "stage"]
+            .iter()
+            .any(|k| contains_ignoring_ascii_case(text, k));
+        let mut found = Vec::new();
+        if chinese {
+            found.extend(self.installment.captures_iter(text));
+        }
+        if english {
+            found.extend(self.installment_en.captures_iter(text));
+        }
+        for caps in found {
             let from = caps.get(1).and_then(|m| chinese_number(m.as_str()));
             let to = caps.get(2).and_then(|m| chinese_number(m.as_str()));
             match (from, to) {
@@ -68,6 +76,13 @@ impl ContractRefFinder {
         out.dedup();
         out
     }
+}
+
+/// Whether `hay` contains the ASCII `needle`, ignoring ASCII case, without allocating.
+fn contains_ignoring_ascii_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 /// `3`, `三`, `十二` -> 3, 3, 12.
