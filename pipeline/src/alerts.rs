@@ -27,6 +27,7 @@ pub struct RuleRunner {
     meta_rule: Rule,
     tolerance: rust_decimal::Decimal,
     tz: chrono_tz::Tz,
+    extra_tables: std::collections::BTreeMap<String, reconlight_connectors::crm::extra::ExtraTable>,
 }
 
 impl RuleRunner {
@@ -39,9 +40,14 @@ impl RuleRunner {
         let tz = config.business.time_zone;
         let engine = Engine::new(tz);
         let empty = LiveState::default();
-        for (name, batch) in build_tables(&empty, config.business.amount_tolerance, tz) {
+        for (name, batch) in build_tables(
+            &empty,
+            config.business.amount_tolerance,
+            tz,
+            &config.crm.tables,
+        ) {
             engine
-                .set_table(name, batch)
+                .set_table(&name, batch)
                 .expect("fresh table registers");
         }
         let mut broken: BTreeMap<String, RuleError> = BTreeMap::new();
@@ -73,6 +79,7 @@ impl RuleRunner {
             meta_rule,
             tolerance: config.business.amount_tolerance,
             tz,
+            extra_tables: config.crm.tables.clone(),
         }
     }
 
@@ -86,8 +93,8 @@ impl RuleRunner {
         metrics: &Metrics,
     ) {
         if refresh_tables {
-            for (name, batch) in build_tables(state, self.tolerance, self.tz) {
-                if let Err(e) = self.engine.set_table(name, batch) {
+            for (name, batch) in build_tables(state, self.tolerance, self.tz, &self.extra_tables) {
+                if let Err(e) = self.engine.set_table(&name, batch) {
                     tracing::error!("{e}");
                 }
             }
@@ -128,6 +135,51 @@ impl RuleRunner {
         record(&self.meta_rule, &meta, state, now, dirty, metrics);
     }
 
+    /// Runs every rule-pack test file (the configured packs' `tests/`, or the shipped ones).
+    pub async fn test_packs(
+        &self,
+        config: &Config,
+    ) -> Result<Vec<reconlight_rules::testing::CaseResult>, RuleError> {
+        let empty = LiveState::default();
+        let schemas: Vec<(String, datafusion::arrow::datatypes::SchemaRef)> =
+            build_tables(&empty, self.tolerance, self.tz, &self.extra_tables)
+                .into_iter()
+                .map(|(n, b)| (n, b.schema()))
+                .collect();
+        let files: Vec<(String, String)> = match &config.rules.dir {
+            Some(dir) => {
+                let dir = config.resolve(dir);
+                let mut found = Vec::new();
+                collect_test_files(&dir, &mut found);
+                found.sort();
+                found
+                    .into_iter()
+                    .map(|p| {
+                        std::fs::read_to_string(&p)
+                            .map(|t| (p.display().to_string(), t))
+                            .map_err(|e| RuleError {
+                                file: p.display().to_string(),
+                                line: 0,
+                                message: format!("cannot read: {e}"),
+                            })
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            None => reconlight_rules::pack::embedded_test_files()
+                .into_iter()
+                .map(|(rel, text)| (format!("rules/packs/{rel}"), text.to_string()))
+                .collect(),
+        };
+        let mut results = Vec::new();
+        for (origin, text) in files {
+            results.extend(
+                reconlight_rules::testing::run_file(&origin, &text, &self.rules, &schemas, self.tz)
+                    .await?,
+            );
+        }
+        Ok(results)
+    }
+
     /// Runs ad-hoc SQL over the tables as of the last evaluation.
     pub async fn query(
         &self,
@@ -135,6 +187,22 @@ impl RuleRunner {
         now: DateTime<Utc>,
     ) -> Result<Vec<BTreeMap<String, String>>, String> {
         self.engine.query(sql, now).await
+    }
+}
+
+fn collect_test_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_test_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "toml")
+            && path.components().any(|c| c.as_os_str() == "tests")
+        {
+            out.push(path);
+        }
     }
 }
 

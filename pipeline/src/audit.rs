@@ -64,10 +64,10 @@ pub struct AuditHead {
 
 /// A row's fields as text, for field-by-field comparison.
 pub trait AuditedRow {
-    const TABLE: &'static str;
+    fn table(&self) -> String;
     fn key(&self) -> String;
     fn contract_no(&self) -> Option<String>;
-    fn fields(&self) -> Vec<(&'static str, Option<String>)>;
+    fn fields(&self) -> Vec<(String, Option<String>)>;
     fn operator(&self) -> (Option<String>, Option<String>) {
         (None, None)
     }
@@ -78,26 +78,28 @@ fn ts(t: &Option<DateTime<Utc>>) -> Option<String> {
 }
 
 impl AuditedRow for Contract {
-    const TABLE: &'static str = "contracts";
+    fn table(&self) -> String {
+        "contracts".into()
+    }
     fn key(&self) -> String {
         self.contract_no.clone()
     }
     fn contract_no(&self) -> Option<String> {
         Some(self.contract_no.clone())
     }
-    fn fields(&self) -> Vec<(&'static str, Option<String>)> {
+    fn fields(&self) -> Vec<(String, Option<String>)> {
         vec![
-            ("customer_id", Some(self.customer_id.clone())),
-            ("owner_id", self.owner_id.clone()),
-            ("region", self.region.clone()),
-            ("amount", Some(self.amount.amount.to_string())),
-            ("currency", Some(self.amount.currency.to_string())),
-            ("status", Some(self.status.as_str().to_string())),
-            ("signed_at", ts(&self.signed_at)),
-            ("signature_method", self.signature_method.clone()),
-            ("accepted_at", ts(&self.accepted_at)),
+            ("customer_id".into(), Some(self.customer_id.clone())),
+            ("owner_id".into(), self.owner_id.clone()),
+            ("region".into(), self.region.clone()),
+            ("amount".into(), Some(self.amount.amount.to_string())),
+            ("currency".into(), Some(self.amount.currency.to_string())),
+            ("status".into(), Some(self.status.as_str().to_string())),
+            ("signed_at".into(), ts(&self.signed_at)),
+            ("signature_method".into(), self.signature_method.clone()),
+            ("accepted_at".into(), ts(&self.accepted_at)),
             (
-                "payment_terms",
+                "payment_terms".into(),
                 Some(self.payment_terms.clone()).filter(|t| !t.is_empty()),
             ),
         ]
@@ -108,38 +110,94 @@ impl AuditedRow for Contract {
 }
 
 impl AuditedRow for Customer {
-    const TABLE: &'static str = "customers";
+    fn table(&self) -> String {
+        "customers".into()
+    }
     fn key(&self) -> String {
         self.customer_id.clone()
     }
     fn contract_no(&self) -> Option<String> {
         None
     }
-    fn fields(&self) -> Vec<(&'static str, Option<String>)> {
+    fn fields(&self) -> Vec<(String, Option<String>)> {
         vec![
-            ("name", Some(self.name.clone())),
-            ("bank_account_no", self.bank_account_no.clone()),
-            ("region", self.region.clone()),
+            ("name".into(), Some(self.name.clone())),
+            ("bank_account_no".into(), self.bank_account_no.clone()),
+            ("region".into(), self.region.clone()),
         ]
     }
 }
 
 impl AuditedRow for HandoffTicket {
-    const TABLE: &'static str = "handoff_tickets";
+    fn table(&self) -> String {
+        "handoff_tickets".into()
+    }
     fn key(&self) -> String {
         self.ticket_id.clone()
     }
     fn contract_no(&self) -> Option<String> {
         Some(self.contract_no.clone())
     }
-    fn fields(&self) -> Vec<(&'static str, Option<String>)> {
+    fn fields(&self) -> Vec<(String, Option<String>)> {
         vec![
-            ("contract_no", Some(self.contract_no.clone())),
-            ("department", Some(self.department.clone())),
-            ("created_at", Some(self.created_at.to_rfc3339())),
-            ("acknowledged_at", ts(&self.acknowledged_at)),
-            ("completed_at", ts(&self.completed_at)),
+            ("contract_no".into(), Some(self.contract_no.clone())),
+            ("department".into(), Some(self.department.clone())),
+            ("created_at".into(), Some(self.created_at.to_rfc3339())),
+            ("acknowledged_at".into(), ts(&self.acknowledged_at)),
+            ("completed_at".into(), ts(&self.completed_at)),
         ]
+    }
+}
+
+/// A row of an extra CRM table, for the audit trail.
+pub struct ExtraRow<'a> {
+    pub table: &'a str,
+    pub key: &'a str,
+    pub row: &'a reconlight_connectors::model::Row,
+}
+
+impl AuditedRow for ExtraRow<'_> {
+    fn table(&self) -> String {
+        self.table.to_string()
+    }
+    fn key(&self) -> String {
+        self.key.to_string()
+    }
+    fn contract_no(&self) -> Option<String> {
+        match self.row.get("contract_no") {
+            Some(reconlight_connectors::model::Value::Text(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+    fn fields(&self) -> Vec<(String, Option<String>)> {
+        self.row
+            .iter()
+            .map(|(k, v)| (k.clone(), value_text(v)))
+            .collect()
+    }
+    fn operator(&self) -> (Option<String>, Option<String>) {
+        let text = |c: &str| self.row.get(c).and_then(value_text);
+        (
+            text("updated_by").or_else(|| text("created_by")),
+            text("updated_ip"),
+        )
+    }
+}
+
+fn value_text(v: &reconlight_connectors::model::Value) -> Option<String> {
+    use reconlight_connectors::model::Value;
+    match v {
+        Value::Null => None,
+        Value::Text(s) => Some(s.clone()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Decimal(d) => Some(d.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Timestamp(t) => Some(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        Value::Date(d) => Some(d.to_string()),
+        Value::Time(t) => Some(t.to_string()),
+        Value::Json(j) => Some(j.to_string()),
+        Value::Bytes(b) => Some(hex::encode(b)),
     }
 }
 
@@ -157,23 +215,23 @@ pub fn record_change<R: AuditedRow>(
     let old = before.map(|r| r.fields()).unwrap_or_default();
     let new = after.map(|r| r.fields()).unwrap_or_default();
     let (operator, ip) = after.or(before).map(|r| r.operator()).unwrap_or_default();
-    let names: Vec<&'static str> = any.fields().iter().map(|(n, _)| *n).collect();
-    let value = |set: &[(&'static str, Option<String>)], name: &str| {
+    let names: Vec<String> = any.fields().into_iter().map(|(n, _)| n).collect();
+    let value = |set: &[(String, Option<String>)], name: &str| {
         set.iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| n == name)
             .and_then(|(_, v)| v.clone())
     };
     for name in names {
-        let (b, a) = (value(&old, name), value(&new, name));
+        let (b, a) = (value(&old, &name), value(&new, &name));
         if b == a {
             continue;
         }
         let mut entry = AuditEntry {
             seq: head.next_seq,
-            table: R::TABLE.into(),
+            table: any.table(),
             key: any.key(),
             contract_no: any.contract_no(),
-            field: name.into(),
+            field: name,
             before: b,
             after: a,
             operator: operator.clone(),

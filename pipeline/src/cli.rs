@@ -256,6 +256,11 @@ pub enum RulesAction {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Run every pack's test cases (rows at given times, alerts expected after each step).
+    Test {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -541,6 +546,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     runner.rules.len() + runner.broken.len()
                 )
             }
+        }
+        Command::Rules {
+            action: RulesAction::Test { config },
+        } => {
+            let cfg = if config.config.is_some() || config.data_dir.is_some() {
+                config.load()?
+            } else {
+                Config::parse("", Path::new(".")).map_err(anyhow::Error::msg)?
+            };
+            let runner = crate::alerts::RuleRunner::load(&cfg).await;
+            for e in runner.broken.values() {
+                println!("BROKEN  {e}");
+            }
+            let results = runner.test_packs(&cfg).await?;
+            let failed = results.iter().filter(|r| !r.failures.is_empty()).count();
+            for r in &results {
+                if r.failures.is_empty() {
+                    println!("ok      {} :: {}", r.file, r.case);
+                } else {
+                    println!("FAIL    {} :: {}", r.file, r.case);
+                    for f in &r.failures {
+                        println!("          {f}");
+                    }
+                }
+            }
+            println!("{} cases, {} failed", results.len(), failed);
+            if failed > 0 || !runner.broken.is_empty() {
+                bail!("rule tests failed");
+            }
+            Ok(())
         }
         Command::Decode {
             format,

@@ -49,6 +49,8 @@ pub struct LiveState {
     pub customers: BTreeMap<String, Customer>,
     pub contracts: BTreeMap<String, Contract>,
     pub tickets: BTreeMap<String, HandoffTicket>,
+    /// Rows of the extra CRM tables: table -> key -> typed row.
+    pub extra: BTreeMap<String, BTreeMap<String, reconlight_connectors::model::Row>>,
     pub signatures: BTreeMap<String, SignatureEvent>,
     pub bank: BTreeMap<String, BankRow>,
     pub installments: BTreeMap<(String, u32), Installment>,
@@ -60,6 +62,8 @@ pub struct LiveState {
     pub alerts: BTreeMap<String, Alert>,
     pub work_items: BTreeMap<String, WorkItem>,
     pub audit_head: AuditHead,
+    /// Audit entries of contract amount and currency changes (the rules read them).
+    pub amount_changes: Vec<AuditEntry>,
     /// Records consumed per source file.
     pub positions: BTreeMap<String, u64>,
     /// The event-time watermark: the latest event time applied.
@@ -73,6 +77,8 @@ pub struct Dirty {
     pub customers: BTreeSet<String>,
     pub contracts: BTreeSet<String>,
     pub tickets: BTreeSet<String>,
+    /// (table, key) of changed extra-table rows.
+    pub extra: BTreeSet<(String, String)>,
     pub signatures: BTreeSet<String>,
     pub bank: BTreeSet<String>,
     /// Contracts whose installments were recomputed.
@@ -98,6 +104,7 @@ impl Dirty {
         !(self.customers.is_empty()
             && self.contracts.is_empty()
             && self.tickets.is_empty()
+            && self.extra.is_empty()
             && self.signatures.is_empty()
             && self.bank.is_empty()
             && self.truncated.is_empty())
@@ -136,7 +143,10 @@ impl LiveState {
         dirty: &mut Dirty,
     ) -> Result<Applied, String> {
         let Some(table) = mapping.table_of(&change.table) else {
-            return Ok(Applied::Ignored("unmapped table"));
+            return match mapping.extra_table_of(&change.table) {
+                Some((name, def)) => self.apply_extra(name, def, change, position, dirty),
+                None => Ok(Applied::Ignored("unmapped table")),
+            };
         };
         let time = change.source_time;
         if change.op == ChangeOp::Truncate {
@@ -209,6 +219,7 @@ impl LiveState {
                 if before == Some(&c) {
                     return Ok(Applied::Ignored("unchanged row"));
                 }
+                let first = dirty.audit.len();
                 record_change(
                     &mut self.audit_head,
                     before,
@@ -216,6 +227,13 @@ impl LiveState {
                     time,
                     position,
                     &mut dirty.audit,
+                );
+                // The rules read amount changes; keep those entries in memory.
+                self.amount_changes.extend(
+                    dirty.audit[first..]
+                        .iter()
+                        .filter(|e| e.field == "amount" || e.field == "currency")
+                        .cloned(),
                 );
                 dirty.contracts.insert(c.contract_no.clone());
                 self.contracts.insert(c.contract_no.clone(), c);
@@ -236,6 +254,77 @@ impl LiveState {
                 dirty.tickets.insert(t.ticket_id.clone());
                 self.tickets.insert(t.ticket_id.clone(), t);
             }
+        }
+        Ok(Applied::Changed)
+    }
+
+    fn apply_extra(
+        &mut self,
+        name: &str,
+        def: &reconlight_connectors::crm::extra::ExtraTable,
+        change: RowChange,
+        position: &str,
+        dirty: &mut Dirty,
+    ) -> Result<Applied, String> {
+        use crate::audit::ExtraRow;
+        let time = change.source_time;
+        let table = self.extra.entry(name.to_string()).or_default();
+        let mut removed = Vec::new();
+        if change.op == ChangeOp::Truncate {
+            removed.extend(std::mem::take(table));
+        } else {
+            let old_key = change.before.as_ref().map(|b| def.key_of(b)).transpose()?;
+            let new_row = match (&change.op, &change.after) {
+                (ChangeOp::Delete, _) | (_, None) => None,
+                (_, Some(after)) => Some((def.key_of(after)?, def.typed(after)?)),
+            };
+            if let Some(old) = old_key.filter(|k| new_row.as_ref().is_none_or(|(nk, _)| nk != k))
+                && let Some(row) = table.remove(&old)
+            {
+                removed.push((old, row));
+            }
+            if let Some((key, row)) = new_row {
+                let before = table.get(&key);
+                if before == Some(&row) {
+                    return Ok(Applied::Ignored("unchanged row"));
+                }
+                let b = before.map(|r| ExtraRow {
+                    table: name,
+                    key: &key,
+                    row: r,
+                });
+                let a = ExtraRow {
+                    table: name,
+                    key: &key,
+                    row: &row,
+                };
+                record_change(
+                    &mut self.audit_head,
+                    b.as_ref(),
+                    Some(&a),
+                    time,
+                    position,
+                    &mut dirty.audit,
+                );
+                dirty.extra.insert((name.to_string(), key.clone()));
+                table.insert(key, row);
+            }
+        }
+        for (key, row) in removed {
+            let b = ExtraRow {
+                table: name,
+                key: &key,
+                row: &row,
+            };
+            record_change(
+                &mut self.audit_head,
+                Some(&b),
+                None,
+                time,
+                position,
+                &mut dirty.audit,
+            );
+            dirty.extra.insert((name.to_string(), key));
         }
         Ok(Applied::Changed)
     }

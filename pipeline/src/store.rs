@@ -46,13 +46,14 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS crm_customers (customer_id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS crm_contracts (contract_no TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS crm_handoff_tickets (ticket_id TEXT PRIMARY KEY, contract_no TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS crm_rows (row_id TEXT PRIMARY KEY, table_name TEXT NOT NULL, row_key TEXT NOT NULL, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS signature_events (event_id TEXT PRIMARY KEY, contract_no TEXT, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS bank_transactions (bank_ref TEXT PRIMARY KEY, booking_date TEXT NOT NULL, direction TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS installments (contract_no TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS matches (bank_ref TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, state TEXT NOT NULL, level TEXT NOT NULL, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS work_items (item_id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, contract_no TEXT, bank_ref TEXT, last_found TEXT NOT NULL, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS audit_entries (seq BIGINT PRIMARY KEY, contract_no TEXT, table_name TEXT NOT NULL, row_key TEXT NOT NULL, doc TEXT NOT NULL, hash TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_entries (seq BIGINT PRIMARY KEY, contract_no TEXT, table_name TEXT NOT NULL, row_key TEXT NOT NULL, field TEXT NOT NULL, doc TEXT NOT NULL, hash TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS audit_entries_contract ON audit_entries (contract_no)",
     "CREATE TABLE IF NOT EXISTS dead_letters (letter_id TEXT PRIMARY KEY, source TEXT NOT NULL, source_position TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, recorded_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS source_positions (position_key TEXT PRIMARY KEY, consumed BIGINT NOT NULL)",
@@ -227,6 +228,18 @@ impl Store {
             let k: String = r.try_get(0).map_err(ctx("reading source positions"))?;
             let v: i64 = r.try_get(1).map_err(ctx("reading source positions"))?;
             s.positions.insert(k, v as u64);
+        }
+        let rows: Vec<AnyRow> = sqlx::query(
+            "SELECT doc FROM audit_entries WHERE table_name = 'contracts' AND field IN ('amount', 'currency') ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ctx("reading contract amount changes"))?;
+        for r in rows {
+            let doc: String = r
+                .try_get(0)
+                .map_err(ctx("reading contract amount changes"))?;
+            s.amount_changes.push(from_json("audit_entries", "", &doc)?);
         }
         if let Some(head) = self.meta("audit_head").await? {
             s.audit_head = from_json("meta", "audit_head", &head)?;
@@ -684,6 +697,26 @@ async fn write_batch(
             None => delete(tx, "crm_handoff_tickets", "ticket_id", k).await?,
         }
     }
+    for (table, key) in &d.extra {
+        let id = format!("{table}\u{1f}{key}");
+        match s.extra.get(table).and_then(|t| t.get(key)) {
+            Some(row) => {
+                upsert(
+                    tx,
+                    "crm_rows",
+                    &["row_id", "table_name", "row_key", "doc"],
+                    vec![
+                        Some(id),
+                        Some(table.clone()),
+                        Some(key.clone()),
+                        Some(to_json(row)),
+                    ],
+                )
+                .await?
+            }
+            None => delete(tx, "crm_rows", "row_id", &id).await?,
+        }
+    }
     for k in &d.signatures {
         if let Some(e) = s.signatures.get(k) {
             upsert(
@@ -807,11 +840,12 @@ async fn write_batch(
         }
     }
     for e in &d.audit {
-        sqlx::query("INSERT INTO audit_entries (seq, contract_no, table_name, row_key, doc, hash) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO audit_entries (seq, contract_no, table_name, row_key, field, doc, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(e.seq as i64)
             .bind(e.contract_no.clone())
             .bind(e.table.clone())
             .bind(e.key.clone())
+            .bind(e.field.clone())
             .bind(to_json(e))
             .bind(e.hash.clone())
             .execute(&mut **tx)

@@ -9,14 +9,17 @@ use datafusion::arrow::array::{
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use reconlight_connectors::model::{Direction, end_of_business_day};
+use std::collections::BTreeMap;
+
+use reconlight_connectors::crm::extra::{ColumnType, ExtraTable};
+use reconlight_connectors::model::{Direction, Row, Value, end_of_business_day};
 use reconlight_rules::clock::timestamp_type;
 use rust_decimal::Decimal;
 
 use crate::state::LiveState;
 
 /// Names of the tables rules can read.
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 9] = [
     "customers",
     "contracts",
     "handoff_tickets",
@@ -25,6 +28,7 @@ pub const TABLES: [&str; 8] = [
     "bank_transactions",
     "matches",
     "work_items",
+    "contract_amount_changes",
 ];
 
 #[derive(Default)]
@@ -81,6 +85,9 @@ impl Columns {
     fn flag(&mut self, name: &str, v: Vec<bool>) {
         self.push(name, DataType::Boolean, Arc::new(BooleanArray::from(v)));
     }
+    fn opt_flag(&mut self, name: &str, v: Vec<Option<bool>>) {
+        self.push(name, DataType::Boolean, Arc::new(BooleanArray::from(v)));
+    }
     fn int(&mut self, name: &str, v: Vec<Option<i64>>) {
         self.push(name, DataType::Int64, Arc::new(Int64Array::from(v)));
     }
@@ -96,12 +103,80 @@ macro_rules! col {
     };
 }
 
-/// Builds every table. `tolerance` is exposed on installments so rules need not repeat it.
+/// Builds one extra CRM table from its typed rows.
+fn extra_table(def: &ExtraTable, rows: Option<&BTreeMap<String, Row>>) -> RecordBatch {
+    let rows: Vec<&Row> = rows.map(|r| r.values().collect()).unwrap_or_default();
+    let mut c = Columns::default();
+    for (name, ty) in &def.columns {
+        let get = |r: &Row| r.get(name).cloned().unwrap_or(Value::Null);
+        match ty {
+            ColumnType::Text => c.text(
+                name,
+                rows.iter()
+                    .map(|r| match get(r) {
+                        Value::Text(s) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            ColumnType::Int => c.int(
+                name,
+                rows.iter()
+                    .map(|r| match get(r) {
+                        Value::Int(i) => Some(i),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            ColumnType::Decimal => c.money(
+                name,
+                rows.iter()
+                    .map(|r| match get(r) {
+                        Value::Decimal(d) => Some(d),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            ColumnType::Bool => c.opt_flag(
+                name,
+                rows.iter()
+                    .map(|r| match get(r) {
+                        Value::Bool(b) => Some(b),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            ColumnType::Timestamp => c.time(
+                name,
+                rows.iter()
+                    .map(|r| match get(r) {
+                        Value::Timestamp(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            ColumnType::Date => c.date(
+                name,
+                rows.iter()
+                    .map(|r| match get(r) {
+                        Value::Date(d) => Some(d),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+        }
+    }
+    c.finish()
+}
+
+/// Builds every table. `tolerance` is exposed on installments so rules need not repeat it;
+/// `extra` are the configured extra CRM tables.
 pub fn build_tables(
     state: &LiveState,
     tolerance: Decimal,
     tz: chrono_tz::Tz,
-) -> Vec<(&'static str, RecordBatch)> {
+    extra: &BTreeMap<String, ExtraTable>,
+) -> Vec<(String, RecordBatch)> {
     let received = state.received();
     let mut out = Vec::with_capacity(TABLES.len());
 
@@ -290,5 +365,30 @@ pub fn build_tables(
     col!(c.text("assignee", rows, |r| r.assignee.clone()));
     out.push(("work_items", c.finish()));
 
+    let rows: Vec<_> = state
+        .amount_changes
+        .iter()
+        .filter(|e| e.field == "amount")
+        .collect();
+    let mut c = Columns::default();
+    col!(c.text("contract_no", rows, |r| Some(r.key.clone())));
+    col!(c.money("before", rows, |r| {
+        r.before.as_deref().and_then(|b| b.parse().ok())
+    }));
+    col!(c.money("after", rows, |r| {
+        r.after.as_deref().and_then(|a| a.parse().ok())
+    }));
+    col!(c.text("operator", rows, |r| r.operator.clone()));
+    col!(c.text("ip", rows, |r| r.ip.clone()));
+    col!(c.time("changed_at", rows, |r| Some(r.source_time)));
+    col!(c.text("source_position", rows, |r| Some(r.source_position.clone())));
+    col!(c.int("audit_seq", rows, |r| Some(r.seq as i64)));
+    out.push(("contract_amount_changes", c.finish()));
+
+    let mut out: Vec<(String, RecordBatch)> =
+        out.into_iter().map(|(n, b)| (n.to_string(), b)).collect();
+    for (name, def) in extra {
+        out.push((name.clone(), extra_table(def, state.extra.get(name))));
+    }
     out
 }

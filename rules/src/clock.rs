@@ -82,3 +82,67 @@ impl ScalarUDFImpl for BusinessToday {
         Ok(ColumnarValue::Scalar(ScalarValue::Date32(Some(self.days))))
     }
 }
+
+/// `business_date(ts)`: the calendar date of a timestamp in the business time zone.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct BusinessDate {
+    signature: Signature,
+    tz: Tz,
+}
+
+impl BusinessDate {
+    pub fn new(tz: Tz) -> Self {
+        BusinessDate {
+            signature: Signature::exact(vec![timestamp_type()], Volatility::Immutable),
+            tz,
+        }
+    }
+}
+
+impl ScalarUDFImpl for BusinessDate {
+    fn name(&self) -> &str {
+        "business_date"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Date32)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{Array, Date32Array, TimestampMicrosecondArray};
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+        let to_days = |micros: i64| {
+            DateTime::<Utc>::from_timestamp_micros(micros)
+                .map(|t| (t.with_timezone(&self.tz).date_naive() - epoch).num_days() as i32)
+        };
+        match &args.args[0] {
+            ColumnarValue::Scalar(ScalarValue::TimestampMicrosecond(v, _)) => Ok(
+                ColumnarValue::Scalar(ScalarValue::Date32(v.and_then(to_days))),
+            ),
+            ColumnarValue::Array(a) => {
+                let ts = a
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .ok_or_else(|| {
+                        datafusion::common::DataFusionError::Internal(
+                            "business_date expects microsecond timestamps".into(),
+                        )
+                    })?;
+                let out: Date32Array = (0..ts.len())
+                    .map(|i| {
+                        if ts.is_null(i) {
+                            None
+                        } else {
+                            to_days(ts.value(i))
+                        }
+                    })
+                    .collect();
+                Ok(ColumnarValue::Array(Arc::new(out)))
+            }
+            other => Err(datafusion::common::DataFusionError::Internal(format!(
+                "business_date: unexpected argument {other:?}"
+            ))),
+        }
+    }
+}

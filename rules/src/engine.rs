@@ -11,7 +11,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::clock::{BusinessToday, PipelineNow};
+use crate::clock::{BusinessDate, BusinessToday, PipelineNow};
 use crate::rule::{Level, Rule, RuleError};
 
 /// One subject in breach of a rule.
@@ -45,6 +45,7 @@ impl Engine {
             .with_target_partitions(2)
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config(config);
+        ctx.register_udf(ScalarUDF::new_from_impl(BusinessDate::new(tz)));
         let engine = Engine { ctx, tz };
         engine.set_clock(DateTime::<Utc>::UNIX_EPOCH);
         engine

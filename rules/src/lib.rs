@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod pack;
 pub mod rule;
 pub mod template;
+pub mod testing;
 
 pub use engine::{Breach, Engine, Evaluation};
 pub use lifecycle::{Alert, AlertState, Transition};

@@ -57,6 +57,8 @@ struct RuleFile {
     #[serde(default)]
     escalation: Option<String>,
     #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
     labels: BTreeMap<String, String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
@@ -81,6 +83,8 @@ pub struct Rule {
     pub resolve_sql: Option<String>,
     /// The escalation policy firing alerts climb.
     pub escalation: Option<String>,
+    /// An action event (e.g. `lead.nurture`) emitted when an alert fires, for other systems to act on.
+    pub action: Option<String>,
     pub labels: BTreeMap<String, String>,
     /// Templates; `{column}` is replaced by the breach row's value.
     pub annotations: BTreeMap<String, String>,
@@ -150,6 +154,7 @@ impl Rule {
             subject: file.subject,
             resolve_sql: file.resolve_sql,
             escalation: file.escalation,
+            action: file.action,
             labels: file.labels,
             annotations: file.annotations,
             origin: origin.to_string(),

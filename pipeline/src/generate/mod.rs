@@ -8,6 +8,7 @@ mod bank;
 mod company;
 mod names;
 mod payments;
+mod sales;
 mod writers;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -165,6 +166,7 @@ pub fn generate(contracts: usize, seed: u64, out: &Path) -> anyhow::Result<Gener
     let mut world = company::company(&mut g, contracts);
     payments::payments(&mut g, &mut world);
     bank::bank(&mut g, contracts, &mut world);
+    sales::sales(&mut g, &mut world);
     write(&g, world, out)
 }
 
@@ -218,7 +220,7 @@ fn write(g: &Gen, w: World, out: &Path) -> anyhow::Result<GenerateSummary> {
     std::fs::create_dir_all(out.join("bank/camt053"))?;
     std::fs::create_dir_all(out.join("bank/csv"))?;
     cdc.sort_by_key(|e| e.0);
-    let mut files: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut files: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (n, (at, table, op, before, after)) in cdc.iter().enumerate() {
         let lsn = 24_000_000 + n as u64 * 376;
         let snapshot = if *op == "r" { "true" } else { "false" };
@@ -232,12 +234,8 @@ fn write(g: &Gen, w: World, out: &Path) -> anyhow::Result<GenerateSummary> {
             700 + n as u64,
             snapshot,
         );
-        let file = match table {
-            CdcTable::Customers => "customers.jsonl",
-            CdcTable::Contracts => "contracts.jsonl",
-            CdcTable::HandoffTickets => "handoff_tickets.jsonl",
-        };
-        files.entry(file).or_default().push(line);
+        let file = format!("{}.jsonl", table.name());
+        files.entry(file.clone()).or_default().push(line);
         if op == "d" {
             files.entry(file).or_default().push("null".into());
         }
@@ -261,7 +259,10 @@ fn write(g: &Gen, w: World, out: &Path) -> anyhow::Result<GenerateSummary> {
             50_000 + n as u64,
             "false",
         );
-        files.entry("handoff_tickets.jsonl").or_default().push(line);
+        files
+            .entry("handoff_tickets.jsonl".to_string())
+            .or_default()
+            .push(line);
         seen_tickets.insert(t.ticket_id.clone(), t.clone());
     }
     for (file, lines) in &files {
@@ -351,6 +352,31 @@ path = "crm/contracts.jsonl"
 name = "crm-handoff-tickets"
 format = "debezium"
 path = "crm/handoff_tickets.jsonl"
+
+[[sources]]
+name = "crm-sales-targets"
+format = "debezium"
+path = "crm/sales_targets.jsonl"
+
+[[sources]]
+name = "crm-corrective-actions"
+format = "debezium"
+path = "crm/corrective_actions.jsonl"
+
+[[sources]]
+name = "crm-leads"
+format = "debezium"
+path = "crm/leads.jsonl"
+
+[[sources]]
+name = "crm-lead-interactions"
+format = "debezium"
+path = "crm/lead_interactions.jsonl"
+
+[[sources]]
+name = "crm-marketing-spend"
+format = "debezium"
+path = "crm/marketing_spend.jsonl"
 
 [[sources]]
 name = "docusign"

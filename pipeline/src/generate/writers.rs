@@ -125,14 +125,17 @@ pub enum CdcTable {
     Customers,
     Contracts,
     HandoffTickets,
+    /// One of the extra CRM tables (sales targets, leads...), written without a schema.
+    Extra(&'static str),
 }
 
 impl CdcTable {
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             CdcTable::Customers => "customers",
             CdcTable::Contracts => "contracts",
             CdcTable::HandoffTickets => "handoff_tickets",
+            CdcTable::Extra(name) => name,
         }
     }
 }
@@ -163,7 +166,7 @@ pub fn debezium_line(
         "transaction": null
     });
     let value = match table {
-        CdcTable::Customers => payload,
+        CdcTable::Customers | CdcTable::Extra(_) => payload,
         CdcTable::Contracts | CdcTable::HandoffTickets => {
             let cols = if table == CdcTable::Contracts {
                 contract_columns()

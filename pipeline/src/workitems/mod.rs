@@ -137,6 +137,10 @@ impl Finding {
 
     /// The money at stake, for SLA tiers and reports.
     pub fn amount_at_stake(&self) -> Decimal {
+        if self.kind == WorkItemKind::SuggestedMatch {
+            // The whole credit waits for a clerk's decision.
+            return self.received.unwrap_or_default();
+        }
         match (self.expected, self.received) {
             (Some(e), Some(r)) => (e - r).abs(),
             (Some(e), None) => e,

@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+pub mod extra;
+
 use crate::formats::debezium::parse_timestamp;
 use crate::model::{
     Contract, ContractStatus, Currency, Customer, HandoffTicket, Money, Row, Value,
@@ -69,6 +71,8 @@ pub struct CrmMapping {
     pub status_values: BTreeMap<String, String>,
     /// Currency of contracts whose row names none.
     pub default_currency: Currency,
+    /// More tables for the rules, by the name SQL sees them under.
+    pub tables: BTreeMap<String, extra::ExtraTable>,
 }
 
 impl Default for CrmMapping {
@@ -79,6 +83,7 @@ impl Default for CrmMapping {
             handoff_tickets: TableMapping::named("crm.handoff_tickets"),
             status_values: BTreeMap::new(),
             default_currency: Currency::CNY,
+            tables: extra::reference_extra_tables(),
         }
     }
 }
@@ -103,6 +108,14 @@ impl CrmMapping {
         } else {
             None
         }
+    }
+
+    /// The extra table a CDC table is, if any: (SQL name, definition).
+    pub fn extra_table_of(&self, table: &str) -> Option<(&str, &extra::ExtraTable)> {
+        self.tables
+            .iter()
+            .find(|(_, t)| t.matches(table))
+            .map(|(n, t)| (n.as_str(), t))
     }
 
     fn mapping(&self, table: CrmTable) -> &TableMapping {
@@ -260,7 +273,7 @@ impl RowReader<'_> {
 
 /// Reads an integer epoch time of unknown unit (schema-less Debezium: `Timestamp` is ms,
 /// `MicroTimestamp` us, `NanoTimestamp` ns) by its magnitude; unambiguous for 1973..2286.
-fn epoch_by_magnitude(v: i64) -> Option<DateTime<Utc>> {
+pub(crate) fn epoch_by_magnitude(v: i64) -> Option<DateTime<Utc>> {
     let a = v.unsigned_abs();
     if a >= 100_000_000_000_000_000 {
         Some(DateTime::from_timestamp_nanos(v))
