@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use reconlight_rules::lifecycle::apply;
 use reconlight_rules::pack::{load_dir, load_embedded};
-use reconlight_rules::{Breach, Engine, Evaluation, Level, Rule, RuleError};
+use reconlight_rules::{Breach, Engine, Evaluation, Level, Rule, RuleError, Transition};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -230,6 +230,22 @@ fn record(
                 &serde_json::json!({"transition": t, "alert": alert}),
                 now,
             ));
+            // A rule may ask other systems to act when it fires (e.g. `lead.nurture`).
+            if let (Transition::Fired, Some(action)) = (t, &rule.action) {
+                dirty.outbox.push(OutboxMessage::new(
+                    "actions",
+                    &alert.id,
+                    &serde_json::json!({
+                        "action": action,
+                        "rule": rule.id,
+                        "subject": alert.subject,
+                        "alert_id": alert.id,
+                        "fields": alert.fields,
+                        "at": now,
+                    }),
+                    now,
+                ));
+            }
         }
         dirty.alerts.insert(alert.id.clone());
         state.alerts.insert(alert.id.clone(), alert);
