@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod audit;
 pub mod cli;
 pub mod config;
+pub mod escalation;
 pub mod generate;
 pub mod ingest;
 pub mod metrics;

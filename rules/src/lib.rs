@@ -12,5 +12,5 @@ pub mod template;
 pub mod testing;
 
 pub use engine::{Breach, Engine, Evaluation};
-pub use lifecycle::{Alert, AlertState, Transition};
+pub use lifecycle::{Acknowledgement, Alert, AlertState, Transition};
 pub use rule::{Level, Rule, RuleError};

@@ -55,6 +55,25 @@ pub struct Alert {
     pub annotations: BTreeMap<String, String>,
     /// The breach row's columns at the last evaluation.
     pub fields: BTreeMap<String, String>,
+    /// The escalation tier reached in this firing (0 = the first).
+    #[serde(default)]
+    pub tier: u32,
+    /// Who the current tier notifies.
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// Someone took it: the climb stops.
+    #[serde(default)]
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// Who acknowledged a firing alert, when and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    /// The firing it applies to: a later firing of the same alert starts unacknowledged.
+    pub fired_at: Option<DateTime<Utc>>,
 }
 
 /// A change worth telling someone about.
@@ -70,6 +89,10 @@ pub enum Transition {
     Resolved,
     /// The breach cleared before `for` passed; the alert never fired.
     Cancelled,
+    /// Nobody acknowledged it in time: it climbed to the next escalation tier.
+    TierUp,
+    /// Someone took it.
+    Acknowledged,
 }
 
 /// The stable id of a rule's alert for a subject.
@@ -199,6 +222,9 @@ fn on_breach(
                 labels,
                 annotations,
                 fields: breach.fields.clone(),
+                tier: 0,
+                notify: Vec::new(),
+                acknowledged: None,
             };
             Some((
                 alert,

@@ -13,7 +13,7 @@
 //! - `signature_not_certified`: the CRM says signed, no CA-certified completion exists by D;
 //! - `terms_unparseable`: a signed contract whose terms give no installments.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -62,16 +62,13 @@ pub fn nightly_diff(
         ..Default::default()
     };
 
-    let mut by_installment: BTreeMap<(String, u32), Vec<&Allocation>> = BTreeMap::new();
-    let mut suggested: BTreeMap<(String, u32), Decimal> = BTreeMap::new();
+    let mut by_installment: HashMap<(&str, u32), Vec<&Allocation>> = HashMap::new();
+    let mut suggested: HashMap<(&str, u32), Decimal> = HashMap::new();
     for a in matches.values().flatten() {
         if a.confirmed {
-            by_installment
-                .entry((a.contract_no.clone(), a.seq))
-                .or_default()
-                .push(a);
+            by_installment.entry((a.contract_no.as_str(), a.seq)).or_default().push(a);
         } else {
-            *suggested.entry((a.contract_no.clone(), a.seq)).or_default() += a.amount;
+            *suggested.entry((a.contract_no.as_str(), a.seq)).or_default() += a.amount;
         }
     }
     let credit_line = |a: &Allocation| {
@@ -98,10 +95,7 @@ pub fn nightly_diff(
         else {
             continue;
         };
-        let allocs = by_installment
-            .get(&(no.clone(), *seq))
-            .cloned()
-            .unwrap_or_default();
+        let allocs = by_installment.get(&(no.as_str(), *seq)).cloned().unwrap_or_default();
         let expected = inst.amount.amount;
         let received: Decimal = allocs.iter().map(|a| a.amount).sum();
         let due = inst.due_date.is_some_and(|d| d < date);
@@ -130,10 +124,7 @@ pub fn nightly_diff(
         };
         let Some(kind) = kind else { continue };
         // A shortfall a suggested match would cover is that suggestion's work item, not a second one.
-        let pending = suggested
-            .get(&(no.clone(), *seq))
-            .copied()
-            .unwrap_or_default();
+        let pending = suggested.get(&(no.as_str(), *seq)).copied().unwrap_or_default();
         if matches!(
             kind,
             WorkItemKind::MissingPayment | WorkItemKind::PartialPayment

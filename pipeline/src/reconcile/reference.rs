@@ -6,7 +6,8 @@ use regex::Regex;
 /// Extracts contract numbers from remittance text and spells them the CRM's way.
 pub struct ContractRefFinder {
     pattern: Regex,
-    template: String,
+    template: Vec<TemplatePart>,
+    english_anchor: Regex,
     installment: Regex,
     installment_en: Regex,
 }
@@ -16,7 +17,8 @@ impl ContractRefFinder {
     pub fn new(pattern: &str, template: &str) -> Result<Self, regex::Error> {
         Ok(ContractRefFinder {
             pattern: Regex::new(pattern)?,
-            template: template.to_string(),
+            template: parse_template(template),
+            english_anchor: Regex::new(r"(?i)inst|phase|period|stage").expect("valid regex"),
             installment: Regex::new(r"第\s*([0-9一二三四五六七八九十]+)\s*(?:[-~～至到、,，和及]\s*([0-9一二三四五六七八九十]+)\s*)?期")
                 .expect("valid regex"),
             installment_en: Regex::new(r"(?i)\b(?:installment|instalment|inst\.?|phase|period|stage)\s*#?\s*(\d+)(?:\s*(?:-|to|&|and|,)\s*(\d+))?")
@@ -27,19 +29,27 @@ impl ContractRefFinder {
     /// Every contract number in the text, normalized, in order of appearance, without repeats.
     pub fn contract_numbers(&self, text: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for caps in self.pattern.captures_iter(text) {
-            let whole = caps.get(0).expect("match");
+        let mut locations = self.pattern.capture_locations();
+        let mut at = 0;
+        while at <= text.len() {
+            let Some(whole) = self.pattern.captures_read_at(&mut locations, text, at) else { break };
+            at = if whole.end() > whole.start() { whole.end() } else { whole.end() + 1 };
             // A longer run of digits is some other number that merely contains the pattern.
-            if text[whole.end()..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_digit())
-            {
+            if text[whole.end()..].chars().next().is_some_and(|c| c.is_ascii_digit()) {
                 continue;
             }
-            let mut spelled = String::new();
-            caps.expand(&self.template, &mut spelled);
-            let spelled = spelled.to_uppercase();
+            let mut spelled = String::with_capacity(16);
+            for part in &self.template {
+                match part {
+                    TemplatePart::Text(t) => spelled.push_str(t),
+                    TemplatePart::Group(g) => {
+                        if let Some((s, e)) = locations.get(*g) {
+                            spelled.push_str(&text[s..e]);
+                        }
+                    }
+                }
+            }
+            spelled.make_ascii_uppercase();
             if !out.contains(&spelled) {
                 out.push(spelled);
             }
@@ -52,9 +62,7 @@ impl ContractRefFinder {
         let mut out = Vec::new();
         // Most texts name no installment: look for each regex's anchor before running it.
         let chinese = text.contains('期');
-        let english = ["inst", "phase", "period", "stage"]
-            .iter()
-            .any(|k| contains_ignoring_ascii_case(text, k));
+        let english = self.english_anchor.is_match(text);
         let mut found = Vec::new();
         if chinese {
             found.extend(self.installment.captures_iter(text));
@@ -78,11 +86,41 @@ impl ContractRefFinder {
     }
 }
 
-/// Whether `hay` contains the ASCII `needle`, ignoring ASCII case, without allocating.
-fn contains_ignoring_ascii_case(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+/// A piece of the contract-number template: literal text or a capture group (`${1}`).
+enum TemplatePart {
+    Text(String),
+    Group(usize),
+}
+
+fn parse_template(template: &str) -> Vec<TemplatePart> {
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(i) = rest.find('$') {
+        let (text, after) = rest.split_at(i);
+        if !text.is_empty() {
+            parts.push(TemplatePart::Text(text.to_string()));
+        }
+        let after = &after[1..];
+        let (digits, tail) = match after.strip_prefix('{') {
+            Some(braced) => match braced.find('}') {
+                Some(close) => (&braced[..close], &braced[close + 1..]),
+                None => (braced, ""),
+            },
+            None => {
+                let n = after.chars().take_while(char::is_ascii_digit).count();
+                (&after[..n], &after[n..])
+            }
+        };
+        match digits.parse() {
+            Ok(g) => parts.push(TemplatePart::Group(g)),
+            Err(_) => parts.push(TemplatePart::Text(format!("${digits}"))),
+        }
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        parts.push(TemplatePart::Text(rest.to_string()));
+    }
+    parts
 }
 
 /// `3`, `三`, `十二` -> 3, 3, 12.

@@ -119,21 +119,49 @@ const PAYER_WINDOW_AFTER_DUE: i64 = 90;
 /// Every credit's allocations, by bank reference (credits with none are unmatched).
 pub type Matches = BTreeMap<String, Vec<Allocation>>;
 
-/// An installment: contract number and sequence.
-type Key = (String, u32);
+/// An installment, by its position in the live table's (contract, seq) order.
+type Key = usize;
 
+/// What each installment has been paid so far in this pass.
 struct Ledger<'s> {
-    installments: &'s BTreeMap<Key, Installment>,
-    allocated: HashMap<Key, Decimal>,
+    installments: Vec<&'s Installment>,
+    allocated: Vec<Decimal>,
 }
 
-impl Ledger<'_> {
+impl<'s> Ledger<'s> {
+    fn new(state: &'s LiveState) -> Self {
+        let installments: Vec<&Installment> = state.installments.values().collect();
+        let allocated = vec![Decimal::ZERO; installments.len()];
+        Ledger { installments, allocated }
+    }
+    fn expected(&self, key: &Key) -> Decimal {
+        self.installments[*key].amount.amount
+    }
     fn outstanding(&self, key: &Key) -> Decimal {
-        self.installments[key].amount.amount - self.allocated.get(key).copied().unwrap_or_default()
+        self.expected(key) - self.allocated[*key]
     }
     fn add(&mut self, key: &Key, amount: Decimal) {
-        *self.allocated.entry(key.clone()).or_default() += amount;
+        self.allocated[*key] += amount;
     }
+    fn installment(&self, key: &Key) -> &'s Installment {
+        self.installments[*key]
+    }
+    fn seq(&self, key: &Key) -> u32 {
+        self.installments[*key].seq
+    }
+}
+
+/// Each contract's installments: a range of ledger keys (the table is ordered by contract).
+fn contract_ranges(ledger: &Ledger<'_>) -> HashMap<String, std::ops::Range<usize>> {
+    let mut out: HashMap<String, std::ops::Range<usize>> = HashMap::new();
+    let mut start = 0;
+    for i in 1..=ledger.installments.len() {
+        if i == ledger.installments.len() || ledger.installments[i].contract_no != ledger.installments[start].contract_no {
+            out.insert(ledger.installments[start].contract_no.clone(), start..i);
+            start = i;
+        }
+    }
+    out
 }
 
 /// The contract numbers and installment hints of each text, in order; spread over the
@@ -178,19 +206,20 @@ pub fn exact_reference_pass(
         .collect();
     let texts: Vec<&str> = credits.iter().map(|c| c.tx.remittance.as_str()).collect();
     let named = read_references(settings.finder, &texts);
+    let ledger = Ledger::new(state);
+    let by_contract = contract_ranges(&ledger);
     let mut count = 0;
     let mut total = Decimal::ZERO;
     for (credit, (refs, hints)) in credits.iter().zip(named) {
-        let [contract] = refs.as_slice() else {
-            continue;
-        };
+        let [contract] = refs.as_slice() else { continue };
+        let Some(range) = by_contract.get(contract) else { continue };
         if hints.is_empty() {
             continue;
         }
         let mut expected = Decimal::ZERO;
         for seq in &hints {
-            match state.installments.get(&(contract.clone(), *seq)) {
-                Some(i) => expected += i.amount.amount,
+            match range.clone().find(|k| ledger.seq(k) == *seq) {
+                Some(k) => expected += ledger.expected(&k),
                 None => {
                     expected = Decimal::MIN;
                     break;
@@ -212,37 +241,25 @@ pub fn match_credits(
     through: Option<NaiveDate>,
 ) -> Matches {
     let tol = settings.tolerance;
-    let by_contract: BTreeMap<&str, Vec<Key>> =
-        state.installments.keys().fold(BTreeMap::new(), |mut m, k| {
-            m.entry(k.0.as_str())
-                .or_insert_with(Vec::new)
-                .push(k.clone());
-            m
-        });
     let payable = |contract_no: &str| {
         state
             .contracts
             .get(contract_no)
             .is_some_and(|c| c.status != ContractStatus::Cancelled)
     };
+    let mut ledger = Ledger::new(state);
+    let by_contract = contract_ranges(&ledger);
     let mut by_customer: HashMap<&str, Vec<Key>> = HashMap::new();
-    for (k, inst) in &state.installments {
-        if payable(&k.0) {
-            by_customer
-                .entry(inst.customer_id.as_str())
-                .or_default()
-                .push(k.clone());
+    for (k, inst) in ledger.installments.iter().enumerate() {
+        if payable(&inst.contract_no) {
+            by_customer.entry(inst.customer_id.as_str()).or_default().push(k);
         }
     }
     for keys in by_customer.values_mut() {
-        keys.sort_by(|a, b| {
-            let (ia, ib) = (&state.installments[a], &state.installments[b]);
-            (ia.due_date.is_none(), ia.due_date, &a.0, a.1).cmp(&(
-                ib.due_date.is_none(),
-                ib.due_date,
-                &b.0,
-                b.1,
-            ))
+        // Oldest due first (unknown due dates last); keys already follow (contract, seq).
+        keys.sort_by_key(|k| {
+            let due = ledger.installments[*k].due_date;
+            (due.is_none(), due, *k)
         });
     }
     let payers = PayerIndex::new(state.customers.values());
@@ -263,10 +280,6 @@ pub fn match_credits(
     let texts: Vec<&str> = credits.iter().map(|c| c.tx.remittance.as_str()).collect();
     let named = read_references(settings.finder, &texts);
 
-    let mut ledger = Ledger {
-        installments: &state.installments,
-        allocated: HashMap::new(),
-    };
     let mut matches = Matches::new();
     for (credit, (contract_refs, hints)) in credits.into_iter().zip(named) {
         let tx = &credit.tx;
@@ -276,13 +289,14 @@ pub fn match_credits(
             let allocations = m
                 .allocations
                 .iter()
-                .filter(|a| {
-                    state
-                        .installments
-                        .contains_key(&(a.contract_no.clone(), a.seq))
+                .filter_map(|a| {
+                    let range = by_contract.get(&a.contract_no)?;
+                    range.clone().find(|k| ledger.seq(k) == a.seq).map(|k| (k, a))
                 })
-                .map(|a| {
-                    ledger.add(&(a.contract_no.clone(), a.seq), a.amount);
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|(k, a)| {
+                    ledger.add(&k, a.amount);
                     Allocation {
                         bank_ref: tx.bank_ref.clone(),
                         contract_no: a.contract_no.clone(),
@@ -309,7 +323,7 @@ pub fn match_credits(
                 continue;
             }
         }
-        let same_currency = |k: &Key| state.installments[k].amount.currency == tx.amount.currency;
+        let same_currency = |k: &Key| ledger.installment(k).amount.currency == tx.amount.currency;
         let refs: Vec<String> = contract_refs
             .into_iter()
             .filter(|c| payable(c) && by_contract.contains_key(c.as_str()))
@@ -317,13 +331,13 @@ pub fn match_credits(
         let placed: Vec<(Key, Decimal, MatchRule, u8, String)> = if !refs.is_empty() {
             let candidates: Vec<Key> = refs
                 .iter()
-                .flat_map(|c| by_contract[c.as_str()].iter().cloned())
+                .flat_map(|c| by_contract[c.as_str()].clone())
                 .filter(same_currency)
                 .collect();
             let hinted: Vec<Key> = if refs.len() == 1 {
                 candidates
                     .iter()
-                    .filter(|k| hints.contains(&k.1))
+                    .filter(|k| hints.contains(&ledger.seq(k)))
                     .cloned()
                     .collect()
             } else {
@@ -344,7 +358,7 @@ pub fn match_credits(
                 Some((customer, how, keys)) => {
                     // Without a contract number, only installments due around the booking date qualify.
                     let in_window = |k: &Key| {
-                        state.installments[k].due_date.is_some_and(|due| {
+                        ledger.installment(k).due_date.is_some_and(|due| {
                             tx.booking_date >= due - chrono::Duration::days(PAYER_WINDOW_BEFORE_DUE)
                                 && tx.booking_date
                                     <= due + chrono::Duration::days(PAYER_WINDOW_AFTER_DUE)
@@ -383,7 +397,7 @@ pub fn match_credits(
                     };
                     place_by_amount(&ledger, &open, amount, tol)
                         .map(|(keys, combined)| {
-                            let what = describe(&keys);
+                            let what = describe(&ledger, &keys);
                             let confidence = if combined { confidence.saturating_sub(5) } else { confidence };
                             split_exact(&ledger, &keys, amount)
                                 .into_iter()
@@ -402,7 +416,10 @@ pub fn match_credits(
         let placed: Vec<_> = match manual {
             Some(m) if !m.rejected.is_empty() => placed
                 .into_iter()
-                .filter(|p| !m.rejected.contains(&p.0))
+                .filter(|p| {
+                    let i = ledger.installment(&p.0);
+                    !m.rejected.iter().any(|(c, s)| *c == i.contract_no && *s == i.seq)
+                })
                 .collect(),
             _ => placed,
         };
@@ -418,8 +435,8 @@ pub fn match_credits(
                 }
                 Allocation {
                     bank_ref: tx.bank_ref.clone(),
-                    contract_no: k.0,
-                    seq: k.1,
+                    contract_no: ledger.installment(&k).contract_no.clone(),
+                    seq: ledger.seq(&k),
                     amount: a,
                     rule,
                     confidence,

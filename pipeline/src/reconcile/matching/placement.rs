@@ -6,13 +6,14 @@ use rust_decimal::Decimal;
 
 use super::{Key, Ledger, MatchRule};
 
-pub(super) fn describe(keys: &[Key]) -> String {
+pub(super) fn describe(ledger: &Ledger, keys: &[Key]) -> String {
+    let name = |k: &Key| (ledger.installment(k).contract_no.as_str(), ledger.seq(k));
     match keys {
-        [k] => format!("installment {} of {}", k.1, k.0),
+        [k] => format!("installment {} of {}", name(k).1, name(k).0),
         _ => format!(
             "installments {}",
             keys.iter()
-                .map(|k| format!("{}#{}", k.0, k.1))
+                .map(|k| format!("{}#{}", name(k).0, name(k).1))
                 .collect::<Vec<_>>()
                 .join(" + ")
         ),
@@ -54,7 +55,7 @@ pub(super) fn place_by_amount(
     let pool: Vec<(Key, Decimal)> = open
         .iter()
         .take(20)
-        .map(|k| (k.clone(), ledger.outstanding(k)))
+        .map(|k| (*k, ledger.outstanding(k)))
         .collect();
     for size in 2..=5.min(pool.len()) {
         if let Some(set) = first_subset(&pool, size, amount, tol) {
@@ -104,7 +105,7 @@ pub(super) fn place_on_targets(
     tol: Decimal,
     refs: &str,
 ) -> Placed {
-    let what = describe(targets);
+    let what = describe(ledger, targets);
     let outstanding: Decimal = targets.iter().map(|k| ledger.outstanding(k)).sum();
     if outstanding > tol && (amount - outstanding).abs() <= tol {
         let rule = if targets.len() > 1 {
@@ -129,7 +130,7 @@ pub(super) fn place_on_targets(
     }
     let expected: Decimal = targets
         .iter()
-        .map(|k| ledger.installments[k].amount.amount)
+        .map(|k| ledger.expected(k))
         .sum();
     if outstanding <= tol && (amount - expected).abs() <= tol {
         let mut left = amount;
@@ -137,7 +138,7 @@ pub(super) fn place_on_targets(
             .iter()
             .enumerate()
             .map(|(i, k)| {
-                let a = if i + 1 == targets.len() { left } else { ledger.installments[k].amount.amount };
+                let a = if i + 1 == targets.len() { left } else { ledger.expected(k) };
                 left -= a;
                 (
                     k.clone(),
@@ -166,7 +167,7 @@ pub(super) fn place_by_reference(
         .cloned()
         .collect();
     if let Some((keys, combined)) = place_by_amount(ledger, &open, amount, tol) {
-        let what = describe(&keys);
+        let what = describe(ledger, &keys);
         let rule = if combined {
             MatchRule::ContractReferenceCombined
         } else {
@@ -192,9 +193,9 @@ pub(super) fn place_by_reference(
         // Everything is paid: a second payment of an installment, or money beyond the contract.
         let target = candidates
             .iter()
-            .find(|k| (ledger.installments[*k].amount.amount - amount).abs() <= tol)
+            .find(|k| (ledger.expected(k) - amount).abs() <= tol)
             .unwrap_or_else(|| candidates.last().expect("non-empty"));
-        let what = describe(std::slice::from_ref(target));
+        let what = describe(ledger, std::slice::from_ref(target));
         return vec![(
             target.clone(),
             amount,
@@ -205,7 +206,7 @@ pub(super) fn place_by_reference(
             ),
         )];
     }
-    let what = describe(&open);
+    let what = describe(ledger, &open);
     fifo(ledger, &open, amount, refs, &what)
 }
 
