@@ -8,7 +8,6 @@ pub struct ContractRefFinder {
     pattern: Regex,
     template: Vec<TemplatePart>,
     english_anchor: Regex,
-    installment: Regex,
     installment_en: Regex,
 }
 
@@ -19,9 +18,7 @@ impl ContractRefFinder {
             pattern: Regex::new(pattern)?,
             template: parse_template(template),
             english_anchor: Regex::new(r"(?i)inst|phase|period|stage").expect("valid regex"),
-            installment: Regex::new(r"第\s*([0-9一二三四五六七八九十]+)\s*(?:[-~～至到、,，和及]\s*([0-9一二三四五六七八九十]+)\s*)?期")
-                .expect("valid regex"),
-            installment_en: Regex::new(r"(?i)\b(?:installment|instalment|inst\.?|phase|period|stage)\s*#?\s*(\d+)(?:\s*(?:-|to|&|and|,)\s*(\d+))?")
+            installment_en: Regex::new(r"(?i)(?-u:\b)(?:installment|instalment|inst\.?|phase|period|stage)\s*#?\s*(\d+)(?:\s*(?:-|to|&|and|,)\s*(\d+))?")
                 .expect("valid regex"),
         })
     }
@@ -63,17 +60,20 @@ impl ContractRefFinder {
         // Most texts name no installment: look for each regex's anchor before running it.
         let chinese = text.contains('期');
         let english = self.english_anchor.is_match(text);
-        let mut found = Vec::new();
+        let mut ranges: Vec<(Option<u32>, Option<u32>)> = Vec::new();
         if chinese {
-            found.extend(self.installment.captures_iter(text));
+            ranges.extend(chinese_installments(text));
         }
         if english {
-            found.extend(self.installment_en.captures_iter(text));
+            for caps in self.installment_en.captures_iter(text) {
+                ranges.push((
+                    caps.get(1).and_then(|m| m.as_str().parse().ok()),
+                    caps.get(2).and_then(|m| m.as_str().parse().ok()),
+                ));
+            }
         }
-        for caps in found {
-            let from = caps.get(1).and_then(|m| chinese_number(m.as_str()));
-            let to = caps.get(2).and_then(|m| chinese_number(m.as_str()));
-            match (from, to) {
+        for range in ranges {
+            match range {
                 (Some(a), Some(b)) if b >= a && b - a < 12 => out.extend(a..=b),
                 (Some(a), Some(b)) => out.extend([a, b]),
                 (Some(a), None) => out.push(a),
@@ -84,6 +84,44 @@ impl ContractRefFinder {
         out.dedup();
         out
     }
+}
+
+/// `第2期`, `第 1-2 期`, `第一、二期`, `第三期`: the installment numbers between 第 and 期,
+/// read by hand (this runs on every bank line, and a scanner is several times faster than a
+/// Unicode regex).
+fn chinese_installments(text: &str) -> Vec<(Option<u32>, Option<u32>)> {
+    const NUMERAL: &str = "0123456789一二三四五六七八九十";
+    const JOINERS: &str = "-~～至到、,，和及";
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find('第') {
+        rest = &rest[i + '第'.len_utf8()..];
+        let mut chars = rest.char_indices().peekable();
+        let skip_space = |chars: &mut std::iter::Peekable<std::str::CharIndices>| {
+            while chars.next_if(|(_, c)| c.is_whitespace()).is_some() {}
+        };
+        let number = |chars: &mut std::iter::Peekable<std::str::CharIndices>| {
+            let start = chars.peek().map(|(i, _)| *i)?;
+            let mut end = start;
+            while let Some((i, c)) = chars.next_if(|(_, c)| NUMERAL.contains(*c)) {
+                end = i + c.len_utf8();
+            }
+            (end > start).then(|| chinese_number(&rest[start..end])).flatten()
+        };
+        skip_space(&mut chars);
+        let Some(from) = number(&mut chars) else { continue };
+        skip_space(&mut chars);
+        let mut to = None;
+        if chars.next_if(|(_, c)| JOINERS.contains(*c)).is_some() {
+            skip_space(&mut chars);
+            to = number(&mut chars);
+            skip_space(&mut chars);
+        }
+        if chars.next_if(|(_, c)| *c == '期').is_some() {
+            out.push((Some(from), to));
+        }
+    }
+    out
 }
 
 /// A piece of the contract-number template: literal text or a capture group (`${1}`).
@@ -235,6 +273,9 @@ mod tests {
         assert_eq!(f.installments("HT-2026-000123 第2期"), [2]);
         assert_eq!(f.installments("第1-2期款"), [1, 2]);
         assert_eq!(f.installments("第三期"), [3]);
+        assert_eq!(f.installments("合同HT2026000001 第 2 期 和 第一、二期"), [1, 2]);
+        assert_eq!(f.installments("第十二期尾款"), [12]);
+        assert!(f.installments("第二批货").is_empty(), "a 第 without 期 is no installment");
         assert_eq!(f.installments("installment 3"), [3]);
         assert!(f.installments("首付款").is_empty());
     }

@@ -152,12 +152,12 @@ impl<'s> Ledger<'s> {
 }
 
 /// Each contract's installments: a range of ledger keys (the table is ordered by contract).
-fn contract_ranges(ledger: &Ledger<'_>) -> HashMap<String, std::ops::Range<usize>> {
-    let mut out: HashMap<String, std::ops::Range<usize>> = HashMap::new();
+fn contract_ranges<'s>(ledger: &Ledger<'s>) -> HashMap<&'s str, std::ops::Range<usize>> {
+    let mut out: HashMap<&'s str, std::ops::Range<usize>> = HashMap::with_capacity(ledger.installments.len() / 2);
     let mut start = 0;
     for i in 1..=ledger.installments.len() {
         if i == ledger.installments.len() || ledger.installments[i].contract_no != ledger.installments[start].contract_no {
-            out.insert(ledger.installments[start].contract_no.clone(), start..i);
+            out.insert(ledger.installments[start].contract_no.as_str(), start..i);
             start = i;
         }
     }
@@ -212,7 +212,7 @@ pub fn exact_reference_pass(
     let mut total = Decimal::ZERO;
     for (credit, (refs, hints)) in credits.iter().zip(named) {
         let [contract] = refs.as_slice() else { continue };
-        let Some(range) = by_contract.get(contract) else { continue };
+        let Some(range) = by_contract.get(contract.as_str()) else { continue };
         if hints.is_empty() {
             continue;
         }
@@ -290,7 +290,7 @@ pub fn match_credits(
                 .allocations
                 .iter()
                 .filter_map(|a| {
-                    let range = by_contract.get(&a.contract_no)?;
+                    let range = by_contract.get(a.contract_no.as_str())?;
                     range.clone().find(|k| ledger.seq(k) == a.seq).map(|k| (k, a))
                 })
                 .collect::<Vec<_>>()
