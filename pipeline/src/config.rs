@@ -76,7 +76,7 @@ impl Default for BusinessConfig {
             time_zone: chrono_tz::Asia::Shanghai,
             amount_tolerance: Decimal::new(100, 2),
             auto_confirm_confidence: 90,
-            contract_no_pattern: r"(?i)HT[\s\-_/]*(\d{4})[\s\-_/]*(\d{6})".into(),
+            contract_no_pattern: r"(?i)HT[\s\-_/]*([0-9]{4})[\s\-_/]*([0-9]{6})".into(),
             contract_no_template: "HT-${1}-${2}".into(),
         }
     }

@@ -248,7 +248,7 @@ mod tests {
     use super::*;
 
     fn finder() -> ContractRefFinder {
-        ContractRefFinder::new(r"(?i)HT[\s\-_/]*(\d{4})[\s\-_/]*(\d{6})", "HT-${1}-${2}").unwrap()
+        ContractRefFinder::new(r"(?i)HT[\s\-_/]*([0-9]{4})[\s\-_/]*([0-9]{6})", "HT-${1}-${2}").unwrap()
     }
 
     #[test]

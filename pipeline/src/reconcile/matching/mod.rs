@@ -191,47 +191,57 @@ pub fn read_references(finder: &ContractRefFinder, texts: &[&str]) -> Vec<(Vec<S
 /// installments and whose amount equals their total within the tolerance. Returns how many
 /// and how much. (The full matcher runs this first; this is the part comparable with a SQL
 /// join, and what the benchmark measures.)
-pub fn exact_reference_pass(
-    state: &LiveState,
-    settings: &MatchSettings,
-    through: Option<NaiveDate>,
-) -> (usize, Decimal) {
-    let credits: Vec<_> = state
+pub fn exact_reference_pass(state: &LiveState, settings: &MatchSettings, through: Option<NaiveDate>) -> (usize, Decimal) {
+    let credits: Vec<&crate::state::BankRow> = state
         .bank
         .values()
-        .filter(|b| {
-            b.tx.direction == Direction::Credit && !b.tx.reversal && b.reversed_by.is_none()
-        })
+        .filter(|b| b.tx.direction == Direction::Credit && !b.tx.reversal && b.reversed_by.is_none())
         .filter(|b| through.is_none_or(|d| b.tx.booking_date <= d))
         .collect();
-    let texts: Vec<&str> = credits.iter().map(|c| c.tx.remittance.as_str()).collect();
-    let named = read_references(settings.finder, &texts);
     let ledger = Ledger::new(state);
     let by_contract = contract_ranges(&ledger);
-    let mut count = 0;
-    let mut total = Decimal::ZERO;
-    for (credit, (refs, hints)) in credits.iter().zip(named) {
-        let [contract] = refs.as_slice() else { continue };
-        let Some(range) = by_contract.get(contract.as_str()) else { continue };
-        if hints.is_empty() {
-            continue;
-        }
-        let mut expected = Decimal::ZERO;
-        for seq in &hints {
-            match range.clone().find(|k| ledger.seq(k) == *seq) {
-                Some(k) => expected += ledger.expected(&k),
-                None => {
-                    expected = Decimal::MIN;
-                    break;
+    // Each core reads and joins its share of the credits; only the sums come back.
+    let pass = |part: &[&crate::state::BankRow]| {
+        let mut count = 0usize;
+        let mut total = Decimal::ZERO;
+        for credit in part {
+            let text = credit.tx.remittance.as_str();
+            let refs = settings.finder.contract_numbers(text);
+            let [contract] = refs.as_slice() else { continue };
+            let Some(range) = by_contract.get(contract.as_str()) else { continue };
+            let hints = settings.finder.installments(text);
+            if hints.is_empty() {
+                continue;
+            }
+            let mut expected = Decimal::ZERO;
+            for seq in &hints {
+                match range.clone().find(|k| ledger.seq(k) == *seq) {
+                    Some(k) => expected += ledger.expected(&k),
+                    None => {
+                        expected = Decimal::MIN;
+                        break;
+                    }
                 }
             }
+            if (credit.tx.amount.amount - expected).abs() <= settings.tolerance {
+                count += 1;
+                total += credit.tx.amount.amount;
+            }
         }
-        if (credit.tx.amount.amount - expected).abs() <= settings.tolerance {
-            count += 1;
-            total += credit.tx.amount.amount;
-        }
+        (count, total)
+    };
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if threads == 1 || credits.len() < 10_000 {
+        return pass(&credits);
     }
-    (count, total)
+    let chunk = credits.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = credits.chunks(chunk).map(|part| s.spawn(move || pass(part))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("exact pass worker"))
+            .fold((0, Decimal::ZERO), |a, b| (a.0 + b.0, a.1 + b.1))
+    })
 }
 
 /// Matches every credit booked on or before `through` (all credits when `None`).
