@@ -253,8 +253,11 @@ fn main() {
         state.bank.len(),
         started.elapsed().as_secs_f64()
     );
-    let finder =
-        ContractRefFinder::new(r"(?i)HT[\s\-_/]*([0-9]{4})[\s\-_/]*([0-9]{6})", "HT-${1}-${2}").unwrap();
+    let finder = ContractRefFinder::new(
+        r"(?i)HT[\s\-_/]*([0-9]{4})[\s\-_/]*([0-9]{6})",
+        "HT-${1}-${2}",
+    )
+    .unwrap();
     let settings = MatchSettings {
         tolerance: Decimal::from_str("1.00").unwrap(),
         auto_confirm: 90,
@@ -273,7 +276,11 @@ fn main() {
     let mut full = Vec::new();
     let mut kinds = BTreeMap::new();
     // RECONLIGHT_BENCH_EXACT_ONLY=1 skips the full diff (for profiling the shared part).
-    let full_runs = if std::env::var_os("RECONLIGHT_BENCH_EXACT_ONLY").is_some() { 0 } else { runs };
+    let full_runs = if std::env::var_os("RECONLIGHT_BENCH_EXACT_ONLY").is_some() {
+        0
+    } else {
+        runs
+    };
     for _ in 0..full_runs {
         let t = Instant::now();
         let (matches, findings, summary) = nightly_diff(&state, &settings, tz, date);

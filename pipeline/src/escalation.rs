@@ -44,7 +44,10 @@ impl Default for EscalationConfig {
                 (
                     "handoff".to_string(),
                     Policy {
-                        tiers: vec![tier("0s", &["{department}-director"]), tier("4h", &["{department}-director", "oncall"])],
+                        tiers: vec![
+                            tier("0s", &["{department}-director"]),
+                            tier("4h", &["{department}-director", "oncall"]),
+                        ],
                     },
                 ),
                 (
@@ -67,9 +70,13 @@ impl EscalationConfig {
             }
             let mut last = Duration::zero();
             for (i, t) in p.tiers.iter().enumerate() {
-                let d = parse_duration(&t.after).map_err(|e| format!("escalation policy `{name}` tier {}: {e}", i + 1))?;
+                let d = parse_duration(&t.after)
+                    .map_err(|e| format!("escalation policy `{name}` tier {}: {e}", i + 1))?;
                 if d < last {
-                    return Err(format!("escalation policy `{name}` tier {}: delays must not decrease", i + 1));
+                    return Err(format!(
+                        "escalation policy `{name}` tier {}: delays must not decrease",
+                        i + 1
+                    ));
                 }
                 last = d;
             }
@@ -78,7 +85,12 @@ impl EscalationConfig {
     }
 
     /// Where a firing alert stands now: its tier and whom to notify, if that is a change.
-    pub fn step(&self, policy: &str, alert: &Alert, now: DateTime<Utc>) -> Option<(u32, Vec<String>)> {
+    pub fn step(
+        &self,
+        policy: &str,
+        alert: &Alert,
+        now: DateTime<Utc>,
+    ) -> Option<(u32, Vec<String>)> {
         let p = self.policies.get(policy)?;
         if alert.state != AlertState::Firing || alert.acknowledged.is_some() {
             return None;
@@ -91,7 +103,11 @@ impl EscalationConfig {
             .filter(|(_, t)| parse_duration(&t.after).is_ok_and(|d| now - fired >= d))
             .map(|(i, _)| i)
             .last()?;
-        let notify: Vec<String> = p.tiers[tier].notify.iter().map(|t| render(t, &alert.fields)).collect();
+        let notify: Vec<String> = p.tiers[tier]
+            .notify
+            .iter()
+            .map(|t| render(t, &alert.fields))
+            .collect();
         (tier as u32 != alert.tier || notify != alert.notify).then_some((tier as u32, notify))
     }
 }
@@ -128,19 +144,39 @@ mod tests {
     fn climbs_until_acknowledged() {
         let config = EscalationConfig::default();
         let mut a = alert("2026-10-01T00:00:00Z");
-        let (tier, notify) = config.step("handoff", &a, "2026-10-01T00:00:00Z".parse().unwrap()).unwrap();
-        assert_eq!((tier, notify.as_slice()), (0, ["delivery-director".to_string()].as_slice()));
+        let (tier, notify) = config
+            .step("handoff", &a, "2026-10-01T00:00:00Z".parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            (tier, notify.as_slice()),
+            (0, ["delivery-director".to_string()].as_slice())
+        );
         a.notify = notify;
-        assert_eq!(config.step("handoff", &a, "2026-10-01T03:59:00Z".parse().unwrap()), None);
-        let (tier, notify) = config.step("handoff", &a, "2026-10-01T04:00:00Z".parse().unwrap()).unwrap();
-        assert_eq!((tier, notify), (1, vec!["delivery-director".to_string(), "oncall".to_string()]));
+        assert_eq!(
+            config.step("handoff", &a, "2026-10-01T03:59:00Z".parse().unwrap()),
+            None
+        );
+        let (tier, notify) = config
+            .step("handoff", &a, "2026-10-01T04:00:00Z".parse().unwrap())
+            .unwrap();
+        assert_eq!(
+            (tier, notify),
+            (
+                1,
+                vec!["delivery-director".to_string(), "oncall".to_string()]
+            )
+        );
         a.acknowledged = Some(reconlight_rules::Acknowledgement {
             by: "zhang.wei".into(),
             at: "2026-10-01T01:00:00Z".parse().unwrap(),
             reason: "on it".into(),
             fired_at: a.fired_at,
         });
-        assert_eq!(config.step("handoff", &a, "2026-10-02T00:00:00Z".parse().unwrap()), None, "acknowledged: no climb");
+        assert_eq!(
+            config.step("handoff", &a, "2026-10-02T00:00:00Z".parse().unwrap()),
+            None,
+            "acknowledged: no climb"
+        );
         assert!(EscalationConfig::default().validate().is_ok());
     }
 }

@@ -66,9 +66,14 @@ pub fn nightly_diff(
     let mut suggested: HashMap<(&str, u32), Decimal> = HashMap::new();
     for a in matches.values().flatten() {
         if a.confirmed {
-            by_installment.entry((a.contract_no.as_str(), a.seq)).or_default().push(a);
+            by_installment
+                .entry((a.contract_no.as_str(), a.seq))
+                .or_default()
+                .push(a);
         } else {
-            *suggested.entry((a.contract_no.as_str(), a.seq)).or_default() += a.amount;
+            *suggested
+                .entry((a.contract_no.as_str(), a.seq))
+                .or_default() += a.amount;
         }
     }
     let credit_line = |a: &Allocation| {
@@ -95,7 +100,10 @@ pub fn nightly_diff(
         else {
             continue;
         };
-        let allocs = by_installment.get(&(no.as_str(), *seq)).cloned().unwrap_or_default();
+        let allocs = by_installment
+            .get(&(no.as_str(), *seq))
+            .cloned()
+            .unwrap_or_default();
         let expected = inst.amount.amount;
         let received: Decimal = allocs.iter().map(|a| a.amount).sum();
         let due = inst.due_date.is_some_and(|d| d < date);
@@ -124,7 +132,10 @@ pub fn nightly_diff(
         };
         let Some(kind) = kind else { continue };
         // A shortfall a suggested match would cover is that suggestion's work item, not a second one.
-        let pending = suggested.get(&(no.as_str(), *seq)).copied().unwrap_or_default();
+        let pending = suggested
+            .get(&(no.as_str(), *seq))
+            .copied()
+            .unwrap_or_default();
         if matches!(
             kind,
             WorkItemKind::MissingPayment | WorkItemKind::PartialPayment

@@ -3,7 +3,9 @@
 
 use regex::Regex;
 
-/// Extracts contract numbers from remittance text and spells them the CRM's way.
+/// Extracts contract numbers from remittance text and spells them the CRM's way. A clone
+/// has its own regex caches: give each thread one.
+#[derive(Clone)]
 pub struct ContractRefFinder {
     pattern: Regex,
     template: Vec<TemplatePart>,
@@ -18,7 +20,7 @@ impl ContractRefFinder {
             pattern: Regex::new(pattern)?,
             template: parse_template(template),
             english_anchor: Regex::new(r"(?i)inst|phase|period|stage").expect("valid regex"),
-            installment_en: Regex::new(r"(?i)(?-u:\b)(?:installment|instalment|inst\.?|phase|period|stage)\s*#?\s*(\d+)(?:\s*(?:-|to|&|and|,)\s*(\d+))?")
+            installment_en: Regex::new(r"(?i)(?-u:\b)(?:installment|instalment|inst\.?|phase|period|stage)\s*#?\s*([0-9]+)(?:\s*(?:-|to|&|and|,)\s*([0-9]+))?")
                 .expect("valid regex"),
         })
     }
@@ -29,10 +31,20 @@ impl ContractRefFinder {
         let mut locations = self.pattern.capture_locations();
         let mut at = 0;
         while at <= text.len() {
-            let Some(whole) = self.pattern.captures_read_at(&mut locations, text, at) else { break };
-            at = if whole.end() > whole.start() { whole.end() } else { whole.end() + 1 };
+            let Some(whole) = self.pattern.captures_read_at(&mut locations, text, at) else {
+                break;
+            };
+            at = if whole.end() > whole.start() {
+                whole.end()
+            } else {
+                whole.end() + 1
+            };
             // A longer run of digits is some other number that merely contains the pattern.
-            if text[whole.end()..].chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            if text[whole.end()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+            {
                 continue;
             }
             let mut spelled = String::with_capacity(16);
@@ -106,10 +118,14 @@ fn chinese_installments(text: &str) -> Vec<(Option<u32>, Option<u32>)> {
             while let Some((i, c)) = chars.next_if(|(_, c)| NUMERAL.contains(*c)) {
                 end = i + c.len_utf8();
             }
-            (end > start).then(|| chinese_number(&rest[start..end])).flatten()
+            (end > start)
+                .then(|| chinese_number(&rest[start..end]))
+                .flatten()
         };
         skip_space(&mut chars);
-        let Some(from) = number(&mut chars) else { continue };
+        let Some(from) = number(&mut chars) else {
+            continue;
+        };
         skip_space(&mut chars);
         let mut to = None;
         if chars.next_if(|(_, c)| JOINERS.contains(*c)).is_some() {
@@ -125,6 +141,7 @@ fn chinese_installments(text: &str) -> Vec<(Option<u32>, Option<u32>)> {
 }
 
 /// A piece of the contract-number template: literal text or a capture group (`${1}`).
+#[derive(Clone)]
 enum TemplatePart {
     Text(String),
     Group(usize),
@@ -248,7 +265,11 @@ mod tests {
     use super::*;
 
     fn finder() -> ContractRefFinder {
-        ContractRefFinder::new(r"(?i)HT[\s\-_/]*([0-9]{4})[\s\-_/]*([0-9]{6})", "HT-${1}-${2}").unwrap()
+        ContractRefFinder::new(
+            r"(?i)HT[\s\-_/]*([0-9]{4})[\s\-_/]*([0-9]{6})",
+            "HT-${1}-${2}",
+        )
+        .unwrap()
     }
 
     #[test]
@@ -273,9 +294,15 @@ mod tests {
         assert_eq!(f.installments("HT-2026-000123 第2期"), [2]);
         assert_eq!(f.installments("第1-2期款"), [1, 2]);
         assert_eq!(f.installments("第三期"), [3]);
-        assert_eq!(f.installments("合同HT2026000001 第 2 期 和 第一、二期"), [1, 2]);
+        assert_eq!(
+            f.installments("合同HT2026000001 第 2 期 和 第一、二期"),
+            [1, 2]
+        );
         assert_eq!(f.installments("第十二期尾款"), [12]);
-        assert!(f.installments("第二批货").is_empty(), "a 第 without 期 is no installment");
+        assert!(
+            f.installments("第二批货").is_empty(),
+            "a 第 without 期 is no installment"
+        );
         assert_eq!(f.installments("installment 3"), [3]);
         assert!(f.installments("首付款").is_empty());
     }

@@ -132,7 +132,10 @@ impl<'s> Ledger<'s> {
     fn new(state: &'s LiveState) -> Self {
         let installments: Vec<&Installment> = state.installments.values().collect();
         let allocated = vec![Decimal::ZERO; installments.len()];
-        Ledger { installments, allocated }
+        Ledger {
+            installments,
+            allocated,
+        }
     }
     fn expected(&self, key: &Key) -> Decimal {
         self.installments[*key].amount.amount
@@ -153,10 +156,13 @@ impl<'s> Ledger<'s> {
 
 /// Each contract's installments: a range of ledger keys (the table is ordered by contract).
 fn contract_ranges<'s>(ledger: &Ledger<'s>) -> HashMap<&'s str, std::ops::Range<usize>> {
-    let mut out: HashMap<&'s str, std::ops::Range<usize>> = HashMap::with_capacity(ledger.installments.len() / 2);
+    let mut out: HashMap<&'s str, std::ops::Range<usize>> =
+        HashMap::with_capacity(ledger.installments.len() / 2);
     let mut start = 0;
     for i in 1..=ledger.installments.len() {
-        if i == ledger.installments.len() || ledger.installments[i].contract_no != ledger.installments[start].contract_no {
+        if i == ledger.installments.len()
+            || ledger.installments[i].contract_no != ledger.installments[start].contract_no
+        {
             out.insert(ledger.installments[start].contract_no.as_str(), start..i);
             start = i;
         }
@@ -167,18 +173,23 @@ fn contract_ranges<'s>(ledger: &Ledger<'s>) -> HashMap<&'s str, std::ops::Range<
 /// The contract numbers and installment hints of each text, in order; spread over the
 /// machine's cores for large inputs.
 pub fn read_references(finder: &ContractRefFinder, texts: &[&str]) -> Vec<(Vec<String>, Vec<u32>)> {
-    let read = |t: &&str| (finder.contract_numbers(t), finder.installments(t));
+    let read =
+        |finder: &ContractRefFinder, t: &&str| (finder.contract_numbers(t), finder.installments(t));
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     if threads == 1 || texts.len() < 10_000 {
-        return texts.iter().map(read).collect();
+        return texts.iter().map(|t| read(finder, t)).collect();
     }
     let chunk = texts.len().div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = texts
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(read).collect::<Vec<_>>()))
+            .map(|part| {
+                // Each thread its own regex caches: shared ones contend on a lock.
+                let finder = finder.clone();
+                s.spawn(move || part.iter().map(|t| read(&finder, t)).collect::<Vec<_>>())
+            })
             .collect();
         handles
             .into_iter()
@@ -191,25 +202,35 @@ pub fn read_references(finder: &ContractRefFinder, texts: &[&str]) -> Vec<(Vec<S
 /// installments and whose amount equals their total within the tolerance. Returns how many
 /// and how much. (The full matcher runs this first; this is the part comparable with a SQL
 /// join, and what the benchmark measures.)
-pub fn exact_reference_pass(state: &LiveState, settings: &MatchSettings, through: Option<NaiveDate>) -> (usize, Decimal) {
+pub fn exact_reference_pass(
+    state: &LiveState,
+    settings: &MatchSettings,
+    through: Option<NaiveDate>,
+) -> (usize, Decimal) {
     let credits: Vec<&crate::state::BankRow> = state
         .bank
         .values()
-        .filter(|b| b.tx.direction == Direction::Credit && !b.tx.reversal && b.reversed_by.is_none())
+        .filter(|b| {
+            b.tx.direction == Direction::Credit && !b.tx.reversal && b.reversed_by.is_none()
+        })
         .filter(|b| through.is_none_or(|d| b.tx.booking_date <= d))
         .collect();
     let ledger = Ledger::new(state);
     let by_contract = contract_ranges(&ledger);
     // Each core reads and joins its share of the credits; only the sums come back.
-    let pass = |part: &[&crate::state::BankRow]| {
+    let pass = |part: &[&crate::state::BankRow], finder: &ContractRefFinder| {
         let mut count = 0usize;
         let mut total = Decimal::ZERO;
         for credit in part {
             let text = credit.tx.remittance.as_str();
-            let refs = settings.finder.contract_numbers(text);
-            let [contract] = refs.as_slice() else { continue };
-            let Some(range) = by_contract.get(contract.as_str()) else { continue };
-            let hints = settings.finder.installments(text);
+            let refs = finder.contract_numbers(text);
+            let [contract] = refs.as_slice() else {
+                continue;
+            };
+            let Some(range) = by_contract.get(contract.as_str()) else {
+                continue;
+            };
+            let hints = finder.installments(text);
             if hints.is_empty() {
                 continue;
             }
@@ -230,13 +251,21 @@ pub fn exact_reference_pass(state: &LiveState, settings: &MatchSettings, through
         }
         (count, total)
     };
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     if threads == 1 || credits.len() < 10_000 {
-        return pass(&credits);
+        return pass(&credits, settings.finder);
     }
     let chunk = credits.len().div_ceil(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = credits.chunks(chunk).map(|part| s.spawn(move || pass(part))).collect();
+        let handles: Vec<_> = credits
+            .chunks(chunk)
+            .map(|part| {
+                let finder = settings.finder.clone();
+                s.spawn(move || pass(part, &finder))
+            })
+            .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("exact pass worker"))
@@ -262,7 +291,10 @@ pub fn match_credits(
     let mut by_customer: HashMap<&str, Vec<Key>> = HashMap::new();
     for (k, inst) in ledger.installments.iter().enumerate() {
         if payable(&inst.contract_no) {
-            by_customer.entry(inst.customer_id.as_str()).or_default().push(k);
+            by_customer
+                .entry(inst.customer_id.as_str())
+                .or_default()
+                .push(k);
         }
     }
     for keys in by_customer.values_mut() {
@@ -301,7 +333,10 @@ pub fn match_credits(
                 .iter()
                 .filter_map(|a| {
                     let range = by_contract.get(a.contract_no.as_str())?;
-                    range.clone().find(|k| ledger.seq(k) == a.seq).map(|k| (k, a))
+                    range
+                        .clone()
+                        .find(|k| ledger.seq(k) == a.seq)
+                        .map(|k| (k, a))
                 })
                 .collect::<Vec<_>>()
                 .into_iter()
@@ -428,7 +463,9 @@ pub fn match_credits(
                 .into_iter()
                 .filter(|p| {
                     let i = ledger.installment(&p.0);
-                    !m.rejected.iter().any(|(c, s)| *c == i.contract_no && *s == i.seq)
+                    !m.rejected
+                        .iter()
+                        .any(|(c, s)| *c == i.contract_no && *s == i.seq)
                 })
                 .collect(),
             _ => placed,

@@ -128,10 +128,7 @@ pub(super) fn place_on_targets(
             })
             .collect();
     }
-    let expected: Decimal = targets
-        .iter()
-        .map(|k| ledger.expected(k))
-        .sum();
+    let expected: Decimal = targets.iter().map(|k| ledger.expected(k)).sum();
     if outstanding <= tol && (amount - expected).abs() <= tol {
         let mut left = amount;
         return targets
