@@ -10,7 +10,6 @@ pub struct ContractRefFinder {
     pattern: Regex,
     template: Vec<TemplatePart>,
     english_anchor: Regex,
-    installment_en: Regex,
 }
 
 impl ContractRefFinder {
@@ -20,8 +19,6 @@ impl ContractRefFinder {
             pattern: Regex::new(pattern)?,
             template: parse_template(template),
             english_anchor: Regex::new(r"(?i)inst|phase|period|stage").expect("valid regex"),
-            installment_en: Regex::new(r"(?i)(?-u:\b)(?:installment|instalment|inst\.?|phase|period|stage)\s*#?\s*([0-9]+)(?:\s*(?:-|to|&|and|,)\s*([0-9]+))?")
-                .expect("valid regex"),
         })
     }
 
@@ -77,12 +74,7 @@ impl ContractRefFinder {
             ranges.extend(chinese_installments(text));
         }
         if english {
-            for caps in self.installment_en.captures_iter(text) {
-                ranges.push((
-                    caps.get(1).and_then(|m| m.as_str().parse().ok()),
-                    caps.get(2).and_then(|m| m.as_str().parse().ok()),
-                ));
-            }
+            ranges.extend(english_installments(text));
         }
         for range in ranges {
             match range {
@@ -136,6 +128,70 @@ fn chinese_installments(text: &str) -> Vec<(Option<u32>, Option<u32>)> {
         if chars.next_if(|(_, c)| *c == '期').is_some() {
             out.push((Some(from), to));
         }
+    }
+    out
+}
+
+/// `installment 2`, `Inst. 3`, `phase #1-2`, `stage 1 and 2`: the numbers after an English
+/// installment word, read by hand like `chinese_installments`.
+fn english_installments(text: &str) -> Vec<(Option<u32>, Option<u32>)> {
+    const WORDS: [&str; 6] = [
+        "installment",
+        "instalment",
+        "inst",
+        "phase",
+        "period",
+        "stage",
+    ];
+    const JOINERS: [&[u8]; 5] = [b"-", b"to", b"&", b"and", b","];
+    let bytes = text.as_bytes();
+    let starts_with = |at: usize, s: &[u8]| {
+        bytes.len() - at >= s.len() && bytes[at..at + s.len()].eq_ignore_ascii_case(s)
+    };
+    let skip = |j: &mut usize| {
+        while *j < bytes.len() && matches!(bytes[*j], b' ' | b'#' | b'\t') {
+            *j += 1;
+        }
+    };
+    let number = |j: &mut usize| {
+        let start = *j;
+        while *j < bytes.len() && bytes[*j].is_ascii_digit() {
+            *j += 1;
+        }
+        text[start..*j].parse::<u32>().ok()
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let at_word_start = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        let Some(word) = WORDS
+            .iter()
+            .find(|w| at_word_start && starts_with(i, w.as_bytes()))
+        else {
+            i += 1;
+            continue;
+        };
+        let mut j = i + word.len();
+        if *word == "inst" && bytes.get(j) == Some(&b'.') {
+            j += 1;
+        }
+        skip(&mut j);
+        let from = number(&mut j);
+        if from.is_some() {
+            let mut to = None;
+            let mut k = j;
+            skip(&mut k);
+            if let Some(s) = JOINERS.iter().find(|s| starts_with(k, s)) {
+                k += s.len();
+                skip(&mut k);
+                to = number(&mut k);
+                if to.is_some() {
+                    j = k;
+                }
+            }
+            out.push((from, to));
+        }
+        i = j.max(i + 1);
     }
     out
 }
@@ -304,6 +360,10 @@ mod tests {
             "a 第 without 期 is no installment"
         );
         assert_eq!(f.installments("installment 3"), [3]);
+        assert_eq!(f.installments("Payment ht-2025-000123 Inst. 2"), [2]);
+        assert_eq!(f.installments("phase #1-2"), [1, 2]);
+        assert_eq!(f.installments("stage 3 and 4"), [3, 4]);
+        assert!(f.installments("reinstall 5 units").is_empty());
         assert!(f.installments("首付款").is_empty());
     }
 

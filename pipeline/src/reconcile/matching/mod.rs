@@ -137,6 +137,13 @@ impl<'s> Ledger<'s> {
             allocated,
         }
     }
+    /// The installments only, for passes that allocate nothing.
+    fn without_payments(state: &'s LiveState) -> Self {
+        Ledger {
+            installments: state.installments.values().collect(),
+            allocated: Vec::new(),
+        }
+    }
     fn expected(&self, key: &Key) -> Decimal {
         self.installments[*key].amount.amount
     }
@@ -207,15 +214,19 @@ pub fn exact_reference_pass(
     settings: &MatchSettings,
     through: Option<NaiveDate>,
 ) -> (usize, Decimal) {
-    let credits: Vec<&crate::state::BankRow> = state
-        .bank
-        .values()
-        .filter(|b| {
-            b.tx.direction == Direction::Credit && !b.tx.reversal && b.reversed_by.is_none()
-        })
-        .filter(|b| through.is_none_or(|d| b.tx.booking_date <= d))
-        .collect();
-    let ledger = Ledger::new(state);
+    // The installment index (the join's build side) and the credits are gathered at once.
+    let (ledger, credits) = std::thread::scope(|s| {
+        let index = s.spawn(|| Ledger::without_payments(state));
+        let credits: Vec<&crate::state::BankRow> = state
+            .bank
+            .values()
+            .filter(|b| {
+                b.tx.direction == Direction::Credit && !b.tx.reversal && b.reversed_by.is_none()
+            })
+            .filter(|b| through.is_none_or(|d| b.tx.booking_date <= d))
+            .collect();
+        (index.join().expect("installment index"), credits)
+    });
     let by_contract = contract_ranges(&ledger);
     // Each core reads and joins its share of the credits; only the sums come back.
     let pass = |part: &[&crate::state::BankRow], finder: &ContractRefFinder| {
