@@ -10,6 +10,7 @@ use reconlight_rules::pack::{load_dir, load_embedded};
 use reconlight_rules::{Breach, Engine, Evaluation, Level, Rule, RuleError, Transition};
 
 use crate::config::Config;
+use crate::escalation::EscalationConfig;
 use crate::metrics::Metrics;
 use crate::outbox::OutboxMessage;
 use crate::state::{Dirty, LiveState};
@@ -28,6 +29,7 @@ pub struct RuleRunner {
     tolerance: rust_decimal::Decimal,
     tz: chrono_tz::Tz,
     extra_tables: std::collections::BTreeMap<String, reconlight_connectors::crm::extra::ExtraTable>,
+    escalation: EscalationConfig,
 }
 
 impl RuleRunner {
@@ -80,6 +82,7 @@ impl RuleRunner {
             tolerance: config.business.amount_tolerance,
             tz,
             extra_tables: config.crm.tables.clone(),
+            escalation: config.escalation.clone(),
         }
     }
 
@@ -114,7 +117,18 @@ impl RuleRunner {
                 .rule_evaluation_seconds
                 .with_label_values(&[&rule.id])
                 .observe(evaluation.seconds);
-            record(rule, &evaluation, state, now, dirty, metrics);
+            record(
+                rule,
+                &evaluation,
+                state,
+                now,
+                dirty,
+                metrics,
+                &self.escalation,
+            );
+            if let Some(policy) = &rule.escalation {
+                escalate(rule, policy, &self.escalation, state, now, dirty, metrics);
+            }
         }
         let meta = Evaluation {
             breaches: failing
@@ -132,7 +146,15 @@ impl RuleRunner {
                 .collect(),
             ..Default::default()
         };
-        record(&self.meta_rule, &meta, state, now, dirty, metrics);
+        record(
+            &self.meta_rule,
+            &meta,
+            state,
+            now,
+            dirty,
+            metrics,
+            &self.escalation,
+        );
     }
 
     /// Runs every rule-pack test file (the configured packs' `tests/`, or the shipped ones).
@@ -206,6 +228,65 @@ fn collect_test_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) 
     }
 }
 
+/// Applies clerks' and on-call's acknowledgements to the alerts they were made for.
+pub fn apply_acks(
+    state: &mut LiveState,
+    acks: &BTreeMap<String, reconlight_rules::Acknowledgement>,
+    dirty: &mut Dirty,
+) {
+    for (id, ack) in acks {
+        if let Some(alert) = state.alerts.get_mut(id)
+            && alert.state == reconlight_rules::AlertState::Firing
+            && alert.fired_at == ack.fired_at
+            && alert.acknowledged.as_ref() != Some(ack)
+        {
+            alert.acknowledged = Some(ack.clone());
+            dirty.alerts.insert(id.clone());
+        }
+    }
+}
+
+/// Climbs the escalation tiers of a rule's firing alerts whose delays have passed.
+#[allow(clippy::too_many_arguments)]
+fn escalate(
+    rule: &Rule,
+    policy: &str,
+    escalation: &EscalationConfig,
+    state: &mut LiveState,
+    now: DateTime<Utc>,
+    dirty: &mut Dirty,
+    metrics: &Metrics,
+) {
+    let ids: Vec<String> = state
+        .alerts
+        .values()
+        .filter(|a| a.rule_id == rule.id)
+        .map(|a| a.id.clone())
+        .collect();
+    for id in ids {
+        let alert = state.alerts.get_mut(&id).expect("listed above");
+        let Some((tier, notify)) = escalation.step(policy, alert, now) else {
+            continue;
+        };
+        let climbed = tier > alert.tier;
+        alert.tier = tier;
+        alert.notify = notify;
+        dirty.alerts.insert(id.clone());
+        if climbed {
+            metrics
+                .alert_transitions
+                .with_label_values(&[&rule.id, "tier_up"])
+                .inc();
+            dirty.outbox.push(OutboxMessage::new(
+                "alerts",
+                &id,
+                &serde_json::json!({"transition": Transition::TierUp, "alert": alert}),
+                now,
+            ));
+        }
+    }
+}
+
 fn record(
     rule: &Rule,
     evaluation: &Evaluation,
@@ -213,8 +294,17 @@ fn record(
     now: DateTime<Utc>,
     dirty: &mut Dirty,
     metrics: &Metrics,
+    escalation: &EscalationConfig,
 ) {
-    for (alert, transition) in apply(rule, evaluation, &state.alerts, now) {
+    for (mut alert, transition) in apply(rule, evaluation, &state.alerts, now) {
+        // A newly firing alert notifies its policy's first tier from the start.
+        if transition == Some(Transition::Fired)
+            && let Some(policy) = &rule.escalation
+            && let Some((tier, notify)) = escalation.step(policy, &alert, now)
+        {
+            alert.tier = tier;
+            alert.notify = notify;
+        }
         if let Some(t) = transition {
             let name = serde_json::to_value(t)
                 .ok()

@@ -95,10 +95,10 @@ pub enum Command {
         #[command(subcommand)]
         action: WorkItemsAction,
     },
-    /// The lights.
+    /// The lights: list them, or acknowledge one (stops its escalation).
     Alerts {
         #[command(subcommand)]
-        action: ListAction,
+        action: AlertsAction,
     },
     /// Records that could not be used, with position and reason.
     Deadletters {
@@ -235,6 +235,22 @@ pub enum WorkItemsAction {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum AlertsAction {
+    #[command(flatten)]
+    List(ListAction),
+    /// Take a firing alert: its escalation stops, PagerDuty is told.
+    Ack {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AuditAction {
     /// Check the hash chain of the whole trail.
     Verify {
@@ -316,6 +332,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut p = Pipeline::open(cfg, metrics.clone()).await?;
             let stats = run_with_progress(&mut p).await?;
             print_run(&stats);
+            let mut notifier = (!p.config.notifiers.is_empty()).then(|| {
+                crate::notify::Notifier::new(
+                    p.store.clone(),
+                    p.config.notifiers.clone(),
+                    metrics.clone(),
+                )
+            });
+            if let Some(n) = notifier.as_mut() {
+                let round = n.deliver(chrono::Utc::now()).await?;
+                println!(
+                    "notifications: {} delivered, {} skipped, {} to retry, {} refused",
+                    round.delivered, round.skipped, round.retried, round.failed
+                );
+            }
             if until_idle {
                 return Ok(());
             }
@@ -335,6 +365,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                             print_run(&stats);
                         }
                         p.tick().await?;
+                        if let Some(n) = notifier.as_mut()
+                            && let Err(e) = n.deliver(chrono::Utc::now()).await
+                        {
+                            tracing::warn!("notifications: {e:#}");
+                        }
                         let now = chrono::Utc::now();
                         if let Some(at) = schedule.last_between(checked, now, tz) {
                             let date = crate::reconcile::terms::business_date(at, tz) - chrono::Duration::days(1);
@@ -426,12 +461,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workitems { action } => work_item_action(action).await,
         Command::Alerts {
             action:
-                ListAction::List {
+                AlertsAction::Ack {
+                    config,
+                    id,
+                    by,
+                    reason,
+                },
+        } => {
+            let store = crate::store::Store::open(&config.load()?.store_url()).await?;
+            match store
+                .acknowledge_alert(&id, &by, &reason, chrono::Utc::now())
+                .await?
+            {
+                Ok(alert) => {
+                    println!(
+                        "{}: acknowledged by {by} ({} {} {})",
+                        alert.id,
+                        alert.rule_id,
+                        alert.subject,
+                        alert.level.as_str()
+                    );
+                    Ok(())
+                }
+                Err(m) => bail!(m),
+            }
+        }
+        Command::Alerts {
+            action:
+                AlertsAction::List(ListAction::List {
                     config,
                     format,
                     kind,
                     state,
-                },
+                }),
         } => {
             let store = crate::store::Store::open(&config.load()?.store_url()).await?;
             let alerts: Vec<_> = store

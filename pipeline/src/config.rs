@@ -32,6 +32,10 @@ pub struct Config {
     #[serde(default)]
     pub workitems: WorkItemsConfig,
     #[serde(default)]
+    pub escalation: crate::escalation::EscalationConfig,
+    #[serde(default)]
+    pub notifiers: crate::notify::NotifiersConfig,
+    #[serde(default)]
     pub sources: Vec<SourceConfig>,
     /// The directory relative paths are read from (the config file's own directory).
     #[serde(skip)]
@@ -268,6 +272,8 @@ impl Config {
             .map_err(|e| format!("business.contract_no_pattern: {e}"))?;
         crate::schedule::Schedule::parse(&self.nightly.schedule)
             .map_err(|e| format!("nightly.schedule: {e}"))?;
+        self.escalation.validate()?;
+        self.notifiers.validate()?;
         if self.workitems.sla_days.is_empty() {
             return Err("workitems.sla_days needs at least one tier".into());
         }

@@ -102,7 +102,7 @@ impl EscalationConfig {
             .enumerate()
             .filter(|(_, t)| parse_duration(&t.after).is_ok_and(|d| now - fired >= d))
             .map(|(i, _)| i)
-            .last()?;
+            .next_back()?;
         let notify: Vec<String> = p.tiers[tier]
             .notify
             .iter()

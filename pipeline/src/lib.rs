@@ -13,6 +13,7 @@ pub mod escalation;
 pub mod generate;
 pub mod ingest;
 pub mod metrics;
+pub mod notify;
 pub mod outbox;
 pub mod reconcile;
 pub mod report;

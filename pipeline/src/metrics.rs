@@ -23,6 +23,7 @@ pub struct Metrics {
     pub nightly_matched_rate: Gauge,
     pub nightly_findings: IntGaugeVec,
     pub nightly_amount: GaugeVec,
+    pub notifications: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -153,7 +154,13 @@ impl Metrics {
         registry
             .register(Box::new(nightly_amount.clone()))
             .expect("unique metric");
+        let notifications = counter(
+            "reconlight_notifications_total",
+            "Notifier sends by notifier and outcome (delivered, skipped, retry, failed)",
+            &["notifier", "outcome"],
+        );
         Metrics {
+            notifications,
             nightly_difference_rate,
             nightly_matched_rate,
             nightly_findings,
@@ -221,6 +228,17 @@ impl Metrics {
                 .unwrap_or(0.0);
             self.nightly_amount.with_label_values(&[kind]).set(amount);
         }
+    }
+
+    /// Counts one notifier attempt.
+    pub fn count_notification(&self, notifier: &str, outcome: &crate::notify::Outcome) {
+        let o = match outcome {
+            crate::notify::Outcome::Delivered => "delivered",
+            crate::notify::Outcome::Skipped => "skipped",
+            crate::notify::Outcome::Retry(_) => "retry",
+            crate::notify::Outcome::Failed(_) => "failed",
+        };
+        self.notifications.with_label_values(&[notifier, o]).inc();
     }
 
     /// The text exposition format.

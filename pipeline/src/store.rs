@@ -58,6 +58,8 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS dead_letters (letter_id TEXT PRIMARY KEY, source TEXT NOT NULL, source_position TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, recorded_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS source_positions (position_key TEXT PRIMARY KEY, consumed BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS outbox (message_id TEXT PRIMARY KEY, topic TEXT NOT NULL, message_key TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL, delivered_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS outbox_deliveries (delivery_id TEXT PRIMARY KEY, notifier TEXT NOT NULL, message_id TEXT NOT NULL, state TEXT NOT NULL, attempts BIGINT NOT NULL, last_error TEXT, next_attempt_at TEXT, updated_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS alert_acks (alert_id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS manual_decisions (bank_ref TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS nightly_reports (business_date TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -429,6 +431,215 @@ impl Store {
         write_outbox(&mut tx, message).await?;
         tx.commit().await.map_err(ctx("committing the action"))?;
         Ok(())
+    }
+
+    /// Outbox messages of `topics` not yet delivered by `notifier`, whose retry time has come,
+    /// oldest first, with the attempts made so far.
+    pub async fn pending_deliveries(
+        &self,
+        notifier: &str,
+        topics: &[String],
+        now: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> Result<Vec<(crate::outbox::OutboxMessage, u32)>, StoreError> {
+        if topics.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..topics.len()).map(|i| format!("${}", i + 4)).collect();
+        let sql = format!(
+            "SELECT o.message_id, o.topic, o.message_key, o.payload, o.created_at, COALESCE(d.attempts, 0) \
+             FROM outbox o LEFT JOIN outbox_deliveries d ON d.delivery_id = $1 || o.message_id \
+             WHERE (d.state IS NULL OR (d.state = 'retry' AND d.next_attempt_at <= $2)) AND o.topic IN ({}) \
+             ORDER BY o.created_at, o.message_id LIMIT $3",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(format!("{notifier}\u{1f}"))
+            .bind(now.to_rfc3339())
+            .bind(limit);
+        for t in topics {
+            q = q.bind(t.clone());
+        }
+        let rows: Vec<AnyRow> = q
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ctx("reading pending deliveries"))?;
+        rows.iter()
+            .map(|r| {
+                let at: String = r.try_get(4).map_err(ctx("reading pending deliveries"))?;
+                let attempts: i64 = r.try_get(5).map_err(ctx("reading pending deliveries"))?;
+                Ok((
+                    crate::outbox::OutboxMessage {
+                        id: r.try_get(0).map_err(ctx("reading pending deliveries"))?,
+                        topic: r.try_get(1).map_err(ctx("reading pending deliveries"))?,
+                        key: r.try_get(2).map_err(ctx("reading pending deliveries"))?,
+                        payload: r.try_get(3).map_err(ctx("reading pending deliveries"))?,
+                        created_at: chrono::DateTime::parse_from_rfc3339(&at)
+                            .map(|t| t.to_utc())
+                            .unwrap_or_default(),
+                    },
+                    attempts as u32,
+                ))
+            })
+            .collect()
+    }
+
+    /// Records what became of a message at a notifier.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_delivery(
+        &self,
+        notifier: &str,
+        message_id: &str,
+        state: &str,
+        attempts: u32,
+        last_error: Option<&str>,
+        next_attempt_at: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(ctx("starting a transaction"))?;
+        upsert(
+            &mut tx,
+            "outbox_deliveries",
+            &[
+                "delivery_id",
+                "notifier",
+                "message_id",
+                "state",
+                "attempts",
+                "last_error",
+                "next_attempt_at",
+                "updated_at",
+            ],
+            vec![
+                Some(format!("{notifier}\u{1f}{message_id}")),
+                Some(notifier.to_string()),
+                Some(message_id.to_string()),
+                Some(state.to_string()),
+                Some(attempts.to_string()),
+                last_error.map(str::to_string),
+                next_attempt_at.map(|t| t.to_rfc3339()),
+                Some(now.to_rfc3339()),
+            ],
+        )
+        .await?;
+        tx.commit().await.map_err(ctx("recording a delivery"))?;
+        Ok(())
+    }
+
+    /// Delivery states per notifier: (notifier, state) -> count.
+    pub async fn delivery_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, String), i64>, StoreError> {
+        let rows: Vec<AnyRow> = sqlx::query(
+            "SELECT notifier, state, COUNT(*) FROM outbox_deliveries GROUP BY notifier, state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ctx("counting deliveries"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    (
+                        r.try_get(0).map_err(ctx("counting deliveries"))?,
+                        r.try_get(1).map_err(ctx("counting deliveries"))?,
+                    ),
+                    r.try_get(2).map_err(ctx("counting deliveries"))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Acknowledgements by alert id.
+    pub async fn alert_acks(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, reconlight_rules::Acknowledgement>, StoreError>
+    {
+        let rows: Vec<AnyRow> = sqlx::query("SELECT alert_id, doc FROM alert_acks")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ctx("reading alert acknowledgements"))?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r
+                    .try_get(0)
+                    .map_err(ctx("reading alert acknowledgements"))?;
+                let doc: String = r
+                    .try_get(1)
+                    .map_err(ctx("reading alert acknowledgements"))?;
+                Ok((id.clone(), from_json("alert_acks", &id, &doc)?))
+            })
+            .collect()
+    }
+
+    /// Acknowledges a firing alert: the ack and its message, in one transaction.
+    pub async fn acknowledge_alert(
+        &self,
+        alert_id: &str,
+        by: &str,
+        reason: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Result<reconlight_rules::Alert, String>, StoreError> {
+        let Some(mut alert) = self
+            .doc::<reconlight_rules::Alert>("alerts", "alert_id", alert_id)
+            .await?
+        else {
+            return Ok(Err(format!("no alert `{alert_id}`")));
+        };
+        if alert.state != reconlight_rules::AlertState::Firing {
+            return Ok(Err(format!(
+                "alert {alert_id} is {}; only firing alerts can be acknowledged",
+                alert.state.as_str()
+            )));
+        }
+        // The pipeline copies an ack onto the alert at its next batch: look at both.
+        let stored: Option<reconlight_rules::Acknowledgement> =
+            self.doc("alert_acks", "alert_id", alert_id).await?;
+        if let Some(a) = alert
+            .acknowledged
+            .as_ref()
+            .or(stored.as_ref())
+            .filter(|a| a.fired_at == alert.fired_at)
+        {
+            return Ok(Err(format!(
+                "alert {alert_id} was already acknowledged by {} at {}",
+                a.by,
+                a.at.to_rfc3339()
+            )));
+        }
+        let ack = reconlight_rules::Acknowledgement {
+            by: by.to_string(),
+            at: now,
+            reason: reason.to_string(),
+            fired_at: alert.fired_at,
+        };
+        alert.acknowledged = Some(ack.clone());
+        let message = crate::outbox::OutboxMessage::new(
+            "alerts",
+            &alert.id,
+            &serde_json::json!({"transition": "acknowledged", "alert": alert}),
+            now,
+        );
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(ctx("starting a transaction"))?;
+        upsert(
+            &mut tx,
+            "alert_acks",
+            &["alert_id", "doc"],
+            vec![Some(alert_id.to_string()), Some(to_json(&ack))],
+        )
+        .await?;
+        write_outbox(&mut tx, &message).await?;
+        tx.commit()
+            .await
+            .map_err(ctx("committing the acknowledgement"))?;
+        Ok(Ok(alert))
     }
 
     /// Every alert, by id.

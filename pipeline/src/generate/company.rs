@@ -345,7 +345,8 @@ pub(super) fn company(g: &mut Gen, contracts: usize) -> World {
                 completed_at: None,
             };
             tickets.push((created, ticket.clone(), false));
-            if g.date_of(ack) < g.end {
+            // A few work orders are never acknowledged at all.
+            if g.date_of(ack) < g.end && g.rng.chance(0.97) {
                 let mut acked = ticket;
                 acked.acknowledged_at = Some(ack);
                 tickets.push((ack, acked, true));

@@ -258,6 +258,8 @@ impl Pipeline {
             let matches = match_credits(&self.state, &settings, None);
             self.state.set_matches(matches, dirty);
         }
+        let acks = self.store.alert_acks().await?;
+        crate::alerts::apply_acks(&mut self.state, &acks, dirty);
         let now = self.now();
         self.rules
             .evaluate(
@@ -275,6 +277,8 @@ impl Pipeline {
     pub async fn tick(&mut self) -> anyhow::Result<()> {
         let mut dirty = Dirty::default();
         let now = self.now();
+        let acks = self.store.alert_acks().await?;
+        crate::alerts::apply_acks(&mut self.state, &acks, &mut dirty);
         self.rules
             .evaluate(&mut self.state, now, false, &mut dirty, &self.metrics)
             .await;

@@ -33,6 +33,7 @@ pub fn app(store: Store, metrics: Arc<Metrics>) -> Router {
         .route("/api/v1/work-items/{id}", get(get_work_item))
         .route("/api/v1/work-items/{id}/{action}", post(act_on_work_item))
         .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/alerts/{id}/ack", post(ack_alert))
         .route("/api/v1/contracts/{no}/audit", get(contract_audit))
         .route("/api/v1/reports/nightly", get(nightly_reports))
         .route("/api/v1/dead-letters", get(dead_letters))
@@ -211,6 +212,46 @@ async fn act_on_work_item(
         Err(ActionError::Conflict(m)) => Err(ApiError(StatusCode::CONFLICT, m)),
         Err(ActionError::Invalid(m)) => Err(ApiError(StatusCode::BAD_REQUEST, m)),
         Err(ActionError::Store(e)) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    by: Option<String>,
+    reason: Option<String>,
+}
+
+async fn ack_alert(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<AckBody>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let b = body.map(|Json(b)| b).unwrap_or_default();
+    let by =
+        b.by.or_else(|| {
+            headers
+                .get("x-reconlight-user")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "`ack` needs `by` in the JSON body".into(),
+            )
+        })?;
+    let reason = b.reason.unwrap_or_default();
+    match s
+        .store
+        .acknowledge_alert(&id, &by, &reason, chrono::Utc::now())
+        .await?
+    {
+        Ok(alert) => Ok(Json(json!(alert))),
+        Err(m) if m.starts_with("no alert") => Err(ApiError(StatusCode::NOT_FOUND, m)),
+        Err(m) => Err(ApiError(StatusCode::CONFLICT, m)),
     }
 }
 

@@ -33,7 +33,7 @@ pub(super) fn split_exact(ledger: &Ledger, keys: &[Key], amount: Decimal) -> Vec
                 ledger.outstanding(k).min(left)
             };
             left -= a;
-            (k.clone(), a)
+            (*k, a)
         })
         .collect()
 }
@@ -50,7 +50,7 @@ pub(super) fn place_by_amount(
         .iter()
         .find(|k| (ledger.outstanding(k) - amount).abs() <= tol)
     {
-        return Some((vec![k.clone()], false));
+        return Some((vec![*k], false));
     }
     let pool: Vec<(Key, Decimal)> = open
         .iter()
@@ -75,7 +75,7 @@ fn first_subset(
     loop {
         let sum: Decimal = idx.iter().map(|&i| pool[i].1).sum();
         if (sum - amount).abs() <= tol {
-            return Some(idx.iter().map(|&i| pool[i].0.clone()).collect());
+            return Some(idx.iter().map(|&i| pool[i].0).collect());
         }
         // Next combination in lexicographic order, so older installments are tried first.
         let mut i = size;
@@ -138,7 +138,7 @@ pub(super) fn place_on_targets(
                 let a = if i + 1 == targets.len() { left } else { ledger.expected(k) };
                 left -= a;
                 (
-                    k.clone(),
+                    *k,
                     a,
                     MatchRule::ContractReferenceAlreadyPaid,
                     95,
@@ -194,7 +194,7 @@ pub(super) fn place_by_reference(
             .unwrap_or_else(|| candidates.last().expect("non-empty"));
         let what = describe(ledger, std::slice::from_ref(target));
         return vec![(
-            target.clone(),
+            *target,
             amount,
             MatchRule::ContractReferenceAlreadyPaid,
             95,
@@ -231,7 +231,7 @@ pub(super) fn fifo(
         }
         left -= a;
         out.push((
-            k.clone(),
+            *k,
             a,
             MatchRule::ContractReferenceAmountDiffers,
             90,
