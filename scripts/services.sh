@@ -39,7 +39,36 @@ start_postgres() {
   echo "== PostgreSQL on $RECONLIGHT_TEST_PG"
 }
 
+wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "nothing listens on 127.0.0.1:$1" >&2
+  return 1
+}
+
+start_alertmanager() {
+  if ! command -v prometheus-alertmanager >/dev/null; then
+    echo "== installing Alertmanager (apt-get install prometheus-alertmanager)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null 2>&1 \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
+  fi
+  local port dir
+  port=$(free_port)
+  dir="$SERVICES_DIR/alertmanager"
+  mkdir -p "$dir"
+  printf 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n' > "$dir/alertmanager.yml"
+  prometheus-alertmanager --config.file="$dir/alertmanager.yml" --storage.path="$dir/data" \
+    --web.listen-address="127.0.0.1:$port" --cluster.listen-address= >"$dir/log" 2>&1 &
+  ALERTMANAGER_PID=$!
+  wait_port "$port"
+  export RECONLIGHT_TEST_ALERTMANAGER="http://127.0.0.1:$port"
+  echo "== Alertmanager on $RECONLIGHT_TEST_ALERTMANAGER"
+}
+
 stop_services() {
+  if [[ -n ${ALERTMANAGER_PID:-} ]]; then kill "$ALERTMANAGER_PID" 2>/dev/null || true; fi
   if [[ -n ${STOP_PG:-} ]]; then
     if [[ $(id -u) == 0 ]]; then su postgres -s /bin/sh -c "$STOP_PG" >/dev/null 2>&1 || true; else $STOP_PG >/dev/null 2>&1 || true; fi
   fi

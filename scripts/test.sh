@@ -11,6 +11,7 @@ export RECONLIGHT_SAMPLES=${RECONLIGHT_SAMPLES:-$(cd .. && pwd)/shared/samples}
 
 source scripts/services.sh
 start_postgres
+start_alertmanager
 
 echo "== build"
 cargo build --workspace --all-targets

@@ -350,7 +350,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 return Ok(());
             }
             let listen = p.config.server.listen.clone();
-            let server = tokio::spawn(crate::server::serve_owned(listen, p.store.clone(), metrics));
+            let reload = Arc::new(crate::server::RuleReload {
+                config: p.config.clone(),
+                requested: std::sync::atomic::AtomicBool::new(false),
+            });
+            let server = tokio::spawn(crate::server::serve_owned(
+                listen,
+                p.store.clone(),
+                metrics,
+                reload.clone(),
+            ));
+            let mut hangup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
             let schedule = crate::schedule::Schedule::parse(&p.config.nightly.schedule)
                 .map_err(anyhow::Error::msg)?;
             let tz = p.config.business.time_zone;
@@ -359,10 +370,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             loop {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => break,
+                    _ = hangup.recv() => {
+                        let n = p.reload_rules().await?;
+                        println!("SIGHUP: reloaded {n} rules");
+                    }
                     _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {
                         let stats = p.run_until_idle(|_, _| {}).await?;
                         if stats.records > 0 {
                             print_run(&stats);
+                        }
+                        if reload.requested.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                            let n = p.reload_rules().await?;
+                            println!("reloaded {n} rules on request");
                         }
                         p.tick().await?;
                         if let Some(n) = notifier.as_mut()

@@ -133,3 +133,56 @@ pub fn postgres_database(name: &str) -> String {
     }
     format!("postgres://postgres@{server}/{name}")
 }
+
+/// The Alertmanager scripts/test.sh started (`http://127.0.0.1:PORT`).
+pub fn alertmanager_url() -> String {
+    std::env::var("RECONLIGHT_TEST_ALERTMANAGER").unwrap_or_else(|_| {
+        panic!("RECONLIGHT_TEST_ALERTMANAGER is not set: run scripts/test.sh, which starts Alertmanager for this test")
+    })
+}
+
+/// Writes a small generated dataset into `dir` and returns its configuration's path, with
+/// `extra` TOML put before the sources.
+pub fn dataset(dir: &Path, contracts: &str, seed: &str, extra: &str) -> PathBuf {
+    reconlight(&[
+        "generate",
+        "--contracts",
+        contracts,
+        "--seed",
+        seed,
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let cfg = dir.join("reconlight.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "[[sources]]",
+        &format!("{extra}\n[[sources]]"),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+/// A plain HTTP/1.1 POST of a JSON body. Returns (status, body).
+pub fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("server listens");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}

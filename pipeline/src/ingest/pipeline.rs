@@ -273,6 +273,23 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Loads the rule packs again (SIGHUP, `POST /api/v1/rules/reload`) and evaluates them at
+    /// once. Alerts of a rule that was removed keep their last state: nothing evaluates them.
+    pub async fn reload_rules(&mut self) -> anyhow::Result<usize> {
+        self.rules = RuleRunner::load(&self.config).await;
+        for e in self.rules.broken.values() {
+            tracing::error!("rule skipped after reload: {e}");
+        }
+        let mut dirty = Dirty::default();
+        let now = self.now();
+        self.rules
+            .evaluate(&mut self.state, now, true, &mut dirty, &self.metrics)
+            .await;
+        self.store.commit(&self.state, &dirty).await?;
+        self.metrics.observe_state(&self.state);
+        Ok(self.rules.rules.len())
+    }
+
     /// Re-evaluates the rules at the current clock without new input (the clock tick).
     pub async fn tick(&mut self) -> anyhow::Result<()> {
         let mut dirty = Dirty::default();

@@ -22,11 +22,25 @@ use crate::store::Store;
 struct AppState {
     store: Store,
     metrics: Arc<Metrics>,
+    reload: Option<Arc<RuleReload>>,
+}
+
+/// How the server asks the pipeline in the same process to reload its rule packs.
+pub struct RuleReload {
+    pub config: crate::config::Config,
+    /// Set by `POST /api/v1/rules/reload`; the pipeline swaps its rules at its next tick.
+    pub requested: std::sync::atomic::AtomicBool,
 }
 
 /// The router over a store.
 pub fn app(store: Store, metrics: Arc<Metrics>) -> Router {
+    app_with(store, metrics, None)
+}
+
+/// The router, able to reload the pipeline's rules when it runs beside one.
+pub fn app_with(store: Store, metrics: Arc<Metrics>, reload: Option<Arc<RuleReload>>) -> Router {
     Router::new()
+        .route("/api/v1/rules/reload", post(reload_rules))
         .route("/", get(index))
         .route("/metrics", get(metrics_text))
         .route("/api/v1/work-items", get(list_work_items))
@@ -37,16 +51,43 @@ pub fn app(store: Store, metrics: Arc<Metrics>) -> Router {
         .route("/api/v1/contracts/{no}/audit", get(contract_audit))
         .route("/api/v1/reports/nightly", get(nightly_reports))
         .route("/api/v1/dead-letters", get(dead_letters))
-        .with_state(AppState { store, metrics })
+        .with_state(AppState {
+            store,
+            metrics,
+            reload,
+        })
 }
 
-/// `serve` for a spawned task.
+/// Serves beside a running pipeline, until the task is dropped.
 pub async fn serve_owned(
     listen: String,
     store: Store,
     metrics: Arc<Metrics>,
+    reload: Arc<RuleReload>,
 ) -> anyhow::Result<()> {
-    serve(&listen, store, metrics).await
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    axum::serve(listener, app_with(store, metrics, Some(reload))).await?;
+    Ok(())
+}
+
+async fn reload_rules(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let reload = s.reload.ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "this process does not evaluate rules (reload `reconlight run` instead)".into(),
+        )
+    })?;
+    // Load and plan them here, so the caller sees what the pipeline will run.
+    let runner = crate::alerts::RuleRunner::load(&reload.config).await;
+    reload
+        .requested
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(Json(json!({
+        "rules": runner.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        "broken": runner.broken.values().map(|e| e.to_string()).collect::<Vec<_>>(),
+    })))
 }
 
 /// Serves `app` on `listen` until Ctrl-C.
