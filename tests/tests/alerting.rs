@@ -83,7 +83,7 @@ fn a_running_pipeline_reloads_its_rules() {
             packs.display()
         ),
     );
-    let mut run = Command::new(binary())
+    let run = Command::new(binary())
         .args(["run", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
