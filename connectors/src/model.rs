@@ -97,8 +97,10 @@ pub enum ChangeOp {
 }
 
 /// A column value of a CRM row, typed by the change event's schema where it had one.
+/// Serialized with its type (`{"type": "timestamp", "value": ...}`) so a stored row reads
+/// back exactly: untagged, a timestamp would come back as text.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum Value {
     Null,
     Bool(bool),

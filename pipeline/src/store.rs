@@ -179,6 +179,18 @@ impl Store {
         {
             s.tickets.insert(t.ticket_id.clone(), t);
         }
+        let rows: Vec<AnyRow> =
+            sqlx::query("SELECT table_name, row_key, doc FROM crm_rows ORDER BY row_id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(ctx("reading crm_rows"))?;
+        for r in rows {
+            let table: String = r.try_get(0).map_err(ctx("reading crm_rows"))?;
+            let key: String = r.try_get(1).map_err(ctx("reading crm_rows"))?;
+            let doc: String = r.try_get(2).map_err(ctx("reading crm_rows"))?;
+            let row = from_json("crm_rows", &key, &doc)?;
+            s.extra.entry(table).or_default().insert(key, row);
+        }
         for e in self
             .docs::<reconlight_connectors::model::SignatureEvent>("signature_events", "event_id")
             .await?

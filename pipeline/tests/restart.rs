@@ -69,7 +69,37 @@ async fn a_restart_mid_stream_gives_the_same_result() {
             .map(|a| (a.id.clone(), a.state, a.level, a.fired_at, a.resolved_at))
             .collect::<Vec<_>>()
     };
-    assert_eq!(alerts(&resumed), alerts(&uninterrupted));
+    for t in ["leads", "lead_interactions", "sales_targets"] {
+        let x = resumed.state.extra.get(t);
+        let y = uninterrupted.state.extra.get(t);
+        if x != y {
+            let (x, y) = (x.unwrap(), y.unwrap());
+            println!("table {t} differs: {} vs {} rows", x.len(), y.len());
+            for (k, v) in x {
+                if y.get(k) != Some(v) {
+                    println!("  {k}: resumed {v:?}\n     uninterrupted {:?}", y.get(k));
+                    break;
+                }
+            }
+        }
+    }
+    let (a, b) = (alerts(&resumed), alerts(&uninterrupted));
+    if a != b {
+        for (x, y) in a.iter().zip(b.iter()).filter(|(x, y)| x != y).take(5) {
+            let rule = |p: &reconlight::ingest::Pipeline, id: &str| {
+                p.state
+                    .alerts
+                    .get(id)
+                    .map(|a| (a.rule_id.clone(), a.subject.clone()))
+            };
+            println!(
+                "resumed {x:?} {:?}\nuninterrupted {y:?} {:?}",
+                rule(&resumed, &x.0),
+                rule(&uninterrupted, &y.0)
+            );
+        }
+    }
+    assert!(a == b, "alerts differ after a restart (see above)");
     let outbox_ids = |p: &reconlight::ingest::Pipeline| {
         let s = p.store.clone();
         async move {
