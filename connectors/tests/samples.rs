@@ -185,3 +185,124 @@ fn flink_debezium_samples() {
     let mysql = debezium_file("flink-debezium-data-schema-include.txt");
     assert_eq!(mysql[0].source_time.timestamp_millis(), 1589355606100);
 }
+
+fn mt940_file(name: &str) -> reconlight_connectors::formats::mt940::Mt940Message {
+    let path = samples().join("mt940").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    reconlight_connectors::formats::mt940::decode(&text).unwrap()
+}
+
+#[test]
+fn abnamro_mt940_two_statements() {
+    let m = mt940_file("wolph-abnamro.sta");
+    assert_eq!(m.format, "mt940");
+    assert_eq!(m.statements.len(), 2);
+    let txs: Vec<_> = m.transactions.into_iter().map(Result::unwrap).collect();
+    assert_eq!(txs.len(), 10);
+    assert!(
+        txs.iter()
+            .all(|t| t.direction == Direction::Debit && t.amount.currency.as_str() == "EUR")
+    );
+    assert_eq!(txs[0].amount.amount, d("9"), "`9,` is nine euros");
+    assert_eq!(txs[1].amount.amount, d("11.59"));
+    assert_eq!(txs[0].booking_date.to_string(), "2011-05-24");
+    assert!(
+        txs[0].remittance.contains("KPN - DIGITENNE"),
+        "{}",
+        txs[0].remittance
+    );
+    assert!(
+        txs[0].remittance.contains("INCL. 1,44 BTW"),
+        "continuation lines belong to :86:"
+    );
+    assert_eq!(m.statements[0].account, "517852257");
+    assert_eq!(m.statements[0].opening_balance, Some(d("3236.28")));
+    assert_eq!(
+        m.statements[0].balance_difference,
+        Some(d("-2038.00")),
+        "this public sample does not balance"
+    );
+    assert_eq!(m.statements[1].balance_difference, Some(d("-1002.60")));
+}
+
+#[test]
+fn rabobank_mt940_with_names_on_the_statement_line() {
+    let m = mt940_file("wolph-rabobank.sta");
+    assert_eq!(m.statements.len(), 4);
+    let txs: Vec<_> = m.transactions.into_iter().map(Result::unwrap).collect();
+    assert_eq!(txs.len(), 5);
+    assert_eq!(txs[0].amount.amount, d("1213.28"));
+    assert_eq!(txs[0].counterparty_name.as_deref(), Some("W.P. Jansen"));
+    assert!(
+        txs[0].remittance.contains("NIET AKKOORD MET AFSCHRIJVING"),
+        "{}",
+        txs[0].remittance
+    );
+    assert_eq!(
+        txs[1].counterparty_name.as_deref(),
+        Some("T-MOBILE NETHERLANDS BV")
+    );
+    let verdicts: Vec<Option<Decimal>> =
+        m.statements.iter().map(|s| s.balance_difference).collect();
+    assert_eq!(
+        verdicts,
+        [
+            Some(d("1135.93")),
+            Some(d("0")),
+            Some(d("236.56")),
+            Some(d("0"))
+        ]
+    );
+}
+
+#[test]
+fn danskebank_mt940_balances() {
+    let m = mt940_file("mt940rs-danskebank-fi.sta");
+    let txs: Vec<_> = m.transactions.into_iter().map(Result::unwrap).collect();
+    let got: Vec<(Direction, Decimal)> =
+        txs.iter().map(|t| (t.direction, t.amount.amount)).collect();
+    assert_eq!(
+        got,
+        [
+            (Direction::Credit, d("0.23")),
+            (Direction::Debit, d("583.92")),
+            (Direction::Debit, d("390.40")),
+            (Direction::Debit, d("265.41")),
+            (Direction::Debit, d("62.60")),
+            (Direction::Debit, d("55.00")),
+        ]
+    );
+    assert_eq!(
+        txs[0].booking_date.to_string(),
+        "2009-09-30",
+        "the entry date, not the value date"
+    );
+    assert_eq!(txs[0].value_date.unwrap().to_string(), "2009-10-01");
+    assert!(
+        txs[1].bank_ref.contains("1234"),
+        "the bank reference after //: {}",
+        txs[1].bank_ref
+    );
+    assert_eq!(
+        m.statements[0].balance_difference,
+        Some(d("0")),
+        "this one balances"
+    );
+}
+
+#[test]
+fn mt940_dedup_keys_are_unique_per_entry() {
+    for name in [
+        "wolph-abnamro.sta",
+        "wolph-rabobank.sta",
+        "mt940rs-danskebank-fi.sta",
+    ] {
+        let m = mt940_file(name);
+        let refs: std::collections::BTreeSet<String> = m
+            .transactions
+            .iter()
+            .map(|t| t.as_ref().unwrap().bank_ref.clone())
+            .collect();
+        assert_eq!(refs.len(), m.transactions.len(), "{name}: {refs:?}");
+    }
+}

@@ -289,7 +289,11 @@ pub enum OutputFormat {
 pub enum DecodeFormat {
     Debezium,
     Docusign,
+    EsignCn,
+    Fadada,
+    AdobeSign,
     Camt,
+    Mt940,
     Csv,
 }
 
@@ -867,7 +871,8 @@ async fn demo(
 }
 
 fn decode(format: DecodeFormat, csv_mapping: Option<&Path>, file: &Path) -> anyhow::Result<()> {
-    use reconlight_connectors::formats::{bank_csv, camt, debezium, docusign};
+    use reconlight_connectors::formats::statement::StatementSummary;
+    use reconlight_connectors::formats::{bank_csv, camt, mt940};
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let mut errors = 0;
     let mut print = |r: Result<serde_json::Value, String>| match r {
@@ -877,55 +882,68 @@ fn decode(format: DecodeFormat, csv_mapping: Option<&Path>, file: &Path) -> anyh
             eprintln!("{}: {e}", file.display());
         }
     };
-    match format {
-        DecodeFormat::Debezium | DecodeFormat::Docusign => {
-            for (i, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
+    let summaries = |kind: &str, statements: &[StatementSummary]| {
+        for s in statements {
+            eprintln!(
+                "{kind} statement {} account {}: {} entries, balance check: {}",
+                s.id,
+                s.account,
+                s.entries,
+                match s.balance_difference {
+                    None => "no opening/closing balances".to_string(),
+                    Some(d) if d.is_zero() => "balances".to_string(),
+                    Some(d) => format!("DOES NOT BALANCE (difference {d})"),
                 }
-                let r = if format == DecodeFormat::Debezium {
-                    debezium::decode(line, &Default::default()).map(|m| match m {
-                        debezium::DebeziumMessage::Change(c) => serde_json::json!(c),
-                        debezium::DebeziumMessage::Tombstone => {
-                            serde_json::json!({"tombstone": true})
-                        }
-                        debezium::DebeziumMessage::Ignored(why) => {
-                            serde_json::json!({"ignored": why})
-                        }
-                    })
-                } else {
-                    docusign::decode(line, &Default::default()).map(|s| serde_json::json!(s))
-                };
-                print(r.map_err(|e| format!("line {}: {e}", i + 1)));
-            }
+            );
         }
-        DecodeFormat::Camt => {
-            let msg = camt::decode_bytes(&bytes)?;
-            for s in &msg.statements {
-                eprintln!(
-                    "{} statement {} account {}: {} entries, balance check: {}",
-                    msg.format,
-                    s.id,
-                    s.account,
-                    s.entries,
-                    match s.balance_difference {
-                        None => "no opening/closing balances".to_string(),
-                        Some(d) if d.is_zero() => "balances".to_string(),
-                        Some(d) => format!("DOES NOT BALANCE (difference {d})"),
-                    }
-                );
+    };
+    let line_format = match format {
+        DecodeFormat::Debezium => Some(crate::config::SourceFormat::Debezium),
+        DecodeFormat::Docusign => Some(crate::config::SourceFormat::Docusign),
+        DecodeFormat::EsignCn => Some(crate::config::SourceFormat::EsignCn),
+        DecodeFormat::Fadada => Some(crate::config::SourceFormat::Fadada),
+        DecodeFormat::AdobeSign => Some(crate::config::SourceFormat::AdobeSign),
+        _ => None,
+    };
+    if let Some(f) = line_format {
+        let source: crate::config::SourceConfig = toml::from_str(&format!(
+            "name = \"decode\"\nformat = \"{}\"\npath = \".\"\n",
+            f.as_str()
+        ))?;
+        for (i, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
             }
-            for t in msg.transactions {
-                print(t.map(|t| serde_json::json!(t)).map_err(|e| e.to_string()));
-            }
+            let r = crate::ingest::source::decode_line(&source, line).map(|r| match r {
+                Ok(record) => serde_json::json!(record),
+                Err(why) => serde_json::json!({"skipped": why}),
+            });
+            print(r.map_err(|e| format!("line {}: {e}", i + 1)));
         }
-        DecodeFormat::Csv => {
-            let path = csv_mapping.context("--format csv needs --csv-mapping FILE")?;
-            let text = std::fs::read_to_string(path)?;
-            let options: bank_csv::CsvOptions =
-                toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-            for r in bank_csv::decode(&bytes, &options)? {
-                print(r.map(|t| serde_json::json!(t)).map_err(|e| e.to_string()));
+    } else {
+        match format {
+            DecodeFormat::Camt => {
+                let msg = camt::decode_bytes(&bytes)?;
+                summaries(&msg.format, &msg.statements);
+                for t in msg.transactions {
+                    print(t.map(|t| serde_json::json!(t)).map_err(|e| e.to_string()));
+                }
+            }
+            DecodeFormat::Mt940 => {
+                let msg = mt940::decode(&String::from_utf8_lossy(&bytes))?;
+                summaries(&msg.format, &msg.statements);
+                for t in msg.transactions {
+                    print(t.map(|t| serde_json::json!(t)).map_err(|e| e.to_string()));
+                }
+            }
+            _ => {
+                let path = csv_mapping.context("--format csv needs --csv-mapping FILE")?;
+                let text = std::fs::read_to_string(path)?;
+                let options: bank_csv::CsvOptions =
+                    toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+                for r in bank_csv::decode(&bytes, &options)? {
+                    print(r.map(|t| serde_json::json!(t)).map_err(|e| e.to_string()));
+                }
             }
         }
     }

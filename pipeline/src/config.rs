@@ -184,6 +184,14 @@ pub enum SourceFormat {
     Docusign,
     /// ISO 20022 camt.053 / camt.054 / camt.052 XML files.
     Camt,
+    /// SWIFT MT940 statements and MT942 interim reports.
+    Mt940,
+    /// e签宝 v3 callbacks, one JSON body per line.
+    EsignCn,
+    /// 法大大 FASC 5.1 callbacks, one `{"event", "bizContent"}` per line.
+    Fadada,
+    /// Adobe Acrobat Sign webhook notifications, one per line.
+    AdobeSign,
     /// Bank CSV exports (needs `csv`).
     Csv,
 }
@@ -194,6 +202,10 @@ impl SourceFormat {
             SourceFormat::Debezium => "debezium",
             SourceFormat::Docusign => "docusign",
             SourceFormat::Camt => "camt",
+            SourceFormat::Mt940 => "mt940",
+            SourceFormat::EsignCn => "esign_cn",
+            SourceFormat::Fadada => "fadada",
+            SourceFormat::AdobeSign => "adobe_sign",
             SourceFormat::Csv => "csv",
         }
     }
@@ -211,6 +223,12 @@ pub struct SourceConfig {
     pub debezium: DebeziumOptions,
     #[serde(default)]
     pub docusign: DocusignOptions,
+    #[serde(default)]
+    pub esign_cn: reconlight_connectors::formats::esign_cn::EsignCnOptions,
+    #[serde(default)]
+    pub fadada: reconlight_connectors::formats::fadada::FadadaOptions,
+    #[serde(default)]
+    pub adobe_sign: reconlight_connectors::formats::adobe_sign::AdobeSignOptions,
     #[serde(default)]
     pub csv: Option<CsvOptions>,
 }

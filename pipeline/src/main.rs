@@ -4,6 +4,12 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
+    // Like any Unix filter: `reconlight decode ... | head` ends quietly when head is done.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread writes.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RECONLIGHT_LOG")

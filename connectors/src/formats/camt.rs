@@ -11,32 +11,10 @@ use std::str::FromStr;
 use chrono::NaiveDate;
 use roxmltree::{Document, Node};
 use rust_decimal::Decimal;
-use serde::Serialize;
 
+pub use super::statement::StatementSummary;
 use crate::error::DecodeError;
 use crate::model::{BankTransaction, Currency, Direction, Money};
-
-/// One statement (or notification) of a camt message, with its balance check.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct StatementSummary {
-    pub id: String,
-    pub account: String,
-    pub currency: Option<Currency>,
-    pub opening_balance: Option<Decimal>,
-    pub closing_balance: Option<Decimal>,
-    pub booked_credits: Decimal,
-    pub booked_debits: Decimal,
-    pub entries: usize,
-    /// closing - (opening + credits - debits), when both balances are present.
-    pub balance_difference: Option<Decimal>,
-}
-
-impl StatementSummary {
-    /// True when the statement carries both balances and they do not reconcile.
-    pub fn unbalanced(&self) -> bool {
-        self.balance_difference.is_some_and(|d| !d.is_zero())
-    }
-}
 
 /// A decoded camt message: transactions (or per-entry errors) and statement summaries.
 #[derive(Clone, Debug)]

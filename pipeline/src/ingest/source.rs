@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use reconlight_connectors::formats::{bank_csv, camt, debezium, docusign};
+use reconlight_connectors::formats::{
+    adobe_sign, bank_csv, camt, debezium, docusign, esign_cn, fadada, mt940,
+};
 use reconlight_connectors::model::Record;
 
 use crate::config::{Config, SourceConfig, SourceFormat};
@@ -119,71 +121,59 @@ pub fn read_file(
         }
     };
     match source.format {
-        SourceFormat::Debezium | SourceFormat::Docusign => {
+        SourceFormat::Debezium
+        | SourceFormat::Docusign
+        | SourceFormat::EsignCn
+        | SourceFormat::Fadada
+        | SourceFormat::AdobeSign => {
             let text = String::from_utf8_lossy(&bytes);
             for (i, line) in text.lines().enumerate() {
                 let position = format!("line {}", i + 1);
                 let outcome = if line.trim().is_empty() {
                     Outcome::Skip("empty line")
-                } else if source.format == SourceFormat::Debezium {
-                    match debezium::decode(line, &source.debezium) {
-                        Ok(debezium::DebeziumMessage::Change(c)) => {
-                            let r = Record::Crm(c);
-                            let t = r.event_time(tz);
-                            Outcome::Record(Box::new(r), t)
-                        }
-                        Ok(debezium::DebeziumMessage::Tombstone) => Outcome::Skip("tombstone"),
-                        Ok(debezium::DebeziumMessage::Ignored(why)) => Outcome::Skip(why),
-                        Err(e) => Outcome::Error(format!("debezium {position}: {e}")),
-                    }
                 } else {
-                    match docusign::decode(line, &source.docusign) {
-                        Ok(sig) => {
-                            let r = Record::Signature(sig);
+                    match decode_line(source, line) {
+                        Ok(Ok(r)) => {
                             let t = r.event_time(tz);
                             Outcome::Record(Box::new(r), t)
                         }
-                        Err(e) => Outcome::Error(format!("docusign {position}: {e}")),
+                        Ok(Err(why)) => Outcome::Skip(why),
+                        Err(e) => {
+                            Outcome::Error(format!("{} {position}: {e}", source.format.as_str()))
+                        }
                     }
                 };
                 push(i as u64, position, line.to_string(), outcome);
             }
         }
         SourceFormat::Camt => match camt::decode_bytes(&bytes) {
-            Ok(msg) => {
-                for s in msg.statements.iter().filter(|s| s.unbalanced()) {
-                    notes.unbalanced.push(format!(
-                        "{file}: statement {} for {} does not balance: closing {} differs from opening + credits - debits by {}",
-                        s.id,
-                        s.account,
-                        s.closing_balance.unwrap_or_default(),
-                        s.balance_difference.unwrap_or_default()
-                    ));
-                }
-                for (i, t) in msg.transactions.into_iter().enumerate() {
-                    match t {
-                        Ok(tx) => {
-                            let position = format!("transaction {} ({})", i + 1, tx.bank_ref);
-                            let raw = serde_json::to_string(&tx).unwrap_or_default();
-                            let r = Record::Bank(tx);
-                            let time = r.event_time(tz);
-                            push(i as u64, position, raw, Outcome::Record(Box::new(r), time));
-                        }
-                        Err(e) => {
-                            let raw = e.raw.clone().unwrap_or_default();
-                            push(
-                                i as u64,
-                                e.position.clone(),
-                                raw,
-                                Outcome::Error(e.to_string()),
-                            );
-                        }
-                    }
-                }
-            }
+            Ok(msg) => bank_items(
+                &file,
+                &msg.statements,
+                msg.transactions,
+                tz,
+                notes,
+                &mut push,
+            ),
             Err(e) => push(
                 0,
                 "document".into(),
+                clip(&bytes),
+                Outcome::Error(e.to_string()),
+            ),
+        },
+        SourceFormat::Mt940 => match mt940::decode(&String::from_utf8_lossy(&bytes)) {
+            Ok(msg) => bank_items(
+                &file,
+                &msg.statements,
+                msg.transactions,
+                tz,
+                notes,
+                &mut push,
+            ),
+            Err(e) => push(
+                0,
+                "file".into(),
                 clip(&bytes),
                 Outcome::Error(e.to_string()),
             ),
@@ -226,6 +216,68 @@ pub fn read_file(
         }
     }
     Ok(items)
+}
+
+/// One line (or webhook body) of a line-oriented source: a record, a reason to skip it, or
+/// why it cannot be read.
+pub fn decode_line(
+    source: &SourceConfig,
+    line: &str,
+) -> Result<Result<Record, &'static str>, String> {
+    Ok(Ok(match source.format {
+        SourceFormat::Debezium => match debezium::decode(line, &source.debezium)? {
+            debezium::DebeziumMessage::Change(c) => Record::Crm(c),
+            debezium::DebeziumMessage::Tombstone => return Ok(Err("tombstone")),
+            debezium::DebeziumMessage::Ignored(why) => return Ok(Err(why)),
+        },
+        SourceFormat::Docusign => Record::Signature(docusign::decode(line, &source.docusign)?),
+        SourceFormat::EsignCn => Record::Signature(esign_cn::decode(line, &source.esign_cn)?),
+        SourceFormat::Fadada => Record::Signature(fadada::decode(line, &source.fadada)?),
+        SourceFormat::AdobeSign => Record::Signature(adobe_sign::decode(line, &source.adobe_sign)?),
+        other => return Err(format!("{} is not a line-oriented format", other.as_str())),
+    }))
+}
+
+/// The transactions of a decoded statement file, with its balance check's verdicts.
+fn bank_items(
+    file: &str,
+    statements: &[reconlight_connectors::formats::statement::StatementSummary],
+    transactions: Vec<
+        Result<reconlight_connectors::model::BankTransaction, reconlight_connectors::DecodeError>,
+    >,
+    tz: Tz,
+    notes: &mut SourceNotes,
+    push: &mut impl FnMut(u64, String, String, Outcome),
+) {
+    for s in statements.iter().filter(|s| s.unbalanced()) {
+        notes.unbalanced.push(format!(
+            "{file}: statement {} for {} does not balance: closing {} differs from opening + credits - debits by {}",
+            s.id,
+            s.account,
+            s.closing_balance.unwrap_or_default(),
+            s.balance_difference.unwrap_or_default()
+        ));
+    }
+    for (i, t) in transactions.into_iter().enumerate() {
+        match t {
+            Ok(tx) => {
+                let position = format!("transaction {} ({})", i + 1, tx.bank_ref);
+                let raw = serde_json::to_string(&tx).unwrap_or_default();
+                let r = Record::Bank(tx);
+                let time = r.event_time(tz);
+                push(i as u64, position, raw, Outcome::Record(Box::new(r), time));
+            }
+            Err(e) => {
+                let raw = e.raw.clone().unwrap_or_default();
+                push(
+                    i as u64,
+                    e.position.clone(),
+                    raw,
+                    Outcome::Error(e.to_string()),
+                );
+            }
+        }
+    }
 }
 
 fn clip(bytes: &[u8]) -> String {
