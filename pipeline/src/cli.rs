@@ -674,7 +674,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             metrics.observe_state(&store.load().await?);
             let listen = listen.unwrap_or(cfg.server.listen.clone());
             println!("serving http://{listen}/");
-            crate::server::serve(&listen, store, metrics).await
+            let hooks = Arc::new(cfg.webhooks.clone());
+            crate::server::serve_with(&listen, store, metrics, Some(hooks)).await
         }
     }
 }

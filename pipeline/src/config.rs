@@ -36,6 +36,8 @@ pub struct Config {
     #[serde(default)]
     pub notifiers: crate::notify::NotifiersConfig,
     #[serde(default)]
+    pub webhooks: crate::server::webhooks::WebhooksConfig,
+    #[serde(default)]
     pub sources: Vec<SourceConfig>,
     /// The directory relative paths are read from (the config file's own directory).
     #[serde(skip)]

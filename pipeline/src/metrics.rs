@@ -24,6 +24,7 @@ pub struct Metrics {
     pub nightly_findings: IntGaugeVec,
     pub nightly_amount: GaugeVec,
     pub notifications: IntCounterVec,
+    pub webhooks: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -159,7 +160,13 @@ impl Metrics {
             "Notifier sends by notifier and outcome (delivered, skipped, retry, failed)",
             &["notifier", "outcome"],
         );
+        let webhooks = counter(
+            "reconlight_webhooks_total",
+            "Webhook calls by provider and outcome (accepted, duplicate, rejected)",
+            &["provider", "outcome"],
+        );
         Metrics {
+            webhooks,
             notifications,
             nightly_difference_rate,
             nightly_matched_rate,

@@ -94,6 +94,8 @@ pub struct Dirty {
     pub watermark: bool,
     /// All CRM rows of a table were removed (a truncate).
     pub truncated: BTreeSet<&'static str>,
+    /// Webhook bodies this batch applied.
+    pub inbox_consumed: Vec<String>,
     /// A nightly diff's report (business date, JSON).
     pub nightly_report: Option<(chrono::NaiveDate, String)>,
 }

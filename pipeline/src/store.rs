@@ -60,6 +60,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS outbox (message_id TEXT PRIMARY KEY, topic TEXT NOT NULL, message_key TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL, delivered_at TEXT)",
     "CREATE TABLE IF NOT EXISTS outbox_deliveries (delivery_id TEXT PRIMARY KEY, notifier TEXT NOT NULL, message_id TEXT NOT NULL, state TEXT NOT NULL, attempts BIGINT NOT NULL, last_error TEXT, next_attempt_at TEXT, updated_at TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS alert_acks (alert_id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS inbox (inbox_id TEXT PRIMARY KEY, provider TEXT NOT NULL, body TEXT NOT NULL, received_at TEXT NOT NULL, consumed BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS manual_decisions (bank_ref TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS nightly_reports (business_date TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -654,6 +655,48 @@ impl Store {
         Ok(Ok(alert))
     }
 
+    /// Keeps a verified webhook body; false when the same body was kept before (a replay).
+    pub async fn inbox_insert(
+        &self,
+        id: &str,
+        provider: &str,
+        body: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO inbox (inbox_id, provider, body, received_at, consumed) VALUES ($1, $2, $3, $4, 0) ON CONFLICT (inbox_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(provider)
+        .bind(body)
+        .bind(now.to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(ctx("keeping a webhook body"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Webhook bodies the pipeline has not applied yet, oldest first: (id, provider, body).
+    pub async fn inbox_pending(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows: Vec<AnyRow> = sqlx::query("SELECT inbox_id, provider, body FROM inbox WHERE consumed = 0 ORDER BY received_at, inbox_id LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ctx("reading the inbox"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(ctx("reading the inbox"))?,
+                    r.try_get(1).map_err(ctx("reading the inbox"))?,
+                    r.try_get(2).map_err(ctx("reading the inbox"))?,
+                ))
+            })
+            .collect()
+    }
+
     /// Every alert, by id.
     pub async fn alerts(&self) -> Result<Vec<reconlight_rules::Alert>, StoreError> {
         self.docs("alerts", "alert_id").await
@@ -1123,6 +1166,13 @@ async fn write_batch(
             .execute(&mut **tx)
             .await
             .map_err(ctx("writing source positions"))?;
+    }
+    for id in &d.inbox_consumed {
+        sqlx::query("UPDATE inbox SET consumed = 1 WHERE inbox_id = $1")
+            .bind(id.clone())
+            .execute(&mut **tx)
+            .await
+            .map_err(ctx("marking the inbox"))?;
     }
     if d.watermark {
         upsert(

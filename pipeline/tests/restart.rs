@@ -37,7 +37,7 @@ async fn a_restart_mid_stream_gives_the_same_result() {
     // Three batches, then the process "dies" (everything in memory is lost).
     let mut first = open(dir.path()).await;
     let mut stats = RunStats::default();
-    let mut merged = first.pending_items(&mut stats).unwrap();
+    let mut merged = first.pending_items(&mut stats).await.unwrap();
     let total = merged.remaining();
     for _ in 0..3 {
         let batch: Vec<_> = (0..500).filter_map(|_| merged.next_item()).collect();

@@ -82,7 +82,7 @@ impl Pipeline {
     }
 
     /// Reads everything the sources hold beyond the stored positions.
-    pub fn pending_items(&self, stats: &mut RunStats) -> anyhow::Result<Merged> {
+    pub async fn pending_items(&self, stats: &mut RunStats) -> anyhow::Result<Merged> {
         let mut queues = Vec::new();
         for source in &self.config.sources {
             let mut q = VecDeque::new();
@@ -114,7 +114,50 @@ impl Pipeline {
             }
             queues.push(q);
         }
+        queues.push(self.inbox_items().await?);
         Ok(Merged::new(queues))
+    }
+
+    /// Webhook bodies received since the last batch, decoded like the provider's file lines.
+    async fn inbox_items(&self) -> anyhow::Result<VecDeque<Item>> {
+        let hooks = &self.config.webhooks;
+        let mut q = VecDeque::new();
+        for (id, provider, body) in self.store.inbox_pending(100_000).await? {
+            let mut source: crate::config::SourceConfig = toml::from_str(&format!(
+                "name = \"webhook:{provider}\"\nformat = \"{provider}\"\npath = \".\"\n"
+            ))?;
+            if let Some(h) = &hooks.docusign {
+                source.docusign = h.options.clone();
+            }
+            if let Some(h) = &hooks.esign_cn {
+                source.esign_cn = h.options.clone();
+            }
+            if let Some(h) = &hooks.fadada {
+                source.fadada = h.options.clone();
+            }
+            if let Some(h) = &hooks.adobe_sign {
+                source.adobe_sign = h.options.clone();
+            }
+            let tz = self.config.business.time_zone;
+            let outcome = match super::source::decode_line(&source, &body) {
+                Ok(Ok(r)) => {
+                    let t = r.event_time(tz);
+                    Outcome::Record(Box::new(r), t)
+                }
+                Ok(Err(why)) => Outcome::Skip(why),
+                Err(e) => Outcome::Error(format!("{provider} webhook: {e}")),
+            };
+            q.push_back(Item {
+                source: source.name.clone(),
+                file: "inbox".into(),
+                index: 0,
+                position: id.clone(),
+                raw: body,
+                outcome,
+                inbox_id: Some(id),
+            });
+        }
+        Ok(q)
     }
 
     /// Processes every pending item in micro-batches; `progress` is told after each batch.
@@ -123,7 +166,7 @@ impl Pipeline {
         mut progress: impl FnMut(u64, u64),
     ) -> anyhow::Result<RunStats> {
         let mut stats = RunStats::default();
-        let mut merged = self.pending_items(&mut stats)?;
+        let mut merged = self.pending_items(&mut stats).await?;
         let total = merged.remaining() as u64;
         let mut done = 0u64;
         progress(0, total);
@@ -155,9 +198,14 @@ impl Pipeline {
         let mapping = self.config.crm.clone();
         for item in items {
             stats.records += 1;
-            let key = item.position_key();
-            self.state.positions.insert(key.clone(), item.index + 1);
-            dirty.positions.insert(key);
+            match &item.inbox_id {
+                Some(id) => dirty.inbox_consumed.push(id.clone()),
+                None => {
+                    let key = item.position_key();
+                    self.state.positions.insert(key.clone(), item.index + 1);
+                    dirty.positions.insert(key);
+                }
+            }
             let where_ = item.where_();
             let reason = match item.outcome {
                 Outcome::Record(record, time) => {

@@ -35,6 +35,8 @@ pub struct Item {
     pub position: String,
     pub raw: String,
     pub outcome: Outcome,
+    /// For a webhook body: its inbox entry, marked applied in the batch's transaction.
+    pub inbox_id: Option<String>,
 }
 
 impl Item {
@@ -117,6 +119,7 @@ pub fn read_file(
                 position,
                 raw,
                 outcome,
+                inbox_id: None,
             });
         }
     };

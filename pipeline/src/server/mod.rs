@@ -3,6 +3,7 @@
 //! it without a socket.
 
 mod page;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ struct AppState {
     store: Store,
     metrics: Arc<Metrics>,
     reload: Option<Arc<RuleReload>>,
+    webhooks: Option<Arc<webhooks::WebhooksConfig>>,
 }
 
 /// How the server asks the pipeline in the same process to reload its rule packs.
@@ -34,12 +36,28 @@ pub struct RuleReload {
 
 /// The router over a store.
 pub fn app(store: Store, metrics: Arc<Metrics>) -> Router {
-    app_with(store, metrics, None)
+    app_with(store, metrics, None, None)
 }
 
 /// The router, able to reload the pipeline's rules when it runs beside one.
-pub fn app_with(store: Store, metrics: Arc<Metrics>, reload: Option<Arc<RuleReload>>) -> Router {
+pub fn app_with(
+    store: Store,
+    metrics: Arc<Metrics>,
+    reload: Option<Arc<RuleReload>>,
+    webhooks: Option<Arc<webhooks::WebhooksConfig>>,
+) -> Router {
+    let limit = webhooks
+        .as_ref()
+        .map(|w| w.max_body_bytes)
+        .unwrap_or(1 << 20);
     Router::new()
+        .route("/webhooks/docusign", post(webhooks::docusign))
+        .route("/webhooks/esign-cn", post(webhooks::esign_cn))
+        .route("/webhooks/fadada", post(webhooks::fadada))
+        .route(
+            "/webhooks/adobe-sign",
+            post(webhooks::adobe_sign).get(webhooks::adobe_sign_intent),
+        )
         .route("/api/v1/rules/reload", post(reload_rules))
         .route("/", get(index))
         .route("/metrics", get(metrics_text))
@@ -51,10 +69,12 @@ pub fn app_with(store: Store, metrics: Arc<Metrics>, reload: Option<Arc<RuleRelo
         .route("/api/v1/contracts/{no}/audit", get(contract_audit))
         .route("/api/v1/reports/nightly", get(nightly_reports))
         .route("/api/v1/dead-letters", get(dead_letters))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(AppState {
             store,
             metrics,
             reload,
+            webhooks,
         })
 }
 
@@ -68,7 +88,12 @@ pub async fn serve_owned(
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    axum::serve(listener, app_with(store, metrics, Some(reload))).await?;
+    let hooks = Arc::new(reload.config.webhooks.clone());
+    axum::serve(
+        listener,
+        app_with(store, metrics, Some(reload), Some(hooks)),
+    )
+    .await?;
     Ok(())
 }
 
@@ -92,10 +117,20 @@ async fn reload_rules(State(s): State<AppState>) -> Result<Json<serde_json::Valu
 
 /// Serves `app` on `listen` until Ctrl-C.
 pub async fn serve(listen: &str, store: Store, metrics: Arc<Metrics>) -> anyhow::Result<()> {
+    serve_with(listen, store, metrics, None).await
+}
+
+/// Serves the API and, when configured, the webhook receivers, until Ctrl-C.
+pub async fn serve_with(
+    listen: &str,
+    store: Store,
+    metrics: Arc<Metrics>,
+    webhooks: Option<Arc<webhooks::WebhooksConfig>>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    axum::serve(listener, app(store, metrics))
+    axum::serve(listener, app_with(store, metrics, None, webhooks))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
