@@ -221,6 +221,10 @@ pub struct SourceConfig {
     pub format: SourceFormat,
     /// A file, or a directory whose files are read in name order.
     pub path: PathBuf,
+    /// `path` is a drop folder (as banks deliver over SFTP): a file fully applied moves to
+    /// `processed/`, one that cannot be read at all to `failed/`.
+    #[serde(default)]
+    pub drop_folder: bool,
     #[serde(default)]
     pub debezium: DebeziumOptions,
     #[serde(default)]

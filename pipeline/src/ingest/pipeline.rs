@@ -84,6 +84,7 @@ impl Pipeline {
     /// Reads everything the sources hold beyond the stored positions.
     pub async fn pending_items(&self, stats: &mut RunStats) -> anyhow::Result<Merged> {
         let mut queues = Vec::new();
+        let mut dropped = Vec::new();
         for source in &self.config.sources {
             let mut q = VecDeque::new();
             let mut notes = SourceNotes::default();
@@ -99,10 +100,16 @@ impl Pipeline {
                     .get(&format!("{}:{file}", source.name))
                     .copied()
                     .unwrap_or(0);
-                q.extend(
-                    read_file(&self.config, source, &path, skip, &mut notes)
-                        .map_err(anyhow::Error::msg)?,
-                );
+                let items = read_file(&self.config, source, &path, skip, &mut notes)
+                    .map_err(anyhow::Error::msg)?;
+                if source.drop_folder {
+                    let failed = items.len() == 1
+                        && skip == 0
+                        && matches!(items[0].outcome, Outcome::Error(_))
+                        && (items[0].position == "document" || items[0].position == "file");
+                    dropped.push((path.clone(), failed));
+                }
+                q.extend(items);
             }
             for n in notes.unbalanced {
                 tracing::warn!("{n}");
@@ -115,7 +122,9 @@ impl Pipeline {
             queues.push(q);
         }
         queues.push(self.inbox_items().await?);
-        Ok(Merged::new(queues))
+        let mut merged = Merged::new(queues);
+        merged.dropped = dropped;
+        Ok(merged)
     }
 
     /// Webhook bodies received since the last batch, decoded like the provider's file lines.
@@ -185,6 +194,8 @@ impl Pipeline {
             self.process_batch(batch, &mut stats).await?;
             progress(done, total);
         }
+        // Everything read is committed: drop-folder files can leave.
+        merged.file_away().map_err(anyhow::Error::msg)?;
         Ok(stats)
     }
 

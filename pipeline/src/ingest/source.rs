@@ -290,11 +290,38 @@ fn clip(bytes: &[u8]) -> String {
 /// The pending items of every source, merged into one deterministic event-time order.
 pub struct Merged {
     queues: Vec<VecDeque<Item>>,
+    /// Drop-folder files read, and whether each failed as a whole: moved once applied.
+    pub dropped: Vec<(PathBuf, bool)>,
 }
 
 impl Merged {
     pub fn new(queues: Vec<VecDeque<Item>>) -> Self {
-        Merged { queues }
+        Merged {
+            queues,
+            dropped: Vec::new(),
+        }
+    }
+
+    /// Moves applied drop-folder files to `processed/` or `failed/` beside them.
+    pub fn file_away(&self) -> Result<(), String> {
+        for (path, failed) in &self.dropped {
+            let dir = path.parent().unwrap_or(Path::new(".")).join(if *failed {
+                "failed"
+            } else {
+                "processed"
+            });
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let target = dir.join(path.file_name().unwrap_or_default());
+            std::fs::rename(path, &target).map_err(|e| {
+                format!(
+                    "cannot move {} to {}: {e}",
+                    path.display(),
+                    target.display()
+                )
+            })?;
+        }
+        Ok(())
     }
 
     pub fn remaining(&self) -> usize {
