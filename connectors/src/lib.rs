@@ -4,6 +4,7 @@
 pub mod crm;
 pub mod error;
 pub mod formats;
+pub mod kafka;
 pub mod model;
 pub mod money;
 

@@ -124,12 +124,52 @@ pub enum Command {
         csv_mapping: Option<PathBuf>,
         file: PathBuf,
     },
+    /// Kafka helpers.
+    Kafka {
+        #[command(subcommand)]
+        action: KafkaAction,
+    },
     /// Serve the API, the page and /metrics over a store.
     Serve {
         #[command(flatten)]
         config: ConfigArgs,
         #[arg(long)]
         listen: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KafkaAction {
+    /// Send files to a topic: one message per line (JSON lines, `null` lines become
+    /// tombstones) or one per file (`--whole-file`, for statements).
+    Produce {
+        #[arg(long)]
+        brokers: String,
+        #[arg(long)]
+        topic: String,
+        /// Create the topic with this many partitions if it does not exist.
+        #[arg(long)]
+        partitions: Option<i32>,
+        #[arg(long)]
+        whole_file: bool,
+        /// JSON pointer to each line's key, e.g. /payload/after/id; repeat to try several.
+        #[arg(long = "key-pointer")]
+        key_pointers: Vec<String>,
+        /// A librdkafka property, `name=value`; repeat for several.
+        #[arg(long = "property", short = 'X')]
+        properties: Vec<String>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Send a `generate`d dataset to its topics (CDC topics `crm.crm.<table>`, an
+    /// e-signature and a topic per bank account) and write `reconlight-kafka.toml` beside it.
+    PublishDataset {
+        #[arg(long)]
+        brokers: String,
+        /// Partitions of each topic created.
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+        dir: PathBuf,
     },
 }
 
@@ -334,15 +374,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let cfg = config.load()?;
             let metrics = Arc::new(Metrics::new());
             let mut p = Pipeline::open(cfg, metrics.clone()).await?;
+            if !until_idle {
+                // A service keeps going while the brokers are away; `--until-idle` waits for
+                // every partition's end.
+                p.kafka_budget = Some(std::time::Duration::from_secs(2));
+            }
             let stats = run_with_progress(&mut p).await?;
             print_run(&stats);
-            let mut notifier = (!p.config.notifiers.is_empty()).then(|| {
+            let mut notifier = Some(
                 crate::notify::Notifier::new(
                     p.store.clone(),
                     p.config.notifiers.clone(),
                     metrics.clone(),
                 )
-            });
+                .with_kafka(p.config.kafka.as_ref())?,
+            )
+            .filter(|n| !n.is_empty());
             if let Some(n) = notifier.as_mut() {
                 let round = n.deliver(chrono::Utc::now()).await?;
                 println!(
@@ -371,6 +418,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let tz = p.config.business.time_zone;
             let mut checked = chrono::Utc::now();
             println!("watching the sources; the nightly diff runs at `{schedule}` ({tz})");
+            // A stream is read as it comes; files are looked at every few seconds.
+            let mut last_files = Instant::now();
+            let interval = if p.config.kafka.is_some() {
+                std::time::Duration::from_millis(200)
+            } else {
+                std::time::Duration::from_secs(5)
+            };
             loop {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => break,
@@ -378,14 +432,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         let n = p.reload_rules().await?;
                         println!("SIGHUP: reloaded {n} rules");
                     }
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {
-                        let stats = p.run_until_idle(|_, _| {}).await?;
+                    _ = tokio::time::sleep(interval) => {
+                        let files_due = last_files.elapsed() >= std::time::Duration::from_secs(5);
+                        let stats = if files_due {
+                            last_files = Instant::now();
+                            p.run_until_idle(|_, _| {}).await?
+                        } else {
+                            p.run_kafka().await?
+                        };
                         if stats.records > 0 {
                             print_run(&stats);
                         }
                         if reload.requested.swap(false, std::sync::atomic::Ordering::SeqCst) {
                             let n = p.reload_rules().await?;
                             println!("reloaded {n} rules on request");
+                        }
+                        if !files_due && stats.records == 0 {
+                            continue;
                         }
                         p.tick().await?;
                         if let Some(n) = notifier.as_mut()
@@ -407,6 +470,78 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             server.abort();
+            Ok(())
+        }
+        Command::Kafka {
+            action:
+                KafkaAction::Produce {
+                    brokers,
+                    topic,
+                    partitions,
+                    whole_file,
+                    key_pointers,
+                    properties,
+                    files,
+                },
+        } => {
+            let mut props = std::collections::BTreeMap::new();
+            for p in properties {
+                let (k, v) = p
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--property {p}: expected name=value"))?;
+                props.insert(k.to_string(), v.to_string());
+            }
+            let options = crate::publish::ProduceOptions {
+                brokers,
+                properties: props,
+                topic,
+                partitions,
+                whole_file,
+                key_pointers,
+            };
+            let started = Instant::now();
+            let n = crate::publish::produce(&options, &files).await?;
+            println!(
+                "sent {n} messages to {} in {:.1}s",
+                options.topic,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Kafka {
+            action:
+                KafkaAction::PublishDataset {
+                    brokers,
+                    partitions,
+                    dir,
+                },
+        } => {
+            if !crate::generate::dataset_exists(&dir) {
+                anyhow::bail!("{} holds no generated dataset", dir.display());
+            }
+            let started = Instant::now();
+            for t in crate::generate::dataset_topics(&dir) {
+                let options = crate::publish::ProduceOptions {
+                    brokers: brokers.clone(),
+                    properties: Default::default(),
+                    topic: t.topic.clone(),
+                    partitions: Some(partitions),
+                    whole_file: t.whole_file,
+                    key_pointers: t.key_pointers.clone(),
+                };
+                let n = crate::publish::produce(&options, &t.files).await?;
+                println!("  {:<32} {n:>7} messages", t.topic);
+            }
+            let config = dir.join("reconlight-kafka.toml");
+            std::fs::write(
+                &config,
+                crate::generate::dataset_kafka_config(&dir, &brokers),
+            )?;
+            println!(
+                "published in {:.1}s; run it with `reconlight run --config {}`",
+                started.elapsed().as_secs_f64(),
+                config.display()
+            );
             Ok(())
         }
         Command::Nightly { config, date } => {

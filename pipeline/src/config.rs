@@ -39,6 +39,9 @@ pub struct Config {
     pub webhooks: crate::server::webhooks::WebhooksConfig,
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    /// The Kafka cluster sources with `topics` read from and the sinks write to.
+    #[serde(default)]
+    pub kafka: Option<KafkaConfig>,
     /// The directory relative paths are read from (the config file's own directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -213,14 +216,51 @@ impl SourceFormat {
     }
 }
 
-/// One input: a file or a directory of files in one format.
+/// The Kafka cluster: one consumer group over every source's topics, and the sink topics.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port...]`.
+    pub brokers: String,
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Any librdkafka property, for consumer and producer alike (`security.protocol`,
+    /// `sasl.mechanism`, `ssl.ca.location`, ...).
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+    /// Outbox topics -> Kafka topics: `alerts`, `work_items`, `dead_letters`, `actions`.
+    #[serde(default)]
+    pub sinks: std::collections::BTreeMap<String, String>,
+    /// Stop fetching while more than this many outbox messages wait for the sinks.
+    #[serde(default = "default_max_backlog")]
+    pub max_outbox_backlog: u64,
+}
+
+fn default_group_id() -> String {
+    "reconlight".into()
+}
+
+fn default_max_backlog() -> u64 {
+    50_000
+}
+
+/// The outbox topics a Kafka sink can carry.
+pub const OUTBOX_TOPICS: [&str; 4] = ["alerts", "work_items", "dead_letters", "actions"];
+
+/// One input: a file, a directory of files or Kafka topics, in one format.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub name: String,
     pub format: SourceFormat,
     /// A file, or a directory whose files are read in name order.
-    pub path: PathBuf,
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Kafka topics (needs `[kafka]`); an entry starting with `^` is a regular expression.
+    /// A message is one record for line formats (Debezium, e-signature callbacks) and one
+    /// document for statement formats (camt, MT940, CSV).
+    #[serde(default)]
+    pub topics: Vec<String>,
     /// `path` is a drop folder (as banks deliver over SFTP): a file fully applied moves to
     /// `processed/`, one that cannot be read at all to `failed/`.
     #[serde(default)]
@@ -285,11 +325,49 @@ impl Config {
             if !names.insert(&s.name) {
                 return Err(format!("two sources are named `{}`", s.name));
             }
+            match (&s.path, s.topics.is_empty()) {
+                (Some(_), false) => {
+                    return Err(format!(
+                        "source `{}` has both a path and topics: give one",
+                        s.name
+                    ));
+                }
+                (None, true) => {
+                    return Err(format!("source `{}` needs a path or topics", s.name));
+                }
+                (None, false) if self.kafka.is_none() => {
+                    return Err(format!(
+                        "source `{}` reads Kafka topics but there is no [kafka] section",
+                        s.name
+                    ));
+                }
+                (None, false) if s.drop_folder => {
+                    return Err(format!(
+                        "source `{}`: a drop folder needs a path, not topics",
+                        s.name
+                    ));
+                }
+                _ => {}
+            }
+            for t in s.topics.iter().filter(|t| t.starts_with('^')) {
+                regex::Regex::new(t)
+                    .map_err(|e| format!("source `{}`: topic pattern {t}: {e}", s.name))?;
+            }
             if s.format == SourceFormat::Csv && s.csv.is_none() {
                 return Err(format!(
                     "source `{}` is CSV but has no [sources.csv] column mapping",
                     s.name
                 ));
+            }
+        }
+        if let Some(k) = &self.kafka {
+            for name in k.sinks.keys() {
+                if !OUTBOX_TOPICS.contains(&name.as_str()) {
+                    return Err(format!(
+                        "kafka.sinks.{name}: unknown outbox topic (expected one of {})",
+                        OUTBOX_TOPICS.join(", ")
+                    ));
+                }
             }
         }
         regex::Regex::new(&self.business.contract_no_pattern)

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
+pub mod publish;
 pub mod reconcile;
 pub mod report;
 pub mod schedule;

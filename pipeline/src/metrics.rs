@@ -25,6 +25,8 @@ pub struct Metrics {
     pub nightly_amount: GaugeVec,
     pub notifications: IntCounterVec,
     pub webhooks: IntCounterVec,
+    pub kafka_lag: IntGaugeVec,
+    pub kafka_paused: IntGauge,
 }
 
 impl Default for Metrics {
@@ -165,7 +167,22 @@ impl Metrics {
             "Webhook calls by provider and outcome (accepted, duplicate, rejected)",
             &["provider", "outcome"],
         );
+        let kafka_lag = gauge(
+            "reconlight_kafka_consumer_lag",
+            "Messages between the committed position and the end of each assigned partition",
+            &["topic", "partition"],
+        );
+        let kafka_paused = IntGauge::new(
+            "reconlight_kafka_consumer_paused",
+            "1 while the consumer has stopped fetching because the Kafka sinks are behind",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(kafka_paused.clone()))
+            .expect("unique metric");
         Metrics {
+            kafka_lag,
+            kafka_paused,
             webhooks,
             notifications,
             nightly_difference_rate,

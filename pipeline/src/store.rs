@@ -497,6 +497,29 @@ impl Store {
             .collect()
     }
 
+    /// How many outbox messages of `topics` `notifier` has not delivered yet.
+    pub async fn backlog(&self, notifier: &str, topics: &[String]) -> Result<u64, StoreError> {
+        if topics.is_empty() {
+            return Ok(0);
+        }
+        let placeholders: Vec<String> = (0..topics.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT COUNT(*) FROM outbox o LEFT JOIN outbox_deliveries d ON d.delivery_id = $1 || o.message_id \
+             WHERE (d.state IS NULL OR d.state = 'retry') AND o.topic IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(format!("{notifier}\u{1f}"));
+        for t in topics {
+            q = q.bind(t.clone());
+        }
+        let row: AnyRow = q
+            .fetch_one(&self.pool)
+            .await
+            .map_err(ctx("counting the outbox backlog"))?;
+        let n: i64 = row.try_get(0).map_err(ctx("counting the outbox backlog"))?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Records what became of a message at a notifier.
     #[allow(clippy::too_many_arguments)]
     pub async fn record_delivery(

@@ -118,3 +118,55 @@ pub fn score(
     );
     per_kind
 }
+
+/// The alerts whose condition holds at the end: (rule, subject, level). Whether one is
+/// still pending or already firing depends on where micro-batch boundaries fell (rules are
+/// evaluated once per batch), so a run read in other batches compares on this set.
+pub fn active_alerts(p: &Pipeline) -> BTreeSet<(String, String, String)> {
+    use reconlight_rules::AlertState;
+    p.state
+        .alerts
+        .values()
+        .filter(|a| {
+            matches!(a.state, AlertState::Pending | AlertState::Firing) && a.cleared_at.is_none()
+        })
+        .map(|a| {
+            (
+                a.rule_id.clone(),
+                a.subject.clone(),
+                a.level.as_str().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Publishes a generated dataset to its topics (created beforehand, or here with
+/// `partitions`) and returns the configuration reading them.
+pub async fn publish_dataset(dir: &Path, brokers: &str, partitions: Option<i32>) -> Config {
+    use reconlight::publish::{ProduceOptions, produce};
+    for t in reconlight::generate::dataset_topics(dir) {
+        let options = ProduceOptions {
+            brokers: brokers.to_string(),
+            properties: Default::default(),
+            topic: t.topic.clone(),
+            partitions,
+            whole_file: t.whole_file,
+            key_pointers: t.key_pointers.clone(),
+        };
+        produce(&options, &t.files).await.expect("produce");
+    }
+    let text = reconlight::generate::dataset_kafka_config(dir, brokers);
+    Config::parse(&text, dir).expect("kafka config parses")
+}
+
+/// Asserts two sets are equal, printing only what differs.
+pub fn assert_same<T: Ord + std::fmt::Debug>(got: &BTreeSet<T>, want: &BTreeSet<T>, what: &str) {
+    let extra: Vec<_> = got.difference(want).collect();
+    let missing: Vec<_> = want.difference(got).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "{what}: {} unexpected {extra:?}; {} missing {missing:?}",
+        extra.len(),
+        missing.len()
+    );
+}

@@ -9,7 +9,10 @@ mod company;
 mod names;
 mod payments;
 mod sales;
+mod topics;
 mod writers;
+
+pub use topics::{DatasetTopic, dataset_kafka_config, dataset_topics};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -2,11 +2,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use super::kafka::{KafkaFeed, partition_of};
 use super::source::{Item, Merged, Outcome, SourceNotes, read_file, source_files};
 use crate::alerts::RuleRunner;
 use crate::config::{ClockMode, Config};
@@ -49,7 +50,15 @@ pub struct Pipeline {
     pub rules: RuleRunner,
     pub metrics: Arc<Metrics>,
     finder: ContractRefFinder,
+    kafka: Option<KafkaFeed>,
+    /// How long one `run_until_idle` may spend on Kafka: `None` reads until every assigned
+    /// partition is applied to its end (`--until-idle`, tests); a budget lets a running
+    /// service interleave clock ticks and notifications with a never-ending stream.
+    pub kafka_budget: Option<Duration>,
 }
+
+/// How long `run_until_idle` waits for the consumer group to assign partitions.
+const ASSIGNMENT_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl Pipeline {
     /// Opens the store, loads the live state and the rules.
@@ -62,6 +71,10 @@ impl Pipeline {
             &config.business.contract_no_template,
         )?;
         metrics.observe_state(&state);
+        let kafka = match &config.kafka {
+            Some(k) => KafkaFeed::open(&config, k, &state.positions)?,
+            None => None,
+        };
         Ok(Pipeline {
             config,
             store,
@@ -69,6 +82,8 @@ impl Pipeline {
             rules,
             metrics,
             finder,
+            kafka,
+            kafka_budget: None,
         })
     }
 
@@ -112,12 +127,7 @@ impl Pipeline {
                 q.extend(items);
             }
             for n in notes.unbalanced {
-                tracing::warn!("{n}");
-                self.metrics
-                    .unbalanced_statements
-                    .with_label_values(&[&source.name])
-                    .inc();
-                stats.unbalanced_statements.push(n);
+                self.note_unbalanced(&source.name, n, stats);
             }
             queues.push(q);
         }
@@ -125,6 +135,15 @@ impl Pipeline {
         let mut merged = Merged::new(queues);
         merged.dropped = dropped;
         Ok(merged)
+    }
+
+    fn note_unbalanced(&self, source: &str, note: String, stats: &mut RunStats) {
+        tracing::warn!("{note}");
+        self.metrics
+            .unbalanced_statements
+            .with_label_values(&[source])
+            .inc();
+        stats.unbalanced_statements.push(note);
     }
 
     /// Webhook bodies received since the last batch, decoded like the provider's file lines.
@@ -164,6 +183,7 @@ impl Pipeline {
                 raw: body,
                 outcome,
                 inbox_id: Some(id),
+                partial: false,
             });
         }
         Ok(q)
@@ -196,7 +216,105 @@ impl Pipeline {
         }
         // Everything read is committed: drop-folder files can leave.
         merged.file_away().map_err(anyhow::Error::msg)?;
+        if let Some(mut feed) = self.kafka.take() {
+            let drained = self.drain_kafka(&mut feed, &mut stats, &mut progress).await;
+            self.kafka = Some(feed);
+            drained?;
+        }
         Ok(stats)
+    }
+
+    /// Applies what the Kafka topics hold (only them, not the files or the inbox).
+    pub async fn run_kafka(&mut self) -> anyhow::Result<RunStats> {
+        let mut stats = RunStats::default();
+        if let Some(mut feed) = self.kafka.take() {
+            let drained = self
+                .drain_kafka(&mut feed, &mut stats, &mut |_, _| {})
+                .await;
+            self.kafka = Some(feed);
+            drained?;
+        }
+        Ok(stats)
+    }
+
+    /// Applies what the Kafka topics hold, batch by batch, committing offsets to Kafka after
+    /// each store commit.
+    async fn drain_kafka(
+        &mut self,
+        feed: &mut KafkaFeed,
+        stats: &mut RunStats,
+        progress: &mut impl FnMut(u64, u64),
+    ) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let batch_size = self.config.ingest.batch_size;
+        let mut done = 0u64;
+        loop {
+            if self.kafka_budget.is_some() && feed.throttle_due() {
+                self.throttle_kafka(feed).await?;
+            }
+            let mut unbalanced = Vec::new();
+            let batch = feed.next_batch(
+                &self.config,
+                &self.state.positions,
+                batch_size,
+                &mut unbalanced,
+            )?;
+            for (source, note) in unbalanced {
+                self.note_unbalanced(&source, note, stats);
+            }
+            if batch.is_empty() && feed.waiting() && self.kafka_budget.is_none() {
+                continue;
+            }
+            if batch.is_empty() {
+                feed.observe_lag(&self.metrics);
+                if self.kafka_budget.is_some() || feed.caught_up() {
+                    break;
+                }
+                if !feed.has_assignment() && started.elapsed() > ASSIGNMENT_TIMEOUT {
+                    let brokers = self
+                        .config
+                        .kafka
+                        .as_ref()
+                        .map_or("", |k| k.brokers.as_str());
+                    anyhow::bail!(
+                        "kafka: no partitions assigned after {}s: are the brokers at {brokers} reachable?",
+                        ASSIGNMENT_TIMEOUT.as_secs()
+                    );
+                }
+                continue;
+            }
+            let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
+            for item in &batch {
+                if let Some(p) = partition_of(item) {
+                    let at = next.entry(p).or_default();
+                    *at = (*at).max(item.next_position() as i64);
+                }
+            }
+            done += batch.len() as u64;
+            self.process_batch(batch, stats).await?;
+            let offsets: Vec<(String, i32, i64)> =
+                next.into_iter().map(|((t, p), o)| (t, p, o)).collect();
+            feed.committed(&offsets);
+            progress(done, done);
+            if self.kafka_budget.is_some_and(|b| started.elapsed() > b) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops fetching while the Kafka sinks lag too far behind.
+    async fn throttle_kafka(&self, feed: &mut KafkaFeed) -> anyhow::Result<()> {
+        let Some(k) = &self.config.kafka else {
+            return Ok(());
+        };
+        if k.sinks.is_empty() {
+            return Ok(());
+        }
+        let topics: Vec<String> = k.sinks.keys().cloned().collect();
+        let backlog = self.store.backlog("kafka", &topics).await?;
+        feed.throttle(backlog, &self.metrics);
+        Ok(())
     }
 
     /// Applies one micro-batch and commits it with everything it caused.
@@ -213,7 +331,9 @@ impl Pipeline {
                 Some(id) => dirty.inbox_consumed.push(id.clone()),
                 None => {
                     let key = item.position_key();
-                    self.state.positions.insert(key.clone(), item.index + 1);
+                    self.state
+                        .positions
+                        .insert(key.clone(), item.next_position());
                     dirty.positions.insert(key);
                 }
             }

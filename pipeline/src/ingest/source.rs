@@ -37,12 +37,23 @@ pub struct Item {
     pub outcome: Outcome,
     /// For a webhook body: its inbox entry, marked applied in the batch's transaction.
     pub inbox_id: Option<String>,
+    /// More items of the same Kafka message follow: its offset is not consumed yet.
+    pub partial: bool,
 }
 
 impl Item {
     /// The key its file's position is stored under.
     pub fn position_key(&self) -> String {
         format!("{}:{}", self.source, self.file)
+    }
+
+    /// The position stored once this item is applied: the next item's index.
+    pub fn next_position(&self) -> u64 {
+        if self.partial {
+            self.index
+        } else {
+            self.index + 1
+        }
     }
 
     /// `file position`, for dead letters and the audit trail.
@@ -59,7 +70,10 @@ pub struct SourceNotes {
 
 /// The files of a source, in name order.
 pub fn source_files(config: &Config, source: &SourceConfig) -> Result<Vec<PathBuf>, String> {
-    let path = config.resolve(&source.path);
+    let Some(path) = &source.path else {
+        return Ok(Vec::new());
+    };
+    let path = config.resolve(path);
     if path.is_file() {
         return Ok(vec![path]);
     }
@@ -106,9 +120,23 @@ pub fn read_file(
     skip: u64,
     notes: &mut SourceNotes,
 ) -> Result<Vec<Item>, String> {
-    let tz: Tz = config.business.time_zone;
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let file = display_path(config, path);
+    decode_document(config, source, &file, &bytes, skip, notes)
+}
+
+/// Decodes the items of one document (a file's or a Kafka message's bytes) from index
+/// `skip` on; line formats give one item per line.
+pub fn decode_document(
+    config: &Config,
+    source: &SourceConfig,
+    file: &str,
+    bytes: &[u8],
+    skip: u64,
+    notes: &mut SourceNotes,
+) -> Result<Vec<Item>, String> {
+    let tz: Tz = config.business.time_zone;
+    let file = file.to_string();
     let mut items = Vec::new();
     let mut push = |index: u64, position: String, raw: String, outcome: Outcome| {
         if index >= skip {
@@ -120,6 +148,7 @@ pub fn read_file(
                 raw,
                 outcome,
                 inbox_id: None,
+                partial: false,
             });
         }
     };
@@ -129,7 +158,7 @@ pub fn read_file(
         | SourceFormat::EsignCn
         | SourceFormat::Fadada
         | SourceFormat::AdobeSign => {
-            let text = String::from_utf8_lossy(&bytes);
+            let text = String::from_utf8_lossy(bytes);
             for (i, line) in text.lines().enumerate() {
                 let position = format!("line {}", i + 1);
                 let outcome = if line.trim().is_empty() {
@@ -149,7 +178,7 @@ pub fn read_file(
                 push(i as u64, position, line.to_string(), outcome);
             }
         }
-        SourceFormat::Camt => match camt::decode_bytes(&bytes) {
+        SourceFormat::Camt => match camt::decode_bytes(bytes) {
             Ok(msg) => bank_items(
                 &file,
                 &msg.statements,
@@ -161,11 +190,11 @@ pub fn read_file(
             Err(e) => push(
                 0,
                 "document".into(),
-                clip(&bytes),
+                clip(bytes),
                 Outcome::Error(e.to_string()),
             ),
         },
-        SourceFormat::Mt940 => match mt940::decode(&String::from_utf8_lossy(&bytes)) {
+        SourceFormat::Mt940 => match mt940::decode(&String::from_utf8_lossy(bytes)) {
             Ok(msg) => bank_items(
                 &file,
                 &msg.statements,
@@ -174,19 +203,14 @@ pub fn read_file(
                 notes,
                 &mut push,
             ),
-            Err(e) => push(
-                0,
-                "file".into(),
-                clip(&bytes),
-                Outcome::Error(e.to_string()),
-            ),
+            Err(e) => push(0, "file".into(), clip(bytes), Outcome::Error(e.to_string())),
         },
         SourceFormat::Csv => {
             let options = source
                 .csv
                 .as_ref()
                 .ok_or_else(|| format!("source `{}` has no csv mapping", source.name))?;
-            match bank_csv::decode(&bytes, options) {
+            match bank_csv::decode(bytes, options) {
                 Ok(rows) => {
                     for (i, row) in rows.into_iter().enumerate() {
                         match row {
@@ -209,12 +233,7 @@ pub fn read_file(
                         }
                     }
                 }
-                Err(e) => push(
-                    0,
-                    "file".into(),
-                    clip(&bytes),
-                    Outcome::Error(e.to_string()),
-                ),
+                Err(e) => push(0, "file".into(), clip(bytes), Outcome::Error(e.to_string())),
             }
         }
     }
@@ -283,7 +302,7 @@ fn bank_items(
     }
 }
 
-fn clip(bytes: &[u8]) -> String {
+pub(crate) fn clip(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(65_536)]).into_owned()
 }
 

@@ -4,6 +4,7 @@
 //! of active alerts on an interval, as its clients are expected to.
 
 mod alertmanager;
+mod kafka;
 mod pagerduty;
 mod webhook;
 
@@ -188,6 +189,7 @@ pub struct Notifier {
     metrics: Arc<Metrics>,
     agent: ureq::Agent,
     last_alertmanager: Option<DateTime<Utc>>,
+    kafka: Option<kafka::KafkaSink>,
 }
 
 impl Notifier {
@@ -203,12 +205,34 @@ impl Notifier {
             metrics,
             agent,
             last_alertmanager: None,
+            kafka: None,
         }
+    }
+
+    /// Also delivers to the Kafka sink topics, if the configuration names any.
+    pub fn with_kafka(
+        mut self,
+        config: Option<&crate::config::KafkaConfig>,
+    ) -> anyhow::Result<Self> {
+        if let Some(k) = config.filter(|k| !k.sinks.is_empty()) {
+            self.kafka = Some(kafka::KafkaSink::new(k)?);
+        }
+        Ok(self)
+    }
+
+    /// Whether there is anything to deliver to.
+    pub fn is_empty(&self) -> bool {
+        self.config.is_empty() && self.kafka.is_none()
     }
 
     /// One round: every message due for every notifier, and Alertmanager if its interval passed.
     pub async fn deliver(&mut self, now: DateTime<Utc>) -> anyhow::Result<RoundStats> {
         let mut stats = RoundStats::default();
+        if let Some(mut sink) = self.kafka.take() {
+            let result = self.deliver_kafka(&mut sink, now, &mut stats).await;
+            self.kafka = Some(sink);
+            result?;
+        }
         if let Some(pd) = self.config.pagerduty.clone() {
             let pending = self
                 .store
@@ -268,6 +292,54 @@ impl Notifier {
             }
         }
         Ok(stats)
+    }
+
+    /// Sends everything due to the sink topics, a thousand messages in flight at a time.
+    async fn deliver_kafka(
+        &self,
+        sink: &mut kafka::KafkaSink,
+        now: DateTime<Utc>,
+        stats: &mut RoundStats,
+    ) -> anyhow::Result<()> {
+        let topics = sink.outbox_topics();
+        if !sink.reconciled {
+            // A crash between a send and its record would send again: mark what the
+            // topics already hold as delivered first.
+            let already = sink.sent_ids().await;
+            let far = now + Duration::days(36_500);
+            let pending = self
+                .store
+                .pending_deliveries(kafka::NOTIFIER, &topics, far, 1_000_000)
+                .await?;
+            for (message, attempts) in pending.iter().filter(|(m, _)| already.contains(&m.id)) {
+                self.store
+                    .record_delivery(
+                        kafka::NOTIFIER,
+                        &message.id,
+                        "delivered",
+                        attempts + 1,
+                        None,
+                        None,
+                        now,
+                    )
+                    .await?;
+            }
+            sink.reconciled = true;
+        }
+        loop {
+            let pending = self
+                .store
+                .pending_deliveries(kafka::NOTIFIER, &topics, now, 1000)
+                .await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let outcomes = sink.send_all(&pending).await;
+            for ((message, attempts), outcome) in pending.iter().zip(outcomes) {
+                self.record(kafka::NOTIFIER, message, *attempts, outcome, now, stats)
+                    .await?;
+            }
+        }
     }
 
     async fn record(
