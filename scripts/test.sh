@@ -12,6 +12,7 @@ export RECONLIGHT_SAMPLES=${RECONLIGHT_SAMPLES:-$(cd .. && pwd)/shared/samples}
 source scripts/services.sh
 start_postgres
 start_alertmanager
+fetch_tansu
 
 echo "== build"
 cargo build --workspace --all-targets

@@ -228,12 +228,36 @@ pub struct KafkaConfig {
     /// `sasl.mechanism`, `ssl.ca.location`, ...).
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, String>,
+    /// Properties for the consumer only, over `properties` (`group.instance.id`,
+    /// `session.timeout.ms`, `isolation.level`, ...).
+    #[serde(default)]
+    pub consumer_properties: std::collections::BTreeMap<String, String>,
+    /// Properties for the sinks' producer only, over `properties` (`linger.ms`,
+    /// `compression.type`, ...).
+    #[serde(default)]
+    pub producer_properties: std::collections::BTreeMap<String, String>,
     /// Outbox topics -> Kafka topics: `alerts`, `work_items`, `dead_letters`, `actions`.
     #[serde(default)]
     pub sinks: std::collections::BTreeMap<String, String>,
     /// Stop fetching while more than this many outbox messages wait for the sinks.
     #[serde(default = "default_max_backlog")]
     pub max_outbox_backlog: u64,
+}
+
+impl KafkaConfig {
+    /// What the consumer group member is configured with.
+    pub fn consumer_config(&self) -> std::collections::BTreeMap<String, String> {
+        let mut all = self.properties.clone();
+        all.extend(self.consumer_properties.clone());
+        all
+    }
+
+    /// What the sinks' producer is configured with.
+    pub fn producer_config(&self) -> std::collections::BTreeMap<String, String> {
+        let mut all = self.properties.clone();
+        all.extend(self.producer_properties.clone());
+        all
+    }
 }
 
 fn default_group_id() -> String {

@@ -141,6 +141,27 @@ pub fn alertmanager_url() -> String {
     })
 }
 
+/// The tansu broker binary scripts/test.sh fetched (`$RECONLIGHT_TEST_TANSU`).
+pub fn tansu_binary() -> PathBuf {
+    std::env::var_os("RECONLIGHT_TEST_TANSU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!("RECONLIGHT_TEST_TANSU is not set: run scripts/test.sh, which fetches the tansu broker for this test")
+        })
+}
+
+/// Waits until something accepts connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, wait: Duration) {
+    let deadline = Instant::now() + wait;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on 127.0.0.1:{port} after {wait:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Writes a small generated dataset into `dir` and returns its configuration's path, with
 /// `extra` TOML put before the sources.
 pub fn dataset(dir: &Path, contracts: &str, seed: &str, extra: &str) -> PathBuf {

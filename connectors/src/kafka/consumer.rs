@@ -42,6 +42,7 @@ impl ConsumerContext for PositionContext {
     ) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                tracing::debug!("kafka: assigned {} partitions", tpl.count());
                 let positions = self.positions.lock().expect("positions");
                 let mut assigned = self.assigned.lock().expect("assigned");
                 for e in tpl.elements() {
@@ -96,6 +97,7 @@ pub struct KafkaInput {
     /// Partitions revoked since the caller last asked (`take_revoked`).
     revoked_since: Mutex<BTreeSet<(String, i32)>>,
     paused: Mutex<BTreeSet<(String, i32)>>,
+    last_watermark_query: Mutex<Option<Instant>>,
 }
 
 impl KafkaInput {
@@ -136,6 +138,7 @@ impl KafkaInput {
             rebalanced,
             revoked_since: Mutex::new(BTreeSet::new()),
             paused: Mutex::new(BTreeSet::new()),
+            last_watermark_query: Mutex::new(None),
         })
     }
 
@@ -233,6 +236,23 @@ impl KafkaInput {
         (err == RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
     }
 
+    /// The next offset of each assigned partition after what was handed over: past the last
+    /// message polled and the transaction markers after it, which are never handed over.
+    pub fn read_positions(&self) -> HashMap<(String, i32), i64> {
+        self.consumer
+            .position()
+            .map(|tpl| {
+                tpl.elements()
+                    .iter()
+                    .filter_map(|e| match e.offset() {
+                        Offset::Offset(o) => Some(((e.topic().to_string(), e.partition()), o)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// True once the group has assigned this member its partitions (possibly none).
     pub fn has_assignment(&self) -> bool {
         self.rebalanced.load(std::sync::atomic::Ordering::SeqCst)
@@ -297,7 +317,11 @@ impl KafkaInput {
         Ok(())
     }
 
-    /// (topic, partition, high watermark - stored position) of every assigned partition.
+    /// (topic, partition, high watermark - position) of every assigned partition, where the
+    /// position is the store's, or past what the consumer handed over when that is further
+    /// (offsets taken by transaction markers). The high watermarks are the ones the fetches
+    /// report; only a partition without one, or that still looks behind, is asked of the
+    /// broker (a round trip each, so at most every few seconds).
     pub fn lag(&self) -> Vec<(String, i32, i64)> {
         let assigned: Vec<(String, i32)> = self
             .assigned
@@ -307,17 +331,41 @@ impl KafkaInput {
             .cloned()
             .collect();
         let positions = self.positions.lock().expect("positions").clone();
-        assigned
+        let read = self.read_positions();
+        let mut last_query = self.last_watermark_query.lock().expect("query");
+        let may_query = last_query.is_none_or(|t| t.elapsed() >= WATERMARK_QUERY_INTERVAL);
+        let mut queried = false;
+        let lag = assigned
             .into_iter()
             .filter_map(|(t, p)| {
+                let key = (t.clone(), p);
+                let at = match (positions.get(&key), read.get(&key)) {
+                    (Some(a), Some(b)) => Some(*a.max(b)),
+                    (a, b) => a.or(b).copied(),
+                };
+                let behind = |low: i64, high: i64| (high - at.unwrap_or(low).max(low)).max(0);
+                let cached = self
+                    .cached_end(&t, p)
+                    .map(|high| behind(0, high))
+                    .filter(|l| *l == 0);
+                if let Some(lag) = cached {
+                    return Some((t, p, lag));
+                }
+                if !may_query {
+                    return self.cached_end(&t, p).map(|high| (t, p, behind(0, high)));
+                }
+                queried = true;
                 let (low, high) = self
                     .consumer
                     .fetch_watermarks(&t, p, Duration::from_secs(5))
                     .ok()?;
-                let at = positions.get(&(t.clone(), p)).copied().unwrap_or(low);
-                Some((t, p, (high - at).max(0)))
+                Some((t, p, behind(low, high)))
             })
-            .collect()
+            .collect();
+        if queried {
+            *last_query = Some(Instant::now());
+        }
+        lag
     }
 
     /// True once partitions are assigned and every one is applied up to its high watermark.
@@ -330,3 +378,7 @@ impl KafkaInput {
         lag.len() == assigned && lag.iter().all(|(_, _, l)| *l == 0)
     }
 }
+
+/// How often partitions that look behind by the fetches' watermarks are checked with the
+/// broker (messages deleted by retention, or a partition not fetched yet).
+const WATERMARK_QUERY_INTERVAL: Duration = Duration::from_secs(5);

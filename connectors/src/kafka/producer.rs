@@ -8,6 +8,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 /// The header carrying the outbox message id.
@@ -58,7 +59,6 @@ impl KafkaOutput {
     ) -> Result<(), String> {
         use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
         use rdkafka::client::DefaultClientContext;
-        use rdkafka::types::RDKafkaErrorCode;
         let admin: AdminClient<DefaultClientContext> = super::client_config(brokers, properties)
             .create()
             .map_err(|e| e.to_string())?;
@@ -101,67 +101,74 @@ impl KafkaOutput {
 }
 
 /// The message ids already in `topic` (the last `per_partition` messages of each partition):
-/// what a crash may have sent without the store knowing. Blocking.
+/// what a crash may have sent without the store knowing. Each partition is read to the end
+/// its fetches report, not to the end a ListOffsets answer gives: some brokers answer that
+/// with the base offset of the last batch. Blocking.
 pub fn sent_ids(
     brokers: &str,
     properties: &BTreeMap<String, String>,
     topic: &str,
     per_partition: i64,
 ) -> KafkaResult<BTreeSet<String>> {
-    {
-        let mut config = super::client_config(brokers, properties);
-        config
-            .set(
-                "group.id",
-                format!("reconlight-outbox-scan-{}", std::process::id()),
-            )
-            .set("enable.auto.commit", "false");
-        let consumer: BaseConsumer = config.create()?;
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        let mut tpl = TopicPartitionList::new();
-        let mut ends = Vec::new();
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                let (low, high) =
-                    consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))?;
-                if high > low {
-                    tpl.add_partition_offset(
-                        topic,
-                        p.id(),
-                        Offset::Offset((high - per_partition).max(low)),
-                    )?;
-                    ends.push((p.id(), high));
-                }
-            }
+    let mut config = super::client_config(brokers, properties);
+    config
+        .set(
+            "group.id",
+            format!("reconlight-outbox-scan-{}", std::process::id()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true");
+    let consumer: BaseConsumer<ScanContext> = config.create_with_context(ScanContext)?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut tpl = TopicPartitionList::new();
+    let mut remaining = BTreeSet::new();
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            tpl.add_partition_offset(topic, p.id(), Offset::OffsetTail(per_partition))?;
+            remaining.insert(p.id());
         }
-        let mut ids = BTreeSet::new();
-        if ends.is_empty() {
-            return Ok(ids);
+    }
+    let mut ids = BTreeSet::new();
+    if remaining.is_empty() {
+        return Ok(ids);
+    }
+    consumer.assign(&tpl)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !remaining.is_empty() {
+        if std::time::Instant::now() >= deadline {
+            return Err(rdkafka::error::KafkaError::MessageConsumption(
+                RDKafkaErrorCode::OperationTimedOut,
+            ));
         }
-        consumer.assign(&tpl)?;
-        let mut remaining: BTreeMap<i32, i64> = ends.into_iter().collect();
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !remaining.is_empty() && std::time::Instant::now() < deadline {
-            match consumer.poll(Duration::from_millis(500)) {
-                Some(Ok(m)) => {
-                    if let Some(h) = m.headers() {
-                        for header in h.iter().filter(|h| h.key == MESSAGE_ID_HEADER) {
-                            if let Some(v) = header.value {
-                                ids.insert(String::from_utf8_lossy(v).into_owned());
-                            }
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                if let Some(h) = m.headers() {
+                    for header in h.iter().filter(|h| h.key == MESSAGE_ID_HEADER) {
+                        if let Some(v) = header.value {
+                            ids.insert(String::from_utf8_lossy(v).into_owned());
                         }
                     }
-                    if remaining
-                        .get(&m.partition())
-                        .is_some_and(|end| m.offset() + 1 >= *end)
-                    {
-                        remaining.remove(&m.partition());
-                    }
                 }
-                Some(Err(e)) => tracing::warn!("kafka: scanning {topic}: {e}"),
-                None => {}
             }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                remaining.remove(&p);
+            }
+            Some(Err(e)) => tracing::warn!("kafka: scanning {topic}: {e}"),
+            None => {}
         }
-        Ok(ids)
+    }
+    Ok(ids)
+}
+
+/// Reports client errors except reaching a partition's end, which the scan waits for.
+struct ScanContext;
+
+impl rdkafka::ClientContext for ScanContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+            tracing::warn!("kafka: {error}: {reason}");
+        }
     }
 }
+
+impl rdkafka::consumer::ConsumerContext for ScanContext {}

@@ -5,8 +5,10 @@
 //! Partitions are read in step by event time, as Kafka Streams does: each partition's
 //! messages wait in a buffer and the earliest head goes next, so a topic that is read faster
 //! than another does not run the event-time clock ahead of it. A partition with nothing
-//! buffered holds the others back until it is fetched, found at its end, or silent for
-//! `MAX_IDLE`. Buffers are bounded by pausing the partitions that fill them.
+//! buffered holds the others back until it is fetched or found at its end; while nothing
+//! arrives at all it gives up after `MAX_IDLE` (end unknown) or `MAX_LATE` (known to hold
+//! more, but the broker is not handing it over). Buffers are bounded by pausing the
+//! partitions that fill them.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -43,13 +45,19 @@ pub struct KafkaFeed {
     /// The offset after the last message received, per partition.
     fetched_to: HashMap<(String, i32), i64>,
     /// The partition holding the others back, and since when.
-    waiting_for: Option<((String, i32), Instant)>,
+    waiting_for: Option<((String, i32), Instant, Duration)>,
+    /// Partitions already reported as holding the others back too long.
+    gave_up_on: std::collections::BTreeSet<(String, i32)>,
     /// Whether the sinks' backlog asks for every partition to stop.
     backlog_pause: bool,
 }
 
-/// How long an empty partition that is not known to be at its end may hold the others back.
+/// How long a partition never fetched yet may hold the others back while nothing arrives.
 const MAX_IDLE: Duration = Duration::from_secs(2);
+
+/// How long a partition known to hold unread messages may hold the others back while nothing
+/// arrives: applying past it would run the event-time clock ahead of its messages.
+const MAX_LATE: Duration = Duration::from_secs(30);
 
 /// The store key of a partition's position.
 pub fn position_key(source: &str, topic: &str, partition: i32) -> String {
@@ -117,7 +125,7 @@ impl KafkaFeed {
             &kafka.brokers,
             &kafka.group_id,
             &topics,
-            &kafka.properties,
+            &kafka.consumer_config(),
             start,
         )
         .map_err(|e| {
@@ -136,6 +144,7 @@ impl KafkaFeed {
             buffers: BTreeMap::new(),
             fetched_to: HashMap::new(),
             waiting_for: None,
+            gave_up_on: Default::default(),
             backlog_pause: false,
         }))
     }
@@ -158,16 +167,26 @@ impl KafkaFeed {
         while batch.len() < max {
             if dried {
                 match self.holding_back(positions) {
-                    Some(p) => {
+                    Some((p, patience)) => {
                         let since = match &self.waiting_for {
-                            Some((q, since)) if *q == p => *since,
+                            Some((q, since, _)) if *q == p => *since,
                             _ => {
-                                self.waiting_for = Some((p.clone(), Instant::now()));
+                                tracing::debug!("kafka: waiting for {}/{}", p.0, p.1);
+                                self.waiting_for = Some((p.clone(), Instant::now(), patience));
                                 Instant::now()
                             }
                         };
-                        if since.elapsed() < MAX_IDLE {
+                        if since.elapsed() < patience {
                             break;
+                        }
+                        if !self.gave_up_on.contains(&p) {
+                            tracing::warn!(
+                                "kafka: {}/{} delivered nothing for {}s although it holds more; applying the other partitions ahead of it",
+                                p.0,
+                                p.1,
+                                patience.as_secs()
+                            );
+                            self.gave_up_on.insert(p.clone());
                         }
                     }
                     None => self.waiting_for = None,
@@ -214,36 +233,39 @@ impl KafkaFeed {
     pub fn waiting(&self) -> bool {
         self.waiting_for
             .as_ref()
-            .is_some_and(|(_, since)| since.elapsed() < MAX_IDLE)
+            .is_some_and(|(_, since, patience)| since.elapsed() < *patience)
     }
 
     fn buffered(&self) -> usize {
         self.buffers.values().map(VecDeque::len).sum()
     }
 
-    /// An assigned partition with nothing buffered that may still have messages.
-    fn holding_back(&self, positions: &BTreeMap<String, u64>) -> Option<(String, i32)> {
+    /// An assigned partition with nothing buffered that may still have messages, with how
+    /// long it may hold the others back.
+    fn holding_back(&self, positions: &BTreeMap<String, u64>) -> Option<((String, i32), Duration)> {
+        let read = self.input.read_positions();
         self.input
             .assignment()
             .into_iter()
-            .find(|(topic, partition)| {
-                let key = (topic.clone(), *partition);
+            .find_map(|(topic, partition)| {
+                let key = (topic.clone(), partition);
                 if self.buffers.get(&key).is_some_and(|b| !b.is_empty()) {
-                    return false;
+                    return None;
                 }
-                let Some(end) = self.input.cached_end(topic, *partition) else {
-                    return true;
+                let Some(end) = self.input.cached_end(&topic, partition) else {
+                    return Some((key, MAX_IDLE));
                 };
-                let next = self.fetched_to.get(&key).copied().unwrap_or_else(|| {
-                    self.routes
-                        .iter()
-                        .find(|r| r.reads(topic))
-                        .and_then(|r| {
-                            positions.get(&position_key(&r.source.name, topic, *partition))
-                        })
-                        .map_or(0, |n| *n as i64)
-                });
-                next < end
+                let stored = self
+                    .routes
+                    .iter()
+                    .find(|r| r.reads(&topic))
+                    .and_then(|r| positions.get(&position_key(&r.source.name, &topic, partition)))
+                    .map_or(0, |n| *n as i64);
+                let next = [self.fetched_to.get(&key), read.get(&key)]
+                    .into_iter()
+                    .flatten()
+                    .fold(stored, |a, b| a.max(*b));
+                (next < end).then_some((key, MAX_LATE))
             })
     }
 
@@ -282,13 +304,16 @@ impl KafkaFeed {
         // The clock of a partition holding the others back runs only while the consumer
         // has nothing else to hand over: a long queue ahead of it is not silence.
         if !messages.is_empty()
-            && let Some((_, since)) = &mut self.waiting_for
+            && let Some((_, since, _)) = &mut self.waiting_for
         {
             *since = Instant::now();
         }
         for m in messages {
-            self.fetched_to
-                .insert((m.topic.clone(), m.partition), m.offset + 1);
+            let partition = (m.topic.clone(), m.partition);
+            if !self.gave_up_on.is_empty() {
+                self.gave_up_on.remove(&partition);
+            }
+            self.fetched_to.insert(partition, m.offset + 1);
             let route = self.routes.iter().find(|r| r.reads(&m.topic));
             let source_name = route.map_or("kafka", |r| r.source.name.as_str());
             let key = position_key(source_name, &m.topic, m.partition);

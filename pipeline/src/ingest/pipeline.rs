@@ -268,6 +268,7 @@ impl Pipeline {
             if batch.is_empty() {
                 feed.observe_lag(&self.metrics);
                 if self.kafka_budget.is_some() || feed.caught_up() {
+                    tracing::debug!("kafka: idle after {:.1}s", started.elapsed().as_secs_f64());
                     break;
                 }
                 if !feed.has_assignment() && started.elapsed() > ASSIGNMENT_TIMEOUT {
@@ -291,6 +292,11 @@ impl Pipeline {
                 }
             }
             done += batch.len() as u64;
+            tracing::debug!(
+                "kafka: applying {} items at {:.1}s",
+                batch.len(),
+                started.elapsed().as_secs_f64()
+            );
             self.process_batch(batch, stats).await?;
             let offsets: Vec<(String, i32, i64)> =
                 next.into_iter().map(|((t, p), o)| (t, p, o)).collect();

@@ -28,11 +28,12 @@ pub struct KafkaSink {
 
 impl KafkaSink {
     pub fn new(config: &KafkaConfig) -> anyhow::Result<Self> {
-        let output = KafkaOutput::new(&config.brokers, &config.properties)
+        let output = KafkaOutput::new(&config.brokers, &config.producer_config())
             .map_err(|e| anyhow::anyhow!("kafka producer for {}: {e}", config.brokers))?;
         Ok(KafkaSink {
             output,
             brokers: config.brokers.clone(),
+            // The read-back after a crash assigns partitions without joining the group.
             properties: config.properties.clone(),
             topics: config.sinks.clone(),
             reconciled: false,
@@ -43,8 +44,9 @@ impl KafkaSink {
         self.topics.keys().cloned().collect()
     }
 
-    /// Message ids already present at the end of the sink topics.
-    pub async fn sent_ids(&self) -> BTreeSet<String> {
+    /// Message ids already present at the end of the sink topics; an error when a topic
+    /// could not be read back, as sending blind could send twice.
+    pub async fn sent_ids(&self) -> anyhow::Result<BTreeSet<String>> {
         let mut ids = BTreeSet::new();
         for topic in self.topics.values() {
             let (brokers, properties, t) =
@@ -55,11 +57,11 @@ impl KafkaSink {
             .await;
             match scanned {
                 Ok(Ok(found)) => ids.extend(found),
-                Ok(Err(e)) => tracing::warn!("kafka: reading back {topic}: {e}"),
-                Err(e) => tracing::warn!("kafka: reading back {topic}: {e}"),
+                Ok(Err(e)) => anyhow::bail!("reading back {topic}: {e}"),
+                Err(e) => anyhow::bail!("reading back {topic}: {e}"),
             }
         }
-        ids
+        Ok(ids)
     }
 
     /// Sends every message concurrently and waits for each acknowledgement.

@@ -305,7 +305,16 @@ impl Notifier {
         if !sink.reconciled {
             // A crash between a send and its record would send again: mark what the
             // topics already hold as delivered first.
-            let already = sink.sent_ids().await;
+            let already = match sink.sent_ids().await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    // Tried again next round; nothing is sent until the topics are known.
+                    tracing::warn!("kafka sinks: {e}; delivery waits");
+                    self.metrics
+                        .count_notification(kafka::NOTIFIER, &Outcome::Retry(e.to_string()));
+                    return Ok(());
+                }
+            };
             let far = now + Duration::days(36_500);
             let pending = self
                 .store
