@@ -96,11 +96,16 @@ impl RuleRunner {
         metrics: &Metrics,
     ) {
         if refresh_tables {
+            let started = std::time::Instant::now();
             for (name, batch) in build_tables(state, self.tolerance, self.tz, &self.extra_tables) {
                 if let Err(e) = self.engine.set_table(&name, batch) {
                     tracing::error!("{e}");
                 }
             }
+            tracing::debug!(
+                "live tables rebuilt in {:.3}s",
+                started.elapsed().as_secs_f64()
+            );
         }
         let mut failing: BTreeMap<String, RuleError> = self.broken.clone();
         for rule in &self.rules {

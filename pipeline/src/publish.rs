@@ -32,35 +32,52 @@ pub async fn produce(options: &ProduceOptions, files: &[PathBuf]) -> anyhow::Res
     }
     let output = KafkaOutput::new(&options.brokers, &options.properties)
         .map_err(|e| anyhow::anyhow!("kafka producer for {}: {e}", options.brokers))?;
-    let mut messages: Vec<(Option<String>, Option<Vec<u8>>)> = Vec::new();
+    // (where it comes from, key, value)
+    let mut messages: Vec<(String, Option<String>, Option<Vec<u8>>)> = Vec::new();
     for file in files {
         let bytes = std::fs::read(file)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
         if options.whole_file {
             let key = file.file_name().map(|n| n.to_string_lossy().into_owned());
-            messages.push((key, Some(bytes)));
+            messages.push((file.display().to_string(), key, Some(bytes)));
             continue;
         }
         let text = String::from_utf8(bytes)
             .map_err(|e| anyhow::anyhow!("{} is not UTF-8: {e}", file.display()))?;
         let mut last_key = None;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let origin = format!("{} line {}", file.display(), n + 1);
             // A `null` line after a delete is Debezium's tombstone: no value, the row's key.
             if line.trim() == "null" {
-                messages.push((last_key.clone(), None));
+                messages.push((origin, last_key.clone(), None));
                 continue;
             }
             last_key = key_of(line, &options.key_pointers);
-            messages.push((last_key.clone(), Some(line.as_bytes().to_vec())));
+            messages.push((origin, last_key.clone(), Some(line.as_bytes().to_vec())));
         }
     }
     let mut sent = 0u64;
     for chunk in messages.chunks(IN_FLIGHT) {
-        let sends = chunk.iter().map(|(key, payload)| {
+        let sends = chunk.iter().map(|(_, key, payload)| {
             output.send_raw(&options.topic, key.as_deref(), payload.as_deref())
         });
-        for result in futures::future::join_all(sends).await {
-            result.map_err(|e| anyhow::anyhow!("sending to {}: {e}", options.topic))?;
+        let results = futures::future::join_all(sends).await;
+        for ((origin, _, payload), result) in chunk.iter().zip(results) {
+            result.map_err(|e| {
+                let size = payload.as_ref().map_or(0, Vec::len);
+                let hint = if e.to_string().contains("MessageSizeTooLarge") {
+                    " (raise the topic's max.message.bytes and pass -X message.max.bytes=N, or split the statement)"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!(
+                    "sending {origin} ({size} bytes) to {}: {e}{hint}",
+                    options.topic
+                )
+            })?;
             sent += 1;
         }
     }
