@@ -21,6 +21,10 @@ use reconlight::metrics::Metrics;
 use reconlight::publish::{ProduceOptions, produce};
 use reconlight_connectors::formats::debezium::{self, DebeziumMessage, DebeziumOptions};
 
+// As the binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
