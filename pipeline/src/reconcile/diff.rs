@@ -22,8 +22,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::json;
 
-use super::matching::{Allocation, MatchSettings, Matches, match_credits};
-use crate::state::LiveState;
+use super::matching::{Allocation, MatchSettings, Matches, PayerIndex, match_credits};
+use crate::state::{BankRow, LiveState};
 use crate::workitems::{Finding, WorkItemKind};
 
 /// Headline numbers of one nightly diff.
@@ -43,6 +43,113 @@ pub struct DiffSummary {
     pub credit_amount_matched: Decimal,
     pub findings_by_kind: BTreeMap<String, usize>,
     pub amount_by_kind: BTreeMap<String, Decimal>,
+}
+
+/// Candidate lines listed on a receivable with nothing or too little received.
+const MAX_CANDIDATES: usize = 5;
+
+/// Credits booked by D that no installment took, by the customer their payer is (account or
+/// exact name) and by amount: the bank lines a clerk looks at first for a missing or short
+/// payment.
+struct OpenCredits<'a> {
+    by_customer: HashMap<&'a str, Vec<&'a BankRow>>,
+    by_amount: BTreeMap<Decimal, Vec<&'a BankRow>>,
+    payer: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> OpenCredits<'a> {
+    fn new(state: &'a LiveState, matches: &Matches, through: NaiveDate) -> Self {
+        let payers = PayerIndex::new(state.customers.values());
+        let mut open = OpenCredits {
+            by_customer: HashMap::new(),
+            by_amount: BTreeMap::new(),
+            payer: HashMap::new(),
+        };
+        for b in state.bank.values() {
+            let tx = &b.tx;
+            if tx.direction != Direction::Credit
+                || tx.reversal
+                || b.reversed_by.is_some()
+                || tx.booking_date > through
+                || matches
+                    .get(&tx.bank_ref)
+                    .is_some_and(|a| a.iter().any(|a| a.confirmed))
+            {
+                continue;
+            }
+            if let Some(customer) = payers.identify_exactly(
+                tx.counterparty_account.as_deref(),
+                tx.counterparty_name.as_deref(),
+            ) {
+                open.by_customer.entry(customer).or_default().push(b);
+                open.payer.insert(tx.bank_ref.as_str(), customer);
+            }
+            open.by_amount
+                .entry(tx.amount.amount.normalize())
+                .or_default()
+                .push(b);
+        }
+        open
+    }
+
+    /// Open credits from the customer or of the missing amount (within the tolerance), in
+    /// the currency, both first, then nearest the due date.
+    fn candidates(
+        &self,
+        customer: &str,
+        currency: &str,
+        missing: Decimal,
+        tol: Decimal,
+        due: Option<NaiveDate>,
+    ) -> Vec<serde_json::Value> {
+        let mut seen: HashMap<&str, (bool, bool, &BankRow)> = HashMap::new();
+        for b in self.by_customer.get(customer).into_iter().flatten() {
+            seen.insert(b.tx.bank_ref.as_str(), (true, false, b));
+        }
+        let lo = (missing - tol).normalize();
+        let hi = (missing + tol).normalize();
+        // A common round amount can have many open credits: the nearest few are enough.
+        for b in self.by_amount.range(lo..=hi).flat_map(|(_, v)| v).take(200) {
+            seen.entry(b.tx.bank_ref.as_str())
+                .and_modify(|e| e.1 = true)
+                .or_insert((false, true, b));
+        }
+        let mut found: Vec<(bool, bool, &BankRow)> = seen
+            .into_values()
+            .filter(|(_, _, b)| b.tx.amount.currency.to_string() == currency)
+            .collect();
+        let distance = |b: &BankRow| due.map_or(0, |d| (b.tx.booking_date - d).num_days().abs());
+        found.sort_by_key(|(payer, amount, b)| {
+            (
+                !(*payer && *amount),
+                !*payer,
+                distance(b),
+                b.tx.bank_ref.clone(),
+            )
+        });
+        found
+            .into_iter()
+            .take(MAX_CANDIDATES)
+            .map(|(payer, amount, b)| {
+                let tx = &b.tx;
+                let why = match (payer, amount) {
+                    (true, true) => "paid by this customer, for the amount missing",
+                    (true, false) => "paid by this customer, matched to nothing",
+                    _ => "the amount missing, from a payer not known as this customer",
+                };
+                json!({
+                    "bank_ref": tx.bank_ref,
+                    "booking_date": tx.booking_date,
+                    "amount": tx.amount.amount,
+                    "payer": tx.counterparty_name,
+                    "payer_account": tx.counterparty_account,
+                    "payer_customer": self.payer.get(tx.bank_ref.as_str()),
+                    "remittance": tx.remittance,
+                    "why": why,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Runs the diff for business date `date`.
@@ -92,6 +199,7 @@ pub fn nightly_diff(
         })
     };
 
+    let open_credits = OpenCredits::new(state, &matches, through);
     for ((no, seq), inst) in &state.installments {
         let Some(contract) = state
             .contracts
@@ -189,6 +297,16 @@ pub fn nightly_diff(
                 ),
             ),
         };
+        let candidates = match kind {
+            WorkItemKind::MissingPayment | WorkItemKind::PartialPayment => open_credits.candidates(
+                &contract.customer_id,
+                &ccy.to_string(),
+                expected - received,
+                tol,
+                inst.due_date,
+            ),
+            _ => Vec::new(),
+        };
         findings.push(Finding {
             kind,
             contract_no: Some(no.clone()),
@@ -206,6 +324,7 @@ pub fn nightly_diff(
                 "contract_amount": contract.amount.amount,
                 "owner_id": contract.owner_id,
                 "credits": allocs.iter().map(|a| credit_line(a)).collect::<Vec<_>>(),
+                "candidates": candidates,
                 "audit": format!("/api/v1/contracts/{no}/audit"),
             }),
         });
@@ -410,4 +529,140 @@ pub fn nightly_diff(
             (summary.difference * Decimal::ONE_HUNDRED / summary.expected_due).round_dp(2);
     }
     (matches, findings, summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use chrono::NaiveDate;
+    use reconlight_connectors::model::{
+        BankTransaction, Contract, ContractStatus, Currency, Customer, Direction, Money,
+    };
+    use rust_decimal::Decimal;
+
+    use super::nightly_diff;
+    use crate::reconcile::matching::MatchSettings;
+    use crate::reconcile::reference::ContractRefFinder;
+    use crate::reconcile::terms::{Anchor, Installment};
+    use crate::state::{BankRow, LiveState};
+    use crate::workitems::WorkItemKind;
+
+    fn money(text: &str) -> Money {
+        Money::new(Decimal::from_str(text).unwrap(), Currency::CNY)
+    }
+
+    fn credit(s: &mut LiveState, bank_ref: &str, amount: &str, account: &str, day: u32) {
+        s.bank.insert(
+            bank_ref.into(),
+            BankRow {
+                tx: BankTransaction {
+                    bank_ref: bank_ref.into(),
+                    account: "128905678810201".into(),
+                    direction: Direction::Credit,
+                    amount: money(amount),
+                    reversal: false,
+                    booking_date: NaiveDate::from_ymd_opt(2026, 10, day).unwrap(),
+                    value_date: None,
+                    counterparty_name: None,
+                    counterparty_account: Some(account.into()),
+                    remittance: "货款".into(),
+                    end_to_end_id: None,
+                    format: "test".into(),
+                },
+                reversed_by: None,
+                reverses: None,
+                source: String::new(),
+                position: String::new(),
+            },
+        );
+    }
+
+    #[test]
+    fn a_missing_payment_lists_the_open_credits_that_could_be_it() {
+        let mut s = LiveState::default();
+        s.customers.insert(
+            "C1".into(),
+            Customer {
+                customer_id: "C1".into(),
+                name: "杭州云帆科技有限公司".into(),
+                bank_account_no: Some("6222 0000 1111".into()),
+                region: None,
+            },
+        );
+        let no = "HT-2026-000001".to_string();
+        s.contracts.insert(
+            no.clone(),
+            Contract {
+                contract_no: no.clone(),
+                customer_id: "C1".into(),
+                owner_id: None,
+                region: None,
+                amount: money("100000.00"),
+                status: ContractStatus::Signed,
+                signed_at: None,
+                signature_method: Some("e_sign".into()),
+                accepted_at: None,
+                payment_terms: String::new(),
+                updated_at: None,
+                updated_by: None,
+                updated_ip: None,
+            },
+        );
+        s.installments.insert(
+            (no.clone(), 1),
+            Installment {
+                contract_no: no.clone(),
+                seq: 1,
+                customer_id: "C1".into(),
+                amount: money("100000.00"),
+                anchor: Anchor::Signed,
+                due_days: 7,
+                due_date: NaiveDate::from_ymd_opt(2026, 10, 1),
+            },
+        );
+        // The customer paid something else; a stranger paid the exact amount; another
+        // stranger's credit is neither.
+        credit(&mut s, "B-CUSTOMER", "40000.00", "622200001111", 5);
+        credit(&mut s, "B-AMOUNT", "99999.50", "6217000099998888", 20);
+        credit(&mut s, "B-OTHER", "5000.00", "6217000077776666", 3);
+        let finder = ContractRefFinder::new(
+            r"(?i)HT[\s\-_/]*([0-9]{4})[\s\-_/]*([0-9]{6})",
+            "HT-${1}-${2}",
+        )
+        .unwrap();
+        let settings = MatchSettings {
+            tolerance: Decimal::from_str("1.00").unwrap(),
+            auto_confirm: 90,
+            finder: &finder,
+        };
+        let date = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        let (_, findings, _) = nightly_diff(&s, &settings, chrono_tz::Asia::Shanghai, date);
+        let missing = findings
+            .iter()
+            .find(|f| f.kind == WorkItemKind::MissingPayment)
+            .expect("a missing payment");
+        let candidates = missing.details["candidates"].as_array().unwrap();
+        let refs: Vec<&str> = candidates
+            .iter()
+            .map(|c| c["bank_ref"].as_str().unwrap())
+            .collect();
+        assert_eq!(refs, ["B-CUSTOMER", "B-AMOUNT"]);
+        assert_eq!(
+            candidates[0]["why"],
+            "paid by this customer, matched to nothing"
+        );
+        assert_eq!(candidates[0]["payer_customer"], "C1");
+        assert_eq!(candidates[0]["amount"], "40000.00");
+        assert_eq!(
+            candidates[1]["why"],
+            "the amount missing, from a payer not known as this customer"
+        );
+        // The credits nobody took are still unmatched receipts of their own.
+        let unmatched = findings
+            .iter()
+            .filter(|f| f.kind == WorkItemKind::UnmatchedReceipt)
+            .count();
+        assert_eq!(unmatched, 3);
+    }
 }

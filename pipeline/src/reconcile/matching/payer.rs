@@ -127,6 +127,18 @@ impl<'s> PayerIndex<'s> {
         index
     }
 
+    /// The customer a payer's account or exact (normalized) name belongs to, without
+    /// looking for similar names.
+    pub fn identify_exactly(&self, account: Option<&str>, name: Option<&str>) -> Option<&'s str> {
+        if let Some(acct) = account.map(normalize_account).filter(|a| !a.is_empty())
+            && let Some(c) = self.by_account.get(&acct)
+        {
+            return Some(c);
+        }
+        let name = name.map(normalize_company_name).filter(|n| !n.is_empty())?;
+        self.by_name.get(&name).copied().flatten()
+    }
+
     /// The customer a payer is, and how that was found.
     pub fn identify(
         &self,
