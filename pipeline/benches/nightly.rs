@@ -24,6 +24,10 @@ use reconlight_connectors::model::{
 };
 use rust_decimal::Decimal;
 
+// As the binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Lcg(u64);
 
 impl Lcg {
