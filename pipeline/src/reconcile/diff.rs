@@ -45,6 +45,14 @@ pub struct DiffSummary {
     pub amount_by_kind: BTreeMap<String, Decimal>,
 }
 
+/// A credit booked by D that was not returned: money received.
+fn counts_as_received(b: &BankRow, through: NaiveDate) -> bool {
+    b.tx.direction == Direction::Credit
+        && !b.tx.reversal
+        && b.reversed_by.is_none()
+        && b.tx.booking_date <= through
+}
+
 /// Candidate lines listed on a receivable with nothing or too little received.
 const MAX_CANDIDATES: usize = 5;
 
@@ -67,10 +75,7 @@ impl<'a> OpenCredits<'a> {
         };
         for b in state.bank.values() {
             let tx = &b.tx;
-            if tx.direction != Direction::Credit
-                || tx.reversal
-                || b.reversed_by.is_some()
-                || tx.booking_date > through
+            if !counts_as_received(b, through)
                 || matches
                     .get(&tx.bank_ref)
                     .is_some_and(|a| a.iter().any(|a| a.confirmed))
@@ -333,11 +338,7 @@ pub fn nightly_diff(
     // Credits no installment took.
     for b in state.bank.values() {
         let tx = &b.tx;
-        if tx.direction != Direction::Credit
-            || tx.reversal
-            || b.reversed_by.is_some()
-            || tx.booking_date > through
-        {
+        if !counts_as_received(b, through) {
             continue;
         }
         summary.credits += 1;
