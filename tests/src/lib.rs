@@ -63,7 +63,7 @@ pub fn free_port() -> u16 {
 /// A plain HTTP/1.1 GET; waits up to `wait` for the server to come up. Returns (status, body).
 pub fn http_get(port: u16, path: &str, wait: Duration) -> (u16, String) {
     let deadline = Instant::now() + wait;
-    let mut stream = loop {
+    let stream = loop {
         match TcpStream::connect(("127.0.0.1", port)) {
             Ok(s) => break s,
             Err(e) if Instant::now() < deadline => {
@@ -73,11 +73,15 @@ pub fn http_get(port: u16, path: &str, wait: Duration) -> (u16, String) {
             Err(e) => panic!("nothing listens on 127.0.0.1:{port}: {e}"),
         }
     };
-    write!(
+    exchange(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
     )
-    .unwrap();
+}
+
+/// Sends a whole request and reads the answer to the end: (status, body).
+fn exchange(mut stream: TcpStream, request: &str) -> (u16, String) {
+    stream.write_all(request.as_bytes()).unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -186,24 +190,12 @@ pub fn dataset(dir: &Path, contracts: &str, seed: &str, extra: &str) -> PathBuf 
 
 /// A plain HTTP/1.1 POST of a JSON body. Returns (status, body).
 pub fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("server listens");
-    write!(
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("server listens");
+    exchange(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
     )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
 }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::debezium::parse_timestamp;
-use crate::model::{Currency, Money, SignatureEvent, SignatureStatus};
-use crate::money::parse_amount;
+use super::json_fields::{amount_at, first_text};
+use crate::model::{Currency, SignatureEvent, SignatureStatus};
 
 /// Where the contract's data is in an Acrobat Sign notification.
 #[derive(Clone, Debug, Deserialize)]
@@ -56,29 +56,8 @@ pub fn decode(text: &str, options: &AdobeSignOptions) -> Result<SignatureEvent, 
         "AGREEMENT_REJECTED" => SignatureStatus::Declined,
         _ => SignatureStatus::Other,
     };
-    let contract_no = options
-        .contract_no
-        .iter()
-        .filter_map(|p| doc.pointer(p))
-        .filter_map(|v| {
-            v.as_str()
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        })
-        .next();
-    let amount = options
-        .contract_amount
-        .as_deref()
-        .and_then(|p| doc.pointer(p))
-        .map(|v| {
-            let text = v
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string());
-            parse_amount(&text).map(|a| Money::new(a, options.currency))
-        })
-        .transpose()?;
+    let contract_no = first_text(&doc, &options.contract_no);
+    let amount = amount_at(&doc, options.contract_amount.as_deref(), options.currency)?;
     let when = doc
         .get("eventDate")
         .and_then(Json::as_str)

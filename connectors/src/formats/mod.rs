@@ -7,5 +7,6 @@ pub mod debezium;
 pub mod docusign;
 pub mod esign_cn;
 pub mod fadada;
+pub mod json_fields;
 pub mod mt940;
 pub mod statement;

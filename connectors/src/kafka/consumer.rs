@@ -344,15 +344,10 @@ impl KafkaInput {
                     (a, b) => a.or(b).copied(),
                 };
                 let behind = |low: i64, high: i64| (high - at.unwrap_or(low).max(low)).max(0);
-                let cached = self
-                    .cached_end(&t, p)
-                    .map(|high| behind(0, high))
-                    .filter(|l| *l == 0);
-                if let Some(lag) = cached {
-                    return Some((t, p, lag));
-                }
-                if !may_query {
-                    return self.cached_end(&t, p).map(|high| (t, p, behind(0, high)));
+                let cached = self.cached_end(&t, p).map(|high| behind(0, high));
+                // Caught up by the fetches' account, or not to be asked again yet.
+                if cached == Some(0) || !may_query {
+                    return cached.map(|lag| (t, p, lag));
                 }
                 queried = true;
                 let (low, high) = self
