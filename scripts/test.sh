@@ -6,8 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-# The shared samples (bank statements, CDC events) sit beside the project.
-export RECONLIGHT_SAMPLES=${RECONLIGHT_SAMPLES:-$(cd .. && pwd)/shared/samples}
 
 source scripts/services.sh
 start_postgres

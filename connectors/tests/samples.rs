@@ -1,4 +1,4 @@
-//! Golden tests on real public samples (../shared/samples): every file decodes, with the
+//! Golden tests on real public samples (tests/fixtures, origins in its SOURCES.md): every file decodes, with the
 //! entries, amounts, references and balance verdicts below.
 
 use std::path::PathBuf;
@@ -8,10 +8,9 @@ use reconlight_connectors::formats::{camt, debezium};
 use reconlight_connectors::model::{ChangeOp, Direction, Value};
 use rust_decimal::Decimal;
 
+/// The public sample files, kept in the repository with their origins and licences.
 fn samples() -> PathBuf {
-    std::env::var_os("RECONLIGHT_SAMPLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }
 
 fn d(s: &str) -> Decimal {
