@@ -10,7 +10,7 @@ mod names;
 mod payments;
 mod sales;
 mod topics;
-mod writers;
+pub mod writers;
 
 pub use topics::{DatasetTopic, dataset_kafka_config, dataset_topics};
 

@@ -1,6 +1,6 @@
 //! Writes the generated company's data in the real wire formats: Debezium JSON change
-//! events, DocuSign Connect JSON SIM notifications, ISO 20022 camt.053.001.08 statements
-//! and a GBK-encoded bank CSV export.
+//! events, DocuSign Connect JSON SIM notifications, ISO 20022 camt.053.001.08 statements,
+//! SWIFT MT940 statements and a GBK-encoded bank CSV export.
 
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -290,8 +290,21 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A camt.053.001.08 message with one statement per day; balances chain from `opening`.
+/// A camt.053.001.08 message in CNY with one statement per day; balances chain from
+/// `opening`.
 pub fn camt053(
+    msg_id: &str,
+    account: &str,
+    days: &[(NaiveDate, Vec<CamtEntry>)],
+    opening: Decimal,
+    created: DateTime<Utc>,
+) -> (String, Decimal) {
+    camt053_in("CNY", msg_id, account, days, opening, created)
+}
+
+/// A camt.053.001.08 message for an account kept in `currency`.
+pub fn camt053_in(
+    currency: &str,
     msg_id: &str,
     account: &str,
     days: &[(NaiveDate, Vec<CamtEntry>)],
@@ -316,7 +329,7 @@ pub fn camt053(
         }
         let bal = |code: &str, amt: Decimal| {
             format!(
-                "      <Bal>\n        <Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp>\n        <Amt Ccy=\"CNY\">{}</Amt>\n        <CdtDbtInd>{}</CdtDbtInd>\n        <Dt><Dt>{date}</Dt></Dt>\n      </Bal>\n",
+                "      <Bal>\n        <Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp>\n        <Amt Ccy=\"{currency}\">{}</Amt>\n        <CdtDbtInd>{}</CdtDbtInd>\n        <Dt><Dt>{date}</Dt></Dt>\n      </Bal>\n",
                 amt.abs(),
                 if amt.is_sign_negative() {
                     "DBIT"
@@ -326,14 +339,14 @@ pub fn camt053(
             )
         };
         x.push_str(&format!(
-            "    <Stmt>\n      <Id>{msg_id}-{:03}</Id>\n      <ElctrncSeqNb>{}</ElctrncSeqNb>\n      <CreDtTm>{date}T23:30:00+08:00</CreDtTm>\n      <Acct>\n        <Id><Othr><Id>{account}</Id></Othr></Id>\n        <Ccy>CNY</Ccy>\n        <Ownr><Nm>成都瑞康医疗设备有限公司</Nm></Ownr>\n      </Acct>\n",
+            "    <Stmt>\n      <Id>{msg_id}-{:03}</Id>\n      <ElctrncSeqNb>{}</ElctrncSeqNb>\n      <CreDtTm>{date}T23:30:00+08:00</CreDtTm>\n      <Acct>\n        <Id><Othr><Id>{account}</Id></Othr></Id>\n        <Ccy>{currency}</Ccy>\n        <Ownr><Nm>成都瑞康医疗设备有限公司</Nm></Ownr>\n      </Acct>\n",
             n + 1,
             n + 1
         ));
         x.push_str(&bal("OPBD", open));
         x.push_str(&bal("CLBD", balance));
         for e in entries {
-            x.push_str(&camt_entry(e));
+            x.push_str(&camt_entry(e, currency));
         }
         x.push_str("    </Stmt>\n");
     }
@@ -341,10 +354,10 @@ pub fn camt053(
     (x, balance)
 }
 
-fn camt_entry(e: &CamtEntry) -> String {
+fn camt_entry(e: &CamtEntry, currency: &str) -> String {
     let mut x = String::new();
     let cd = if e.credit { "CRDT" } else { "DBIT" };
-    x.push_str(&format!("      <Ntry>\n        <NtryRef>{}</NtryRef>\n        <Amt Ccy=\"CNY\">{}</Amt>\n        <CdtDbtInd>{cd}</CdtDbtInd>\n", esc(&e.entry_ref), e.amount()));
+    x.push_str(&format!("      <Ntry>\n        <NtryRef>{}</NtryRef>\n        <Amt Ccy=\"{currency}\">{}</Amt>\n        <CdtDbtInd>{cd}</CdtDbtInd>\n", esc(&e.entry_ref), e.amount()));
     if e.reversal {
         x.push_str("        <RvslInd>true</RvslInd>\n");
     }
@@ -361,7 +374,7 @@ fn camt_entry(e: &CamtEntry) -> String {
         if e.reversal { "RRTN" } else { "DMCT" }
     ));
     if e.txs.len() > 1 {
-        x.push_str(&format!("          <Btch><NbOfTxs>{}</NbOfTxs><TtlAmt Ccy=\"CNY\">{}</TtlAmt><CdtDbtInd>{cd}</CdtDbtInd></Btch>\n", e.txs.len(), e.amount()));
+        x.push_str(&format!("          <Btch><NbOfTxs>{}</NbOfTxs><TtlAmt Ccy=\"{currency}\">{}</TtlAmt><CdtDbtInd>{cd}</CdtDbtInd></Btch>\n", e.txs.len(), e.amount()));
     }
     for t in &e.txs {
         x.push_str("          <TxDtls>\n            <Refs>\n");
@@ -376,7 +389,7 @@ fn camt_entry(e: &CamtEntry) -> String {
             esc(&t.end_to_end_id)
         ));
         x.push_str(&format!(
-            "            <Amt Ccy=\"CNY\">{}</Amt>\n            <CdtDbtInd>{cd}</CdtDbtInd>\n",
+            "            <Amt Ccy=\"{currency}\">{}</Amt>\n            <CdtDbtInd>{cd}</CdtDbtInd>\n",
             t.amount
         ));
         let (party, acct) = if e.credit {
@@ -410,6 +423,101 @@ fn camt_entry(e: &CamtEntry) -> String {
     }
     x.push_str("        </NtryDtls>\n      </Ntry>\n");
     x
+}
+
+/// One MT940 statement line (`:61:` with its `:86:` details).
+#[derive(Clone, Debug)]
+pub struct Mt940Line {
+    pub date: NaiveDate,
+    pub amount: Decimal,
+    pub credit: bool,
+    /// A reversal of an earlier entry (`RD`/`RC`).
+    pub reversal: bool,
+    pub bank_ref: String,
+    pub party_name: Option<String>,
+    pub party_account: Option<String>,
+    pub remittance: String,
+}
+
+fn swift_amount(d: Decimal) -> String {
+    format!("{:.2}", d).replace('.', ",")
+}
+
+/// `:86:` text in at most 6 lines of 65 characters, broken before a space where there is
+/// one (the space starts the next line, so joining the lines gives the text back).
+fn wrap65(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while start < chars.len() && lines.len() < 6 {
+        let mut end = (start + 65).min(chars.len());
+        if end < chars.len()
+            && let Some(space) = (start + 1..end).rev().find(|&i| chars[i] == ' ')
+        {
+            end = space;
+        }
+        lines.push(chars[start..end].iter().collect());
+        start = end;
+    }
+    lines
+}
+
+/// An MT940 file with one statement per day, `:86:` in the SEPA `/CODE/value` style;
+/// balances chain from `opening`.
+pub fn mt940(
+    account: &str,
+    currency: &str,
+    days: &[(NaiveDate, Vec<Mt940Line>)],
+    opening: Decimal,
+) -> String {
+    let mut out = String::new();
+    let mut balance = opening;
+    let mark = |d: Decimal| if d.is_sign_negative() { "D" } else { "C" };
+    for (n, (date, lines)) in days.iter().enumerate() {
+        let day = date.format("%y%m%d");
+        out.push_str(&format!(
+            ":20:STMT{}\r\n:25:{account}\r\n:28C:{}/1\r\n:60F:{}{day}{currency}{}\r\n",
+            date.format("%Y%m%d"),
+            n + 1,
+            mark(balance),
+            swift_amount(balance.abs())
+        ));
+        for l in lines {
+            let sign = match (l.credit, l.reversal) {
+                (true, false) => "C",
+                (false, false) => "D",
+                (true, true) => "RD",
+                (false, true) => "RC",
+            };
+            // A reversal of a credit takes money out, and the other way round.
+            if l.credit != l.reversal {
+                balance += l.amount;
+            } else {
+                balance -= l.amount;
+            }
+            out.push_str(&format!(
+                ":61:{day}{}{sign}{}NTRFNONREF//{}\r\n",
+                date.format("%m%d"),
+                swift_amount(l.amount),
+                l.bank_ref
+            ));
+            let mut info = String::new();
+            if let Some(name) = &l.party_name {
+                info.push_str(&format!("/NAME/{name}"));
+            }
+            if let Some(acct) = &l.party_account {
+                info.push_str(&format!("/IBAN/{acct}"));
+            }
+            info.push_str(&format!("/REMI/USTD//{}", l.remittance));
+            out.push_str(&format!(":86:{}\r\n", wrap65(&info).join("\r\n")));
+        }
+        out.push_str(&format!(
+            ":62F:{}{day}{currency}{}\r\n-\r\n",
+            mark(balance),
+            swift_amount(balance.abs())
+        ));
+    }
+    out
 }
 
 /// One line of the bank CSV export.

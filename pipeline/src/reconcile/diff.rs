@@ -175,10 +175,17 @@ pub fn nightly_diff(
     };
 
     let mut by_installment: HashMap<(&str, u32), Vec<&Allocation>> = HashMap::new();
+    // Second payments the evidence cannot confirm (they could also be paying early).
+    let mut possible_duplicates: HashMap<(&str, u32), Vec<&Allocation>> = HashMap::new();
     let mut suggested: HashMap<(&str, u32), Decimal> = HashMap::new();
     for a in matches.values().flatten() {
         if a.confirmed {
             by_installment
+                .entry((a.contract_no.as_str(), a.seq))
+                .or_default()
+                .push(a);
+        } else if a.duplicate {
+            possible_duplicates
                 .entry((a.contract_no.as_str(), a.seq))
                 .or_default()
                 .push(a);
@@ -228,8 +235,13 @@ pub fn nightly_diff(
         } else if received > expected {
             summary.difference += received - expected;
         }
+        let possible = possible_duplicates
+            .get(&(no.as_str(), *seq))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let full: Vec<&&Allocation> = allocs
             .iter()
+            .chain(possible)
             .filter(|a| (a.amount - expected).abs() <= tol)
             .collect();
         let kind = if received.is_zero() {
@@ -280,8 +292,13 @@ pub fn nightly_diff(
                             .min_by_key(|r| (&state.bank[*r].tx.booking_date, *r))
                     })
                     .cloned();
+                let doubt = full
+                    .iter()
+                    .find(|a| !a.confirmed && Some(&a.bank_ref) == second.as_ref())
+                    .map(|a| format!(" ({}% sure: {})", a.confidence, a.explanation))
+                    .unwrap_or_default();
                 let s = format!(
-                    "{no} installment {seq}: {ccy} {expected} was paid in full {} times (received {received}); {} looks like a duplicate",
+                    "{no} installment {seq}: {ccy} {expected} was paid in full {} times; {} looks like a duplicate{doubt}",
                     full.len(),
                     second.as_deref().unwrap_or("")
                 );
@@ -328,7 +345,7 @@ pub fn nightly_diff(
                 "due_days": inst.due_days,
                 "contract_amount": contract.amount.amount,
                 "owner_id": contract.owner_id,
-                "credits": allocs.iter().map(|a| credit_line(a)).collect::<Vec<_>>(),
+                "credits": allocs.iter().chain(possible).map(|a| credit_line(a)).collect::<Vec<_>>(),
                 "candidates": candidates,
                 "audit": format!("/api/v1/contracts/{no}/audit"),
             }),
@@ -350,6 +367,10 @@ pub fn nightly_diff(
             continue;
         }
         summary.difference += tx.amount.amount;
+        // A possible second payment is its installment's duplicate_payment item.
+        if !allocs.is_empty() && allocs.iter().all(|a| a.duplicate) {
+            continue;
+        }
         let base = json!({
             "booking_date": tx.booking_date,
             "account": tx.account,

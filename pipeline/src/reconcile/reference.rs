@@ -18,12 +18,37 @@ impl ContractRefFinder {
         Ok(ContractRefFinder {
             pattern: Regex::new(pattern)?,
             template: parse_template(template),
-            english_anchor: Regex::new(r"(?i)inst|phase|period|stage").expect("valid regex"),
+            english_anchor: Regex::new(r"(?i)inst|phase|period|stage|\d(st|nd|rd|th)\b|first|second|third|fourth|fifth|sixth")
+                .expect("valid regex"),
         })
+    }
+
+    /// The contract numbers a text names and the installments it names, read once: what
+    /// the matcher needs of every remittance.
+    pub fn read(&self, text: &str) -> (Vec<String>, Vec<u32>) {
+        let text = half_width(text);
+        let mut hints = Vec::new();
+        let contracts = self.contract_numbers_in(&text, &mut hints);
+        hints.extend(self.installments_in(&text));
+        hints.sort_unstable();
+        hints.dedup();
+        (contracts, hints)
     }
 
     /// Every contract number in the text, normalized, in order of appearance, without repeats.
     pub fn contract_numbers(&self, text: &str) -> Vec<String> {
+        self.contract_numbers_in(&half_width(text), &mut Vec::new())
+    }
+
+    /// Installment numbers the text names (`第2期`, `第1-2期`, `2/3期`, `HT-2026-000100/2`,
+    /// `installment 3`, `2nd installment`), if any.
+    pub fn installments(&self, text: &str) -> Vec<u32> {
+        self.read(text).1
+    }
+
+    /// Contract numbers in an already half-width text; an installment written right after
+    /// one (`HT-2026-000100/2`, `HT-2026-000100-2期`) goes to `hints`.
+    fn contract_numbers_in(&self, text: &str, hints: &mut Vec<u32>) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut locations = self.pattern.capture_locations();
         let mut at = 0;
@@ -36,13 +61,13 @@ impl ContractRefFinder {
             } else {
                 whole.end() + 1
             };
+            let after = &text[whole.end()..];
             // A longer run of digits is some other number that merely contains the pattern.
-            if text[whole.end()..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_digit())
-            {
+            if after.chars().next().is_some_and(|c| c.is_ascii_digit()) {
                 continue;
+            }
+            if let Some(seq) = installment_suffix(after) {
+                hints.push(seq);
             }
             let mut spelled = String::with_capacity(16);
             for part in &self.template {
@@ -63,10 +88,9 @@ impl ContractRefFinder {
         out
     }
 
-    /// Installment numbers the text names (`第2期`, `第1-2期`, `installment 3`), if any.
-    pub fn installments(&self, text: &str) -> Vec<u32> {
+    fn installments_in(&self, text: &str) -> Vec<u32> {
         let mut out = Vec::new();
-        // Most texts name no installment: look for each regex's anchor before running it.
+        // Most texts name no installment: look for each reader's anchor before running it.
         let chinese = text.contains('期');
         let english = self.english_anchor.is_match(text);
         let mut ranges: Vec<(Option<u32>, Option<u32>)> = Vec::new();
@@ -84,10 +108,52 @@ impl ContractRefFinder {
                 _ => {}
             }
         }
-        out.sort_unstable();
-        out.dedup();
         out
     }
+}
+
+/// Full-width letters, digits and punctuation (as Chinese input methods type them) and the
+/// Unicode dashes, as ASCII; other text unchanged. Borrowed when there is nothing to change.
+pub fn half_width(text: &str) -> std::borrow::Cow<'_, str> {
+    let wide = |c: char| matches!(c, '\u{ff01}'..='\u{ff5e}' | '\u{3000}' | '\u{2010}'..='\u{2015}' | '\u{2212}');
+    if text.is_ascii() || !text.chars().any(wide) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| match c {
+                '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xfee0).unwrap_or(c),
+                '\u{3000}' => ' ',
+                '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+                _ => c,
+            })
+            .collect(),
+    )
+}
+
+/// The installment written right after a contract number: `/2`, `/02`, `-2期`, `#2`.
+fn installment_suffix(after: &str) -> Option<u32> {
+    let bytes = after.as_bytes();
+    let sep = *bytes.first()?;
+    if !matches!(sep, b'/' | b'-' | b'#') {
+        return None;
+    }
+    let digits = bytes[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 2 {
+        return None;
+    }
+    let rest = &after[1 + digits..];
+    // `/2` stands alone; `-2` only with 期 (a bare `-2` may be part of another number).
+    let standalone = rest
+        .chars()
+        .next()
+        .is_none_or(|c| !c.is_ascii_alphanumeric());
+    let ok = match sep {
+        b'/' | b'#' => standalone && !rest.starts_with(['/', '.', ',']),
+        _ => rest.trim_start().starts_with('期'),
+    };
+    let seq: u32 = after[1..1 + digits].parse().ok()?;
+    (ok && seq > 0).then_some(seq)
 }
 
 /// `第2期`, `第 1-2 期`, `第一、二期`, `第三期`: the installment numbers between 第 and 期,
@@ -129,6 +195,54 @@ fn chinese_installments(text: &str) -> Vec<(Option<u32>, Option<u32>)> {
             out.push((Some(from), to));
         }
     }
+    out.extend(unprefixed_installments(text));
+    out
+}
+
+/// `2/3期` (the second of three) and `-2期` written without 第; a bare `3期` is not read,
+/// since `分3期付款` means "in three installments".
+fn unprefixed_installments(text: &str) -> Vec<(Option<u32>, Option<u32>)> {
+    const NUMERAL: &str = "0123456789一二三四五六七八九十";
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices('期') {
+        let before = text[..at].trim_end();
+        let tail: String = before
+            .chars()
+            .rev()
+            .take_while(|c| NUMERAL.contains(*c))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        if tail.is_empty() {
+            continue;
+        }
+        let head = &before[..before.len() - tail.len()];
+        let numeral_before = |h: &str| h.chars().next_back().is_some_and(|c| NUMERAL.contains(c));
+        if let Some(first) = head.strip_suffix('/') {
+            // `N/M期` (also `第N/M期`): the Nth of M.
+            let n: String = first
+                .chars()
+                .rev()
+                .take_while(|c| NUMERAL.contains(*c))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            if let (Some(n), Some(m)) = (chinese_number(&n), chinese_number(&tail))
+                && n >= 1
+                && n <= m
+            {
+                out.push((Some(n), None));
+            }
+        } else if let Some(rest) = head.strip_suffix('-')
+            && !numeral_before(rest)
+            && let Some(n) = chinese_number(&tail)
+        {
+            // `-2期`; `1-2期` is a range the 第 reader handles when it has its 第.
+            out.push((Some(n), None));
+        }
+    }
     out
 }
 
@@ -163,7 +277,9 @@ fn english_installments(text: &str) -> Vec<(Option<u32>, Option<u32>)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        let at_word_start = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        // After a digit counts too: statement lines joined back together lose the space
+        // (`HT2026000351inst. 2`).
+        let at_word_start = i == 0 || !bytes[i - 1].is_ascii_alphabetic();
         let Some(word) = WORDS
             .iter()
             .find(|w| at_word_start && starts_with(i, w.as_bytes()))
@@ -190,10 +306,38 @@ fn english_installments(text: &str) -> Vec<(Option<u32>, Option<u32>)> {
                 }
             }
             out.push((from, to));
+        } else if let Some(n) = ordinal_before(&text[..i]) {
+            // `2nd installment`, `second instalment`.
+            out.push((Some(n), None));
         }
         i = j.max(i + 1);
     }
     out
+}
+
+/// The ordinal that ends `before` (`2nd `, `third `), if any.
+fn ordinal_before(before: &str) -> Option<u32> {
+    const WORDS: [&str; 12] = [
+        "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+        "tenth", "eleventh", "twelfth",
+    ];
+    let trimmed = before.trim_end();
+    if trimmed.len() == before.len() {
+        return None;
+    }
+    let word_start = trimmed
+        .rfind(|c: char| !c.is_ascii_alphanumeric())
+        .map_or(0, |i| i + 1);
+    let word = trimmed[word_start..].to_ascii_lowercase();
+    if let Some(n) = WORDS.iter().position(|w| *w == word) {
+        return Some(n as u32 + 1);
+    }
+    let digits = word.bytes().take_while(u8::is_ascii_digit).count();
+    let suffix = &word[digits..];
+    if digits == 0 || !matches!(suffix, "st" | "nd" | "rd" | "th") {
+        return None;
+    }
+    word[..digits].parse().ok()
 }
 
 /// A piece of the contract-number template: literal text or a capture group (`${1}`).
@@ -256,6 +400,36 @@ fn chinese_number(s: &str) -> Option<u32> {
     }
 }
 
+/// Chinese legal forms a company name ends with, longest first.
+const LEGAL_FORMS: [&str; 5] = [
+    "股份有限公司",
+    "有限责任公司",
+    "有限公司",
+    "集团公司",
+    "公司",
+];
+
+/// A note naming a branch, office or department rather than the company itself.
+fn is_branch_or_department(note: &str) -> bool {
+    const MARKS: [&str; 14] = [
+        "分公司",
+        "分行",
+        "支行",
+        "分院",
+        "分厂",
+        "办事处",
+        "营业部",
+        "部",
+        "科",
+        "处",
+        "室",
+        "branch",
+        "dept",
+        "office",
+    ];
+    MARKS.iter().any(|m| note.contains(m))
+}
+
 /// Normalizes a company name for comparison: full-width to half-width, brackets and
 /// punctuation dropped, legal-form suffixes and branch annotations removed, case folded.
 pub fn normalize_company_name(name: &str) -> String {
@@ -275,17 +449,23 @@ pub fn normalize_company_name(name: &str) -> String {
                 break;
             }
             let inner = &s[a + open.len_utf8()..b];
-            if inner.contains("分公司")
-                || inner.contains("分行")
-                || inner.contains("部")
-                || inner.contains("branch")
-                || inner.contains("办事处")
-            {
+            if is_branch_or_department(inner) {
                 s.replace_range(a..b + close.len_utf8(), "");
             } else {
                 s.replace_range(b..b + close.len_utf8(), "");
                 s.replace_range(a..a + open.len_utf8(), "");
             }
+        }
+    }
+    // A branch or department written after the legal form without brackets:
+    // `…有限公司重庆分公司`, `…有限公司财务部`.
+    for form in LEGAL_FORMS {
+        if let Some(at) = s.find(form) {
+            let tail = &s[at + form.len()..];
+            if !tail.is_empty() && tail.chars().count() <= 12 && is_branch_or_department(tail) {
+                s.truncate(at + form.len());
+            }
+            break;
         }
     }
     for suffix in [
@@ -341,6 +521,11 @@ mod tests {
             assert_eq!(f.contract_numbers(text), ["HT-2026-000123"], "{text}");
         }
         assert!(f.contract_numbers("HT-2026-0001234").is_empty());
+        assert_eq!(
+            f.contract_numbers("货款ＨＴ－２０２６－０００１２３"),
+            ["HT-2026-000123"],
+            "full width, as Chinese input methods type it"
+        );
         assert!(f.contract_numbers("货款").is_empty());
     }
 
@@ -363,7 +548,40 @@ mod tests {
         assert_eq!(f.installments("Payment ht-2025-000123 Inst. 2"), [2]);
         assert_eq!(f.installments("phase #1-2"), [1, 2]);
         assert_eq!(f.installments("stage 3 and 4"), [3, 4]);
+        assert_eq!(
+            f.installments("HT2026000351inst. 2"),
+            [2],
+            "a wrapped line joined"
+        );
         assert!(f.installments("reinstall 5 units").is_empty());
+        // Every common way of writing an installment.
+        for (text, seq) in [
+            ("HT-2026-000100 第2期", 2),
+            ("合同号HT-2026-000100第二期款", 2),
+            ("HT-2026-000100 2/3期", 2),
+            ("HT-2026-000100/2", 2),
+            ("HT-2026-000100-2期", 2),
+            ("HT-2026-000100 installment 2", 2),
+            ("HT2026000100 inst. 2", 2),
+            ("HT-2026-000100 2nd installment", 2),
+            ("second instalment HT-2026-000100", 2),
+            ("ＨＴ－２０２６－０００１００／２", 2),
+        ] {
+            assert_eq!(
+                f.read(text),
+                (vec!["HT-2026-000100".to_string()], vec![seq]),
+                "{text}"
+            );
+        }
+        assert!(
+            f.installments("分3期付款 HT-2026-000100").is_empty(),
+            "a count, not a hint"
+        );
+        assert!(f.installments("HT-2026-000100/2026").is_empty());
+        assert!(
+            f.installments("invoice 2/3 HT-2026-000100 2nd shipment")
+                .is_empty()
+        );
         assert!(f.installments("首付款").is_empty());
     }
 
@@ -381,5 +599,14 @@ mod tests {
             normalize_company_name("ＡＢＣ　Trading Co., Ltd."),
             "abctrading"
         );
+        let company = normalize_company_name("重庆瑞康医疗器械有限公司");
+        for variant in [
+            "重庆瑞康医疗器械有限公司重庆分公司",
+            "重庆瑞康医疗器械有限公司（财务科）",
+            "重庆瑞康医疗器械有限公司财务部",
+            "重庆瑞康医疗器械有限公司(北京办事处)",
+        ] {
+            assert_eq!(normalize_company_name(variant), company, "{variant}");
+        }
     }
 }
