@@ -32,6 +32,21 @@ pub struct BankRow {
     pub position: String,
 }
 
+/// A credit moved from one allocation to another: a later credit with stronger evidence
+/// took its installment, a clerk decided, or the CRM changed. Kept as the credit's match
+/// history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchChange {
+    pub bank_ref: String,
+    /// The pipeline clock when it moved.
+    pub at: DateTime<Utc>,
+    /// (contract, installment, amount) before and after.
+    pub before: Vec<(String, u32, rust_decimal::Decimal)>,
+    pub after: Vec<(String, u32, rust_decimal::Decimal)>,
+    /// The new allocation's explanation (empty when it is now unmatched).
+    pub why: String,
+}
+
 /// A record that could not be used, kept with its raw bytes and the reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeadLetter {
@@ -90,6 +105,8 @@ pub struct Dirty {
     pub positions: BTreeSet<String>,
     pub audit: Vec<AuditEntry>,
     pub dead_letters: Vec<DeadLetter>,
+    /// Credits whose allocation moved.
+    pub match_history: Vec<MatchChange>,
     pub outbox: Vec<crate::outbox::OutboxMessage>,
     pub watermark: bool,
     /// All CRM rows of a table were removed (a truncate).
@@ -527,17 +544,41 @@ impl LiveState {
         }
     }
 
-    /// Replaces the matches, noting which credits' allocations changed.
+    /// Replaces the matches, noting which credits' allocations changed, and where a credit
+    /// that was allocated moved elsewhere, why (its match history).
     pub fn set_matches(&mut self, matches: Matches, dirty: &mut Dirty) {
-        let empty: Vec<Allocation> = Vec::new();
+        let at = self.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+        let placed = |v: &[Allocation]| -> Vec<(String, u32, rust_decimal::Decimal)> {
+            v.iter()
+                .map(|a| (a.contract_no.clone(), a.seq, a.amount))
+                .collect()
+        };
         for (k, v) in &matches {
-            if self.matches.get(k) != Some(v) {
-                dirty.matches.insert(k.clone());
+            let old = self.matches.get(k);
+            if old == Some(v) {
+                continue;
+            }
+            dirty.matches.insert(k.clone());
+            if let Some(old) = old.filter(|o| !o.is_empty() && placed(o) != placed(v)) {
+                dirty.match_history.push(MatchChange {
+                    bank_ref: k.clone(),
+                    at,
+                    before: placed(old),
+                    after: placed(v),
+                    why: v.first().map(|a| a.explanation.clone()).unwrap_or_default(),
+                });
             }
         }
         for (k, v) in &self.matches {
-            if !matches.contains_key(k) && v != &empty {
+            if !matches.contains_key(k) && !v.is_empty() {
                 dirty.matches.insert(k.clone());
+                dirty.match_history.push(MatchChange {
+                    bank_ref: k.clone(),
+                    at,
+                    before: placed(v),
+                    after: Vec::new(),
+                    why: String::new(),
+                });
             }
         }
         self.matches = matches;

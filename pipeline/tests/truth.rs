@@ -33,10 +33,73 @@ async fn check_dataset(contracts: usize, seed: u64) {
     }
     let missed: Vec<_> = truth.difference(&found).collect();
     let extra: Vec<_> = found.difference(&truth).collect();
-    assert!(
-        missed.is_empty() && extra.is_empty(),
-        "missed {missed:#?}\nextra {extra:#?}"
-    );
+    if !(missed.is_empty() && extra.is_empty()) {
+        panic!(
+            "{} missed, {} unexpected:\n{}",
+            missed.len(),
+            extra.len(),
+            explain(&p, &missed, &extra)
+        );
+    }
+}
+
+/// What a clerk would look at for each difference: the item's summary, and every credit
+/// allocated to the contract in question.
+fn explain(p: &reconlight::ingest::Pipeline, missed: &[&Subject], extra: &[&Subject]) -> String {
+    let mut out = String::new();
+    let allocations = |contract: &Option<String>| -> String {
+        p.state
+            .matches
+            .values()
+            .flatten()
+            .filter(|a| Some(&a.contract_no) == contract.as_ref())
+            .map(|a| {
+                let tx = &p.state.bank[&a.bank_ref].tx;
+                format!(
+                    "\n      {} {} {} \"{}\" -> #{} {} ({}%): {}",
+                    a.bank_ref,
+                    tx.booking_date,
+                    tx.amount.amount,
+                    tx.remittance,
+                    a.seq,
+                    a.amount,
+                    a.confidence,
+                    a.explanation
+                )
+            })
+            .collect()
+    };
+    let installments = |contract: &Option<String>| -> String {
+        p.state
+            .installments
+            .values()
+            .filter(|i| Some(&i.contract_no) == contract.as_ref())
+            .map(|i| format!(" #{} {} due {:?};", i.seq, i.amount.amount, i.due_date))
+            .collect()
+    };
+    for (what, list) in [("missed", missed), ("unexpected", extra)] {
+        for s in list.iter().take(15) {
+            let summary = p
+                .state
+                .work_items
+                .values()
+                .find(|w| {
+                    let f = &w.finding;
+                    f.kind.as_str() == s.0
+                        && f.contract_no == s.1
+                        && f.installment == s.2
+                        && f.bank_ref == s.3
+                })
+                .map(|w| w.finding.summary.clone())
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  {what} {s:?} {summary}\n    installments:{}{}\n",
+                installments(&s.1),
+                allocations(&s.1)
+            ));
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,6 +37,7 @@ pub(super) fn bank(g: &mut Gen, contracts: usize, w: &mut World) {
             memo,
             bank_ref: String::new(),
             returned: None,
+            currency: "CNY",
         });
     }
 
@@ -52,8 +53,29 @@ pub(super) fn bank(g: &mut Gen, contracts: usize, w: &mut World) {
     };
     let mut pending_batch: Option<CamtEntry> = None;
     let mut returns: Vec<(NaiveDate, CamtTx)> = Vec::new();
+    let mut usd_days: BTreeMap<NaiveDate, Vec<CamtEntry>> = BTreeMap::new();
     for &i in &order {
         let cr = credits[i].clone();
+        if cr.currency == "USD" {
+            let r = next_ref("ICBCUSD", cr.date);
+            credits[i].bank_ref = r.clone();
+            usd_days.entry(cr.date).or_default().push(CamtEntry {
+                entry_ref: r.clone(),
+                credit: true,
+                reversal: false,
+                booked: true,
+                date: cr.date,
+                txs: vec![CamtTx {
+                    bank_ref: r.clone(),
+                    amount: cr.amount,
+                    end_to_end_id: format!("E2E{}", &r[7..]),
+                    party_name: Some(cr.payer.clone()),
+                    party_account: Some(cr.payer_account.clone()),
+                    remittance: cr.memo.clone(),
+                }],
+            });
+            continue;
+        }
         // A returned payment shows as a reversal entry, which only the camt account carries.
         if g.rng.chance(0.3) && cr.returned.is_none() {
             let r = next_ref("CMB", cr.date);
@@ -314,5 +336,6 @@ pub(super) fn bank(g: &mut Gen, contracts: usize, w: &mut World) {
     w.credits = credits;
     w.truth = truth;
     w.camt_days = camt_days;
+    w.usd_days = usd_days;
     w.csv_lines = csv_lines;
 }

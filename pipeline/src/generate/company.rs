@@ -2,7 +2,7 @@
 //! cancelled), amount edits, acceptance and owner hand-overs; DocuSign envelopes; handoff
 //! work orders. Decides which contracts carry an injected problem.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, Utc};
 use reconlight_connectors::model::{Contract, ContractStatus, Customer, HandoffTicket};
@@ -18,32 +18,26 @@ pub(super) fn company(g: &mut Gen, contracts: usize) -> World {
     // Customers: a snapshot of the CRM taken the day before the period.
     let n_customers = (contracts / 3).max(5);
     let mut customers: Vec<Customer> = Vec::with_capacity(n_customers);
+    // Two customers never share city, core name and kind: the legal form alone (有限公司 or
+    // not) would not tell them apart.
     let mut used_names = BTreeSet::new();
     let mut used_accounts = BTreeSet::new();
+    let mut name_parts = BTreeMap::new();
     for i in 0..n_customers {
         let mut name;
         let mut tries = 0;
         loop {
             let (kind, suffix) = *g.rng.pick(KINDS);
-            name = format!(
-                "{}{}{}{}",
-                g.rng.pick(CITIES),
-                g.rng.pick(CORES),
-                kind,
-                suffix
-            );
+            let (city, core) = (*g.rng.pick(CITIES), *g.rng.pick(CORES));
+            name = format!("{city}{core}{kind}{suffix}");
+            let mut key = format!("{city}{core}{kind}");
             tries += 1;
             if tries > 20 {
-                name = format!(
-                    "{}{}第{}{}{}",
-                    g.rng.pick(CITIES),
-                    g.rng.pick(CORES),
-                    i + 1,
-                    kind,
-                    suffix
-                );
+                name = format!("{city}{core}第{}{kind}{suffix}", i + 1);
+                key = name.clone();
             }
-            if used_names.insert(crate::reconcile::reference::normalize_company_name(&name)) {
+            if used_names.insert(key) {
+                name_parts.insert(format!("C{:05}", i + 1), (city, core));
                 break;
             }
         }
@@ -72,6 +66,7 @@ pub(super) fn company(g: &mut Gen, contracts: usize) -> World {
         ));
     }
 
+    let mut terms_intent: BTreeMap<String, Option<usize>> = BTreeMap::new();
     let mut docusign: Vec<(DateTime<Utc>, String)> = Vec::new();
     let mut tickets: Vec<(DateTime<Utc>, HandoffTicket, bool)> = Vec::new();
     let mut final_contracts: Vec<(Contract, Problem)> = Vec::new();
@@ -102,11 +97,11 @@ pub(super) fn company(g: &mut Gen, contracts: usize) -> World {
             payment_terms: {
                 let k = g.rng.range(0, TERMS.len() as i64 - 1) as usize;
                 if g.rng.chance(0.012) {
+                    terms_intent.insert(no.clone(), None);
                     g.rng.pick(UNPARSEABLE_TERMS).to_string()
-                } else if g.rng.chance(0.15) {
-                    g.rng.pick(FREE_TEXT_TERMS[k]).to_string()
                 } else {
-                    TERMS[k].to_string()
+                    terms_intent.insert(no.clone(), Some(k));
+                    terms_text(g, k)
                 }
             },
             updated_at: Some(created_at),
@@ -293,10 +288,28 @@ pub(super) fn company(g: &mut Gen, contracts: usize) -> World {
                 Some(contract_row(&c)),
             ));
         }
+        // Now and then sales renegotiates the terms right after signing (before anything
+        // falls due); the installments follow the latest terms.
+        if problem == Problem::None && terms_intent[&no].is_some() && g.rng.chance(0.02) {
+            let at = signed_at + Duration::hours(g.rng.range(2, 48));
+            let k = g.rng.range(0, TERMS.len() as i64 - 1) as usize;
+            let before = contract_row(&c);
+            c.payment_terms = terms_text(g, k);
+            c.updated_at = Some(at);
+            c.updated_ip = Some(g.ip());
+            terms_intent.insert(no.clone(), Some(k));
+            cdc.push((
+                at,
+                CdcTable::Contracts,
+                "u".into(),
+                Some(before),
+                Some(contract_row(&c)),
+            ));
+        }
         // Customer acceptance, for terms anchored on it.
         let accept_at =
             signed_at + Duration::days(g.rng.range(8, 40)) + Duration::minutes(g.rng.range(0, 300));
-        if c.payment_terms.contains("accepted")
+        if terms_intent[&no].is_some_and(|k| TERMS[k].contains("accepted"))
             && g.rng.chance(0.85)
             && g.date_of(accept_at) < g.end
         {
@@ -370,6 +383,18 @@ pub(super) fn company(g: &mut Gen, contracts: usize) -> World {
         docusign,
         tickets,
         final_contracts,
+        terms_intent,
+        name_parts,
         ..World::default()
+    }
+}
+
+/// Terms `TERMS[k]` as the CRM holds them: mostly the structured JSON, sometimes written
+/// out in Chinese or English.
+fn terms_text(g: &mut Gen, k: usize) -> String {
+    if g.rng.chance(0.15) {
+        g.rng.pick(FREE_TEXT_TERMS[k]).to_string()
+    } else {
+        TERMS[k].to_string()
     }
 }

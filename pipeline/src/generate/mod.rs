@@ -53,10 +53,17 @@ const TERMS: &[&str] = &[
     r#"[{"seq":1,"percent":"30","due_days":7,"anchor":"signed"},{"seq":2,"percent":"60","due_days":45,"anchor":"signed"},{"seq":3,"percent":"10","due_days":365,"anchor":"accepted"}]"#,
     r#"[{"seq":1,"percent":"20","due_days":7,"anchor":"signed"},{"seq":2,"percent":"30","due_days":20,"anchor":"signed"},{"seq":3,"percent":"30","due_days":40,"anchor":"signed"},{"seq":4,"percent":"20","due_days":10,"anchor":"accepted"}]"#,
     r#"[{"seq":1,"percent":"50","due_days":10,"anchor":"signed"},{"seq":2,"percent":"50","due_days":40,"anchor":"signed"}]"#,
+    // Due order differs from sequence order: four equal parts falling due last to first.
+    r#"[{"seq":1,"percent":"25","due_days":75,"anchor":"signed"},{"seq":2,"percent":"25","due_days":50,"anchor":"signed"},{"seq":3,"percent":"25","due_days":28,"anchor":"signed"},{"seq":4,"percent":"25","due_days":7,"anchor":"signed"}]"#,
+    // An acceptance-anchored first installment and a signing-anchored second one.
+    r#"[{"seq":1,"percent":"60","due_days":5,"anchor":"accepted"},{"seq":2,"percent":"40","due_days":10,"anchor":"signed"}]"#,
+    // Two equal installments due the same day (equipment and installation).
+    r#"[{"seq":1,"percent":"50","due_days":20,"anchor":"signed"},{"seq":2,"percent":"50","due_days":20,"anchor":"signed"}]"#,
 ];
 
 const MAIN_ACCOUNT: &str = "128905678810201";
 const CSV_ACCOUNT: &str = "755912345610801";
+const USD_ACCOUNT: &str = "128905678810299";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Problem {
@@ -81,6 +88,24 @@ struct Credit {
     bank_ref: String,
     /// The bank returns the payment on this date (a camt reversal entry).
     returned: Option<NaiveDate>,
+    /// ISO code: CNY, or USD for the foreign-currency account.
+    currency: &'static str,
+}
+
+impl Credit {
+    /// A credit from the customer's own account and name.
+    fn new(date: NaiveDate, amount: Decimal, customer: &Customer, memo: String) -> Credit {
+        Credit {
+            date,
+            amount,
+            payer: customer.name.clone(),
+            payer_account: customer.bank_account_no.clone().unwrap_or_default(),
+            memo,
+            bank_ref: String::new(),
+            returned: None,
+            currency: "CNY",
+        }
+    }
 }
 
 struct Gen {
@@ -118,40 +143,68 @@ impl Gen {
         )
     }
 
+    /// A contract number as payers type it.
     fn spell(&mut self, no: &str) -> String {
         let digits: String = no.chars().filter(char::is_ascii_digit).collect();
         let (y, s) = digits.split_at(4);
-        match self.rng.range(0, 5) {
+        match self.rng.range(0, 6) {
             0 | 1 => no.to_string(),
             2 => format!("HT{y}{s}"),
             3 => format!("ht-{y}-{s}"),
             4 => format!("HT {y} {s}"),
+            5 => full_width(no),
             _ => format!("ht{y}{s}"),
         }
     }
 
-    fn memo(&mut self, no: &str, seqs: &[u32], with_hint: bool) -> String {
+    /// A remittance naming contract `no` and, with `with_hint`, installments `seqs` of the
+    /// `of` it has, in one of the many ways people write an installment.
+    fn memo(&mut self, no: &str, seqs: &[u32], of: usize, with_hint: bool) -> String {
         let r = self.spell(no);
-        let hint = match seqs {
-            [one] => format!("第{one}期"),
-            [a, .., b] => format!("第{a}-{b}期"),
-            [] => String::new(),
-        };
-        if with_hint {
-            match self.rng.range(0, 3) {
-                0 => format!("{r} {hint}款"),
-                1 => format!("合同号{r}{hint}"),
-                2 => format!("付{r} {hint}货款"),
-                _ => format!("Payment {r} {hint}"),
-            }
-        } else {
-            match self.rng.range(0, 2) {
+        if !with_hint || seqs.is_empty() {
+            return match self.rng.range(0, 2) {
                 0 => format!("{r}货款"),
                 1 => format!("合同号:{r}"),
                 _ => format!("付合同{r}设备款"),
-            }
+            };
+        }
+        if let [a, .., b] = seqs {
+            return match self.rng.range(0, 2) {
+                0 => format!("{r} 第{a}-{b}期款"),
+                1 => format!("合同号{r}第{a}至{b}期"),
+                _ => format!("Payment {r} installments {a}-{b}"),
+            };
+        }
+        let n = seqs[0];
+        const NUMERALS: [&str; 13] = [
+            "零", "一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二",
+        ];
+        const ORDINALS: [&str; 5] = ["1st", "2nd", "3rd", "4th", "5th"];
+        match self.rng.range(0, 9) {
+            0 => format!("{r} 第{n}期款"),
+            1 => format!("合同号{r}第{}期", NUMERALS[n.min(12) as usize]),
+            2 => format!("付{r} {n}/{of}期货款"),
+            3 => format!("{no}/{n}"),
+            4 => format!("{no}-{n}期"),
+            5 => format!("Payment {r} installment {n}"),
+            6 => format!("{r} inst. {n}"),
+            7 if n <= 5 => format!("{} installment {r}", ORDINALS[n as usize - 1]),
+            _ => format!("付{r} 第{n}期货款"),
         }
     }
+}
+
+/// `HT-2026-000123` as a Chinese input method types it: `ＨＴ－２０２６－０００１２３`.
+fn full_width(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() {
+                char::from_u32(c as u32 + 0xfee0).unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn money(amount: Decimal) -> Money {
@@ -193,9 +246,15 @@ struct World {
     docusign: Vec<(DateTime<Utc>, String)>,
     tickets: Vec<(DateTime<Utc>, HandoffTicket, bool)>,
     final_contracts: Vec<(Contract, Problem)>,
+    /// Which of `TERMS` each contract's payment terms mean (`None`: unreadable terms).
+    terms_intent: BTreeMap<String, Option<usize>>,
+    /// Each customer's city and core name: customers sharing both have similar names.
+    name_parts: BTreeMap<String, (&'static str, &'static str)>,
     credits: Vec<Credit>,
     truth: BTreeSet<TruthLine>,
     camt_days: BTreeMap<NaiveDate, Vec<CamtEntry>>,
+    /// The USD account's statement days.
+    usd_days: BTreeMap<NaiveDate, Vec<CamtEntry>>,
     csv_lines: Vec<CsvLine>,
 }
 
@@ -209,6 +268,7 @@ fn write(g: &Gen, w: World, out: &Path) -> anyhow::Result<GenerateSummary> {
         final_contracts,
         truth,
         camt_days,
+        usd_days,
         csv_lines,
         ..
     } = w;
@@ -305,6 +365,23 @@ fn write(g: &Gen, w: World, out: &Path) -> anyhow::Result<GenerateSummary> {
         );
         balance = closing;
         std::fs::write(out.join(format!("bank/camt053/{y}-{m:02}.xml")), xml)?;
+    }
+    if !usd_days.is_empty() {
+        let days: Vec<StatementDay> = usd_days.into_iter().collect();
+        summary.bank_lines += days
+            .iter()
+            .flat_map(|d| &d.1)
+            .map(|e| e.txs.len())
+            .sum::<usize>();
+        let (xml, _) = camt053_in(
+            "USD",
+            "ICBCUSD",
+            USD_ACCOUNT,
+            &days,
+            Decimal::from(20_000),
+            g.local(g.end, 23 * 60 + 40),
+        );
+        std::fs::write(out.join("bank/camt053/usd.xml"), xml)?;
     }
     summary.bank_lines += csv_lines.len();
     std::fs::write(

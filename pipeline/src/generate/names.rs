@@ -102,6 +102,18 @@ pub const FREE_TEXT_TERMS: &[&[&str]] = &[
         "合同签订后十日内支付百分之五十，合同签订后四十日内支付其余百分之五十",
         "50% within 10 days of signing, the remaining 50% within 40 days of signing",
     ],
+    &[
+        "签约后75日内支付25%，签约后50日内支付25%，签约后28日内支付25%，签约后7日内支付25%",
+        "25% within 75 days of signing, 25% within 50 days of signing, 25% within 28 days of signing, 25% within 7 days of signing",
+    ],
+    &[
+        "验收合格后5日内支付60%，签约后10日内支付40%",
+        "60% within 5 days after acceptance, 40% within 10 days of signing",
+    ],
+    &[
+        "签约后20日内支付设备款50%，签约后20日内支付安装款50%",
+        "50% within 20 days of signing, the other 50% within 20 days of signing",
+    ],
 ];
 /// Terms no one can turn into installments without guessing.
 pub const UNPARSEABLE_TERMS: &[&str] = &[

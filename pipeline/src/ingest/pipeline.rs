@@ -14,7 +14,8 @@ use crate::config::{ClockMode, Config};
 use crate::metrics::Metrics;
 use crate::outbox::OutboxMessage;
 use crate::reconcile::diff::{DiffSummary, nightly_diff};
-use crate::reconcile::matching::{MatchSettings, match_credits};
+use crate::reconcile::matching::MatchSettings;
+use crate::reconcile::reconcile_batch;
 use crate::reconcile::reference::ContractRefFinder;
 use crate::state::{Applied, DeadLetter, Dirty, LiveState};
 use crate::store::Store;
@@ -431,27 +432,14 @@ impl Pipeline {
 
     async fn reconcile_and_evaluate(&mut self, dirty: &mut Dirty) -> anyhow::Result<()> {
         let tz = self.config.business.time_zone;
-        let mut contracts = dirty.contracts.clone();
-        // A completed delivery moves the due dates of delivery-anchored installments.
-        contracts.extend(
-            dirty
-                .tickets
-                .iter()
-                .filter_map(|t| self.state.tickets.get(t))
-                .map(|t| t.contract_no.clone()),
-        );
-        self.state.derive_installments(&contracts, tz, dirty);
         let decisions_changed = self.refresh_clerk_decisions().await?;
         let inputs_changed = dirty.touched_inputs() || decisions_changed;
-        if inputs_changed {
-            let settings = MatchSettings {
-                tolerance: self.config.business.amount_tolerance,
-                auto_confirm: self.config.business.auto_confirm_confidence,
-                finder: &self.finder,
-            };
-            let matches = match_credits(&self.state, &settings, None);
-            self.state.set_matches(matches, dirty);
-        }
+        let settings = MatchSettings {
+            tolerance: self.config.business.amount_tolerance,
+            auto_confirm: self.config.business.auto_confirm_confidence,
+            finder: &self.finder,
+        };
+        reconcile_batch(&mut self.state, dirty, &settings, tz, decisions_changed);
         let acks = self.store.alert_acks().await?;
         crate::alerts::apply_acks(&mut self.state, &acks, dirty);
         let now = self.now();

@@ -290,6 +290,9 @@ fn english_installments(text: &str) -> Vec<(Option<u32>, Option<u32>)> {
         let mut j = i + word.len();
         if *word == "inst" && bytes.get(j) == Some(&b'.') {
             j += 1;
+        } else if bytes.get(j).is_some_and(|b| b.eq_ignore_ascii_case(&b's')) {
+            // `installments 3-4`, `stages 1 and 2`.
+            j += 1;
         }
         skip(&mut j);
         let from = number(&mut j);
@@ -548,6 +551,10 @@ mod tests {
         assert_eq!(f.installments("Payment ht-2025-000123 Inst. 2"), [2]);
         assert_eq!(f.installments("phase #1-2"), [1, 2]);
         assert_eq!(f.installments("stage 3 and 4"), [3, 4]);
+        assert_eq!(
+            f.installments("Payment HT-2026-000154 installments 3-4"),
+            [3, 4]
+        );
         assert_eq!(
             f.installments("HT2026000351inst. 2"),
             [2],

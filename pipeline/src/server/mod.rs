@@ -67,6 +67,7 @@ pub fn app_with(
         .route("/api/v1/alerts", get(list_alerts))
         .route("/api/v1/alerts/{id}/ack", post(ack_alert))
         .route("/api/v1/contracts/{no}/audit", get(contract_audit))
+        .route("/api/v1/credits/{bank_ref}", get(get_credit))
         .route("/api/v1/reports/nightly", get(nightly_reports))
         .route("/api/v1/dead-letters", get(dead_letters))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
@@ -210,6 +211,27 @@ async fn get_work_item(
         .find(|w| w.id == id)
         .map(|w| Json(json!(w)))
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no work item `{id}`")))
+}
+
+/// A bank credit: the line itself, where it is allocated now and why, and how its
+/// allocation moved over time.
+async fn get_credit(
+    State(s): State<AppState>,
+    Path(bank_ref): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(row) = s.store.bank_row(&bank_ref).await? else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no bank line `{bank_ref}`"),
+        ));
+    };
+    let allocations = s.store.allocations_of(&bank_ref).await?;
+    let history = s.store.match_history(&bank_ref).await?;
+    Ok(Json(json!({
+        "credit": row,
+        "allocations": allocations,
+        "match_history": history,
+    })))
 }
 
 /// The body of a clerk's action; which fields are needed depends on the action.

@@ -54,6 +54,7 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS bank_transactions (bank_ref TEXT PRIMARY KEY, booking_date TEXT NOT NULL, direction TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS installments (contract_no TEXT PRIMARY KEY, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS matches (bank_ref TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS match_history (change_id TEXT PRIMARY KEY, bank_ref TEXT NOT NULL, recorded_at TEXT NOT NULL, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, state TEXT NOT NULL, level TEXT NOT NULL, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS work_items (item_id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, contract_no TEXT, bank_ref TEXT, last_found TEXT NOT NULL, doc TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_entries (seq BIGINT PRIMARY KEY, contract_no TEXT, table_name TEXT NOT NULL, row_key TEXT NOT NULL, field TEXT NOT NULL, doc TEXT NOT NULL, hash TEXT NOT NULL)",
@@ -357,6 +358,34 @@ impl Store {
         bank_ref: &str,
     ) -> Result<Option<crate::state::BankRow>, StoreError> {
         self.doc("bank_transactions", "bank_ref", bank_ref).await
+    }
+
+    /// A credit's current allocations (empty when it is unmatched).
+    pub async fn allocations_of(
+        &self,
+        bank_ref: &str,
+    ) -> Result<Vec<crate::reconcile::matching::Allocation>, StoreError> {
+        Ok(self
+            .doc("matches", "bank_ref", bank_ref)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// How a credit's allocation moved over time, oldest first.
+    pub async fn match_history(
+        &self,
+        bank_ref: &str,
+    ) -> Result<Vec<crate::state::MatchChange>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT doc FROM match_history WHERE bank_ref = $1 ORDER BY recorded_at, change_id",
+        )
+        .bind(bank_ref.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ctx("reading a credit's match history"))?;
+        rows.into_iter()
+            .map(|(doc,)| from_json("match_history", bank_ref, &doc))
+            .collect()
     }
 
     /// A contract's installments (empty when it has none).

@@ -304,6 +304,32 @@ pub(super) async fn write_batch(
         ],
     )
     .await?;
+    for c in &d.match_history {
+        let id = hex::encode(
+            &<sha2::Sha256 as sha2::Digest>::digest(
+                format!(
+                    "{}\u{1f}{}\u{1f}{:?}",
+                    c.bank_ref,
+                    c.at.to_rfc3339(),
+                    c.after
+                )
+                .as_bytes(),
+            )[..12],
+        );
+        rows.push(vec![
+            Cell::Text(Some(id)),
+            text(&c.bank_ref),
+            Cell::Text(Some(c.at.to_rfc3339())),
+            Cell::json(c),
+        ]);
+    }
+    rows.insert(
+        tx,
+        "match_history",
+        &["change_id", "bank_ref", "recorded_at", "doc"],
+        Conflict::Ignore,
+    )
+    .await?;
     for m in &d.outbox {
         rows.push(outbox_row(m));
     }
