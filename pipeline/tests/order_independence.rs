@@ -54,6 +54,9 @@ fn text(s: &str) -> Value {
     Value::Text(s.to_string())
 }
 
+/// A work item as (kind, contract, installment, bank reference).
+type Subject = (String, Option<String>, Option<u32>, Option<String>);
+
 /// A record and the stream it arrives on (its order within the stream is kept).
 type Arrival = (usize, Record);
 
@@ -113,7 +116,7 @@ fn world(seed: u64) -> Vec<Arrival> {
                     0 => (format!("{no} 第{seq}期"), part),
                     1 => (format!("合同号{no}"), part),
                     2 => ("货款".to_string(), part),
-                    3 => (format!("{no}"), part * Decimal::new(6, 1)),
+                    3 => (no.to_string(), part * Decimal::new(6, 1)),
                     4 => (format!("{no}/{seq}"), part + Decimal::from(500)),
                     5 => (format!("{no} 设备款"), part * Decimal::TWO),
                     6 => (format!("HT-2025-{:06}", 100 + n), part),
@@ -179,10 +182,7 @@ fn interleave(records: &[Arrival], seed: u64) -> Vec<Record> {
 
 /// Applies the records in micro-batches of `batch` and runs the nightly diff: the open
 /// work items' subjects.
-fn work_items(
-    records: &[Record],
-    batch: usize,
-) -> BTreeSet<(String, Option<String>, Option<u32>, Option<String>)> {
+fn work_items(records: &[Record], batch: usize) -> BTreeSet<Subject> {
     let finder = ContractRefFinder::new(
         r"(?i)HT[\s\-_/]*([0-9]{4})[\s\-_/]*([0-9]{6})",
         "HT-${1}-${2}",
