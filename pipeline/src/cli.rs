@@ -110,6 +110,11 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// API tokens for the HTTP API and the page: create (printed once), list, revoke.
+    Tokens {
+        #[command(subcommand)]
+        action: TokensAction,
+    },
     /// Rule packs.
     Rules {
         #[command(subcommand)]
@@ -306,6 +311,32 @@ pub enum AuditAction {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum TokensAction {
+    /// Create a token for a person or a system; it is printed once and stored only hashed.
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Who uses it: the name actions are recorded under.
+        #[arg(long)]
+        name: String,
+        /// viewer, clerk or admin.
+        #[arg(long)]
+        role: String,
+    },
+    /// Every token, without its secret.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Revoke a token by its id (from `list`).
+    Revoke {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum RulesAction {
     /// Load and plan every rule; report broken ones with file and line.
     Check {
@@ -379,6 +410,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 // every partition's end.
                 p.kafka_budget = Some(std::time::Duration::from_secs(2));
             }
+            let shutdown = crate::shutdown::Shutdown::install()?;
+            p.stop = shutdown.flag();
             let stats = run_with_progress(&mut p).await?;
             print_run(&stats);
             let mut notifier = Some(
@@ -413,6 +446,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ));
             let mut hangup =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+            if shutdown.requested() {
+                server.abort();
+                return Ok(());
+            }
             let schedule = crate::schedule::Schedule::parse(&p.config.nightly.schedule)
                 .map_err(anyhow::Error::msg)?;
             let tz = p.config.business.time_zone;
@@ -427,7 +464,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             loop {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => break,
+                    _ = shutdown.wait() => break,
                     _ = hangup.recv() => {
                         let n = p.reload_rules().await?;
                         println!("SIGHUP: reloaded {n} rules");
@@ -449,6 +486,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         }
                         if !files_due && stats.records == 0 {
                             continue;
+                        }
+                        if shutdown.requested() {
+                            break;
                         }
                         p.tick().await?;
                         if let Some(n) = notifier.as_mut()
@@ -709,11 +749,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit { action } => match action {
             AuditAction::Verify { config } => {
-                let store = crate::store::Store::open(&config.load()?.store_url()).await?;
-                let entries = store.audit_entries(None).await?;
-                match crate::audit::verify_chain(&entries) {
+                let config = config.load()?;
+                let store = crate::store::Store::open(&config.store_url()).await?;
+                let entries = store.audit_rows().await?;
+                let stored = store.audit_head().await?;
+                let key =
+                    crate::audit::AuditKey::load_or_create(&config.resolve(&config.audit.key_file))
+                        .map_err(anyhow::Error::msg)?;
+                let witness_file = config.resolve(&config.audit.head_file);
+                let witness: Option<crate::audit::AuditHead> =
+                    match std::fs::read_to_string(&witness_file) {
+                        Ok(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                            anyhow::anyhow!("audit head witness {}: {e}", witness_file.display())
+                        })?),
+                        Err(_) => None,
+                    };
+                let evidence = crate::audit::HeadEvidence {
+                    stored: stored.as_ref(),
+                    witness: witness.as_ref(),
+                };
+                match crate::audit::verify_chain(&entries, Some(&key), evidence) {
                     Ok(n) => {
-                        println!("audit trail intact: {n} entries, hash chain verified");
+                        let keyed = entries.iter().filter(|e| e.entry.keyed).count();
+                        println!(
+                            "audit trail intact: {n} entries ({keyed} keyed), chain, columns and head verified{}",
+                            if witness.is_some() {
+                                ", and the head witnessed outside the database"
+                            } else {
+                                "; no head witness file was found"
+                            }
+                        );
                         Ok(())
                     }
                     Err(e) => bail!("audit trail broken: {e}"),
@@ -802,6 +867,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             csv_mapping,
             file,
         } => decode(format, csv_mapping.as_deref(), &file),
+        Command::Tokens { action } => tokens(action).await,
         Command::Serve { config, listen } => {
             let cfg = config.load()?;
             let store = crate::store::Store::open(&cfg.store_url()).await?;
@@ -810,7 +876,58 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listen = listen.unwrap_or(cfg.server.listen.clone());
             println!("serving http://{listen}/");
             let hooks = Arc::new(cfg.webhooks.clone());
-            crate::server::serve_with(&listen, store, metrics, Some(hooks)).await
+            let access = Arc::new(cfg.auth.clone());
+            crate::server::serve_with(&listen, store, metrics, Some(hooks), access).await
+        }
+    }
+}
+
+async fn tokens(action: TokensAction) -> anyhow::Result<()> {
+    use crate::server::auth::{Role, new_token};
+    match action {
+        TokensAction::Create { config, name, role } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            if name.trim().is_empty() {
+                bail!("--name must name who uses the token");
+            }
+            let store = crate::store::Store::open(&config.load()?.store_url()).await?;
+            let t = new_token().map_err(anyhow::Error::msg)?;
+            store
+                .add_api_token(&t.id, name.trim(), role, &t.hash, chrono::Utc::now())
+                .await?;
+            eprintln!(
+                "token {} for {} ({}); it is shown once, keep it secret:",
+                t.id,
+                name.trim(),
+                role.as_str()
+            );
+            println!("{}", t.token);
+            Ok(())
+        }
+        TokensAction::List { config } => {
+            let store = crate::store::Store::open(&config.load()?.store_url()).await?;
+            for t in store.api_tokens().await? {
+                println!(
+                    "{}  {:<8} {:<20} created {}{}",
+                    t.id,
+                    t.role.as_str(),
+                    t.name,
+                    t.created_at,
+                    t.revoked_at
+                        .map(|r| format!(", revoked {r}"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        TokensAction::Revoke { config, id } => {
+            let store = crate::store::Store::open(&config.load()?.store_url()).await?;
+            if store.revoke_api_token(&id, chrono::Utc::now()).await? {
+                println!("token {id} revoked");
+                Ok(())
+            } else {
+                bail!("no active token `{id}` (reconlight tokens list)")
+            }
         }
     }
 }
@@ -875,7 +992,7 @@ async fn work_item_action(action: WorkItemsAction) -> anyhow::Result<()> {
         } => (config, id, by, Action::Reject { reason }),
     };
     let store = crate::store::Store::open(&config.load()?.store_url()).await?;
-    let item = perform(&store, &id, &by, action, chrono::Utc::now()).await?;
+    let item = perform(&store, &id, &by, action, chrono::Utc::now(), None).await?;
     let last = item.history.last().expect("the action was recorded");
     println!(
         "{}: {} ({}) by {}: {}",
@@ -1003,7 +1120,8 @@ async fn demo(
         return Ok(());
     }
     println!("serving the queue, the lights and the metrics on http://{listen}/ (Ctrl-C to stop)");
-    crate::server::serve(listen, p.store.clone(), metrics).await
+    let access = Arc::new(p.config.auth.clone());
+    crate::server::serve(listen, p.store.clone(), metrics, access).await
 }
 
 fn decode(format: DecodeFormat, csv_mapping: Option<&Path>, file: &Path) -> anyhow::Result<()> {

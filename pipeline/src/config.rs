@@ -39,12 +39,39 @@ pub struct Config {
     pub webhooks: crate::server::webhooks::WebhooksConfig,
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Who may use the API and the page, and as what.
+    #[serde(default)]
+    pub auth: crate::server::auth::AuthConfig,
     /// The Kafka cluster sources with `topics` read from and the sinks write to.
     #[serde(default)]
     pub kafka: Option<KafkaConfig>,
     /// The directory relative paths are read from (the config file's own directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
+}
+
+/// The audit trail's key and witness, kept outside the database.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The HMAC key the trail is chained with (hex), created on first use; the environment
+    /// variable `RECONLIGHT_AUDIT_KEY` (hex) takes precedence. Keep it out of the
+    /// database's backups: whoever holds both can rewrite history.
+    pub key_file: PathBuf,
+    /// Where the trail's head is witnessed after each commit, so that deleting the trail's
+    /// end and moving its head back in the database shows.
+    pub head_file: PathBuf,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            key_file: PathBuf::from("audit.key"),
+            head_file: PathBuf::from("audit.head"),
+        }
+    }
 }
 
 /// Where state lives.
@@ -108,6 +135,9 @@ pub struct IngestConfig {
     /// What `now()` is: the event-time watermark (replays give identical results) or the
     /// wall clock (production, so time-based rules fire while nothing arrives).
     pub clock: ClockMode,
+    /// A record dated further than this past the wall clock is a dead letter: one row dated
+    /// 9999 (or a timestamp in the wrong unit) must not drag the pipeline's clock away.
+    pub max_future: ConfigDuration,
 }
 
 impl Default for IngestConfig {
@@ -115,7 +145,31 @@ impl Default for IngestConfig {
         IngestConfig {
             batch_size: 2000,
             clock: ClockMode::Wall,
+            max_future: ConfigDuration(chrono::Duration::days(1)),
         }
+    }
+}
+
+fn default_settle() -> ConfigDuration {
+    ConfigDuration(chrono::Duration::seconds(5))
+}
+
+/// A duration written like `30m`, `24h` or `2d`, read when the configuration loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigDuration(pub chrono::Duration);
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        reconlight_rules::duration::parse_duration(&text)
+            .map(ConfigDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for ConfigDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&reconlight_rules::duration::format_duration(self.0))
     }
 }
 
@@ -289,6 +343,12 @@ pub struct SourceConfig {
     /// `processed/`, one that cannot be read at all to `failed/`.
     #[serde(default)]
     pub drop_folder: bool,
+    /// A drop-folder file is read only once it has not changed for this long (a bank still
+    /// uploading it would otherwise be read half-written). Names ending in `.part`, `.tmp`,
+    /// `.partial`, `.filepart` or `.crdownload` are never read: uploads renamed when done
+    /// are taken at once.
+    #[serde(default = "default_settle")]
+    pub settle: ConfigDuration,
     #[serde(default)]
     pub debezium: DebeziumOptions,
     #[serde(default)]

@@ -20,6 +20,7 @@ pub mod reconcile;
 pub mod report;
 pub mod schedule;
 pub mod server;
+pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod tables;

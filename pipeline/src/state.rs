@@ -102,6 +102,9 @@ pub struct Dirty {
     pub matches: BTreeSet<String>,
     pub alerts: BTreeSet<String>,
     pub work_items: BTreeSet<String>,
+    /// For work items written over a stored one: the version that was read (`None`: none
+    /// was stored). The write happens only if the store still holds that version.
+    pub work_items_read: BTreeMap<String, Option<u64>>,
     pub positions: BTreeSet<String>,
     pub audit: Vec<AuditEntry>,
     pub dead_letters: Vec<DeadLetter>,

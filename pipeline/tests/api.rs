@@ -5,12 +5,17 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
+use reconlight::server::auth::Role;
 use tower::ServiceExt;
 
-async fn get(app: &axum::Router, uri: &str) -> (StatusCode, String) {
+async fn fetch(app: &axum::Router, uri: &str, token: Option<&str>) -> (StatusCode, String) {
+    let mut request = Request::get(uri);
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
     let response = app
         .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .oneshot(request.body(Body::empty()).unwrap())
         .await
         .unwrap();
     let status = response.status();
@@ -32,8 +37,22 @@ async fn the_api_serves_the_queue_the_lights_and_the_metrics() {
         .count();
     assert!(missing > 0);
     let app = reconlight::server::app(p.store.clone(), p.metrics.clone());
+    let viewer = token(&p.store, "zhao.min", Role::Viewer).await;
+    let get = |uri: &'static str| {
+        let (app, viewer) = (app.clone(), viewer.clone());
+        async move { fetch(&app, uri, Some(&viewer)).await }
+    };
 
-    let (status, body) = get(&app, "/api/v1/work-items?kind=missing_payment&limit=2").await;
+    let (status, body) = fetch(&app, "/api/v1/work-items", None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "no token, no queue: {body}"
+    );
+    let (status, _) = fetch(&app, "/api/v1/work-items", Some("rl_0000_nope")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "an unknown token");
+
+    let (status, body) = get("/api/v1/work-items?kind=missing_payment&limit=2").await;
     assert_eq!(status, StatusCode::OK);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["total"], missing);
@@ -43,13 +62,13 @@ async fn the_api_serves_the_queue_the_lights_and_the_metrics() {
     assert_eq!(first["state"], "open");
 
     let id = first["id"].as_str().unwrap();
-    let (status, body) = get(&app, &format!("/api/v1/work-items/{id}")).await;
+    let (status, body) = fetch(&app, &format!("/api/v1/work-items/{id}"), Some(&viewer)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains(id));
-    let (status, body) = get(&app, "/api/v1/work-items/WI-nope").await;
+    let (status, body) = get("/api/v1/work-items/WI-nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("no work item `WI-nope`"));
-    let (status, body) = get(&app, "/api/v1/work-items?kind=bogus").await;
+    let (status, body) = get("/api/v1/work-items?kind=bogus").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("unknown work item kind `bogus`"));
 
@@ -59,12 +78,17 @@ async fn the_api_serves_the_queue_the_lights_and_the_metrics() {
         .values()
         .filter(|a| a.state.as_str() == "firing")
         .count();
-    let (_, body) = get(&app, "/api/v1/alerts?state=firing").await;
+    let (_, body) = get("/api/v1/alerts?state=firing").await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["total"], firing);
 
     let contract = first["contract_no"].as_str().unwrap();
-    let (_, body) = get(&app, &format!("/api/v1/contracts/{contract}/audit")).await;
+    let (_, body) = fetch(
+        &app,
+        &format!("/api/v1/contracts/{contract}/audit"),
+        Some(&viewer),
+    )
+    .await;
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(
         v["entries"]
@@ -74,7 +98,8 @@ async fn the_api_serves_the_queue_the_lights_and_the_metrics() {
             .any(|e| e["field"] == "status" && e["after"] == "signed")
     );
 
-    let (_, metrics) = get(&app, "/metrics").await;
+    // Prometheus scrapes without a token: counts and sums, no rows.
+    let (_, metrics) = fetch(&app, "/metrics", None).await;
     assert!(
         metrics.contains(&format!(
             "reconlight_work_items_open{{kind=\"missing_payment\"}} {missing}"
@@ -83,7 +108,7 @@ async fn the_api_serves_the_queue_the_lights_and_the_metrics() {
     );
     assert!(metrics.contains("reconlight_events_total{source=\"crm-contracts\"}"));
 
-    let (status, page) = get(&app, "/").await;
+    let (status, page) = get("/").await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Discrepancy queue") && page.contains(id));
 }
@@ -91,10 +116,12 @@ async fn the_api_serves_the_queue_the_lights_and_the_metrics() {
 async fn post(
     app: &axum::Router,
     uri: &str,
+    token: &str,
     body: serde_json::Value,
 ) -> (StatusCode, serde_json::Value) {
     let request = Request::post(uri)
         .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
         .body(Body::from(body.to_string()))
         .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
@@ -110,6 +137,9 @@ async fn a_clerk_works_the_queue_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let (mut p, _) = generate_and_run(dir.path(), 300, 21).await;
     let app = reconlight::server::app(p.store.clone(), p.metrics.clone());
+    let wang = token(&p.store, "wang.fang", Role::Clerk).await;
+    let li = token(&p.store, "li.na", Role::Clerk).await;
+    let viewer = token(&p.store, "zhao.min", Role::Viewer).await;
     let unmatched = p
         .state
         .work_items
@@ -129,13 +159,44 @@ async fn a_clerk_works_the_queue_through_the_api() {
         missing.finding.installment.unwrap(),
     );
 
+    let (status, err) = post(
+        &app,
+        &format!("/api/v1/work-items/{}/assign", missing.id),
+        &viewer,
+        serde_json::json!({"assignee": "li.na"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a viewer only reads");
+    assert_eq!(err["error"], "zhao.min is a viewer; this needs a clerk");
+    let (status, err) = post(
+        &app,
+        &format!("/api/v1/work-items/{}/assign", missing.id),
+        &wang,
+        serde_json::json!({"by": "the.boss", "assignee": "li.na"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "nobody acts under another's name"
+    );
+    assert_eq!(
+        err["error"],
+        "`by` is taken from your sign-in: you are wang.fang, not the.boss"
+    );
     let (status, item) = post(
         &app,
         &format!("/api/v1/work-items/{}/assign", missing.id),
-        serde_json::json!({"by": "wang.fang", "assignee": "li.na"}),
+        &wang,
+        serde_json::json!({"assignee": "li.na"}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{item}");
+    assert_eq!(
+        item["history"].as_array().unwrap().last().unwrap()["by"],
+        "wang.fang",
+        "the actor comes from the token"
+    );
     assert_eq!(
         (item["state"].as_str(), item["assignee"].as_str()),
         (Some("assigned"), Some("li.na"))
@@ -143,7 +204,8 @@ async fn a_clerk_works_the_queue_through_the_api() {
     let (status, item) = post(
         &app,
         &format!("/api/v1/work-items/{}/comment", missing.id),
-        serde_json::json!({"by": "li.na", "text": "客户说下周付"}),
+        &li,
+        serde_json::json!({"text": "客户说下周付"}),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -155,7 +217,8 @@ async fn a_clerk_works_the_queue_through_the_api() {
     let (status, err) = post(
         &app,
         &format!("/api/v1/work-items/{}/dismiss", missing.id),
-        serde_json::json!({"by": "li.na"}),
+        &li,
+        serde_json::json!({}),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -163,7 +226,8 @@ async fn a_clerk_works_the_queue_through_the_api() {
     let (status, err) = post(
         &app,
         &format!("/api/v1/work-items/{}/match", missing.id),
-        serde_json::json!({"by": "li.na", "contract_no": contract, "installment": seq}),
+        &li,
+        serde_json::json!({"contract_no": contract, "installment": seq}),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -179,7 +243,8 @@ async fn a_clerk_works_the_queue_through_the_api() {
     let (status, item) = post(
         &app,
         &format!("/api/v1/work-items/{}/match", unmatched.id),
-        serde_json::json!({"by": "li.na", "contract_no": contract, "installment": seq}),
+        &li,
+        serde_json::json!({"contract_no": contract, "installment": seq}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{item}");
@@ -187,7 +252,8 @@ async fn a_clerk_works_the_queue_through_the_api() {
     let (status, err) = post(
         &app,
         &format!("/api/v1/work-items/{}/resolve", unmatched.id),
-        serde_json::json!({"by": "li.na", "reason": "again"}),
+        &li,
+        serde_json::json!({"reason": "again"}),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);

@@ -170,3 +170,17 @@ pub fn assert_same<T: Ord + std::fmt::Debug>(got: &BTreeSet<T>, want: &BTreeSet<
         missing.len()
     );
 }
+
+/// A new API token for `name` in `role`, as `reconlight tokens create` makes one.
+pub async fn token(
+    store: &reconlight::store::Store,
+    name: &str,
+    role: reconlight::server::auth::Role,
+) -> String {
+    let t = reconlight::server::auth::new_token().expect("a token");
+    store
+        .add_api_token(&t.id, name, role, &t.hash, chrono::Utc::now())
+        .await
+        .expect("token stored");
+    t.token
+}

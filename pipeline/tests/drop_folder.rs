@@ -37,7 +37,7 @@ async fn statements_dropped_over_sftp_are_applied_once_and_filed() {
     .unwrap();
     std::fs::write(drop.join("2026-10-30-c.xml"), "<not a statement").unwrap();
     let config = Config::parse(
-        "[store]\nurl = \"sqlite://r.db\"\n[ingest]\nclock = \"event_time\"\n[[sources]]\nname = \"icbc\"\nformat = \"camt\"\npath = \"sftp/icbc\"\ndrop_folder = true\n",
+        "[store]\nurl = \"sqlite://r.db\"\n[ingest]\nclock = \"event_time\"\n[[sources]]\nname = \"icbc\"\nformat = \"camt\"\npath = \"sftp/icbc\"\ndrop_folder = true\nsettle = \"0s\"\n",
         dir.path(),
     )
     .unwrap();

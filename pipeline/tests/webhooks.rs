@@ -53,6 +53,7 @@ async fn every_provider_is_verified_kept_once_and_applied() {
         p.metrics.clone(),
         None,
         Some(Arc::new(p.config.webhooks.clone())),
+        Arc::new(p.config.auth.clone()),
     );
 
     // DocuSign, signed with the newer of two keys (rotation).

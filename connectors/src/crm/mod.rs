@@ -241,13 +241,20 @@ impl RowReader<'_> {
             None => Err(format!("column `{col}` is missing or null")),
             Some(Value::Decimal(d)) => Ok(*d),
             Some(Value::Int(i)) => Ok(Decimal::from(*i)),
-            Some(Value::Float(f)) => Decimal::from_str(&f.to_string()).map_err(|e| format!("column `{col}`: {e}")),
-            Some(Value::Text(s)) => Decimal::from_str(s.trim()).map_err(|_| {
-                format!(
-                    "column `{col}`: `{s}` is not a decimal; if the connector uses decimal.handling.mode=precise \
-                     without schemas, declare the column under `debezium.decimal_columns`"
-                )
-            }),
+            Some(Value::Float(f)) => {
+                Decimal::from_str(&f.to_string()).map_err(|e| format!("column `{col}`: {e}"))
+            }
+            Some(Value::Text(s)) => {
+                let digits = s.trim().trim_start_matches('-');
+                if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                    crate::money::parse_amount(s).map_err(|e| format!("column `{col}`: {e}"))
+                } else {
+                    Err(format!(
+                        "column `{col}`: `{s}` is not a decimal; if the connector uses decimal.handling.mode=precise \
+                         without schemas, declare the column under `debezium.decimal_columns`"
+                    ))
+                }
+            }
             Some(other) => Err(format!("column `{col}`: expected a decimal, got {other:?}")),
         }
     }

@@ -231,9 +231,19 @@ pub fn decode(
                     .map(amount_of)
                     .transpose()?
                     .filter(|a| !a.is_zero());
+                // With separate columns each holds a positive amount: a minus sign there
+                // (a reversal? a correction?) is not guessed at.
+                for (a, name) in [(credit, &c.credit), (debit, &c.debit)] {
+                    if let Some(a) = a.filter(|a| a.is_sign_negative()) {
+                        return Err(format!(
+                            "`{}` holds the negative amount {a}; with separate credit and debit columns each holds a positive amount",
+                            name.as_deref().unwrap_or_default()
+                        ));
+                    }
+                }
                 match (credit, debit) {
-                    (Some(a), None) => (Direction::Credit, a.abs()),
-                    (None, Some(a)) => (Direction::Debit, a.abs()),
+                    (Some(a), None) => (Direction::Credit, a),
+                    (None, Some(a)) => (Direction::Debit, a),
                     (None, None) => return Err("neither a credit nor a debit amount".into()),
                     (Some(_), Some(_)) => return Err("both a credit and a debit amount".into()),
                 }

@@ -140,9 +140,16 @@ fn decode_statement(xml: &str, stmt: Node<'_, '_>, number: usize, out: &mut Camt
     let acct_ccy = text_at(stmt, &["Acct", "Ccy"]).and_then(|c| Currency::from_str(&c).ok());
     let mut opening = None;
     let mut closing = None;
+    let mut problems = Vec::new();
     for bal in children(stmt, "Bal") {
         let code = text_at(bal, &["Tp", "CdOrPrtry", "Cd"]).unwrap_or_default();
         let Some(amount) = signed_amount(bal) else {
+            if matches!(code.as_str(), "OPBD" | "PRCD" | "CLBD") {
+                let written = text_at(bal, &["Amt"]).unwrap_or_default();
+                problems.push(format!(
+                    "statement {id}: the {code} balance `{written}` is unreadable, so the statement's balance cannot be checked"
+                ));
+            }
             continue;
         };
         match code.as_str() {
@@ -161,6 +168,7 @@ fn decode_statement(xml: &str, stmt: Node<'_, '_>, number: usize, out: &mut Camt
         booked_debits: Decimal::ZERO,
         entries: 0,
         balance_difference: None,
+        problems,
     };
     for (ei, entry) in children(stmt, "Ntry").enumerate() {
         summary.entries += 1;
@@ -203,8 +211,19 @@ fn decode_statement(xml: &str, stmt: Node<'_, '_>, number: usize, out: &mut Camt
     out.statements.push(summary);
 }
 
+/// An ISO 20022 amount (`xs:decimal`: digits, at most one point, nothing else), exactly.
+fn xs_decimal(text: &str) -> Option<Decimal> {
+    let t = text.trim();
+    let (whole, fraction) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    Decimal::from_str(t).ok()
+}
+
 fn signed_amount(node: Node<'_, '_>) -> Option<Decimal> {
-    let amt = Decimal::from_str(&text_at(node, &["Amt"])?).ok()?;
+    let amt = xs_decimal(&text_at(node, &["Amt"])?)?;
     Some(match text_at(node, &["CdtDbtInd"]).as_deref() {
         Some("DBIT") => -amt,
         _ => amt,
@@ -212,7 +231,7 @@ fn signed_amount(node: Node<'_, '_>) -> Option<Decimal> {
 }
 
 fn entry_amount(entry: Node<'_, '_>) -> Option<(Decimal, Direction)> {
-    let amt = Decimal::from_str(&text_at(entry, &["Amt"])?).ok()?;
+    let amt = xs_decimal(&text_at(entry, &["Amt"])?)?;
     let dir = match text_at(entry, &["CdtDbtInd"])?.as_str() {
         "CRDT" => Direction::Credit,
         "DBIT" => Direction::Debit,
@@ -224,13 +243,13 @@ fn entry_amount(entry: Node<'_, '_>) -> Option<(Decimal, Direction)> {
 fn amount_of(node: Node<'_, '_>, what: &str) -> Result<Money, String> {
     let amt = child(node, "Amt").ok_or_else(|| format!("{what} has no Amt"))?;
     let text = amt.text().map(str::trim).unwrap_or("");
-    let value = Decimal::from_str(text)
-        .map_err(|_| format!("{what} Amt `{text}` is not a decimal amount"))?;
-    if value.is_sign_negative() {
+    if text.starts_with('-') {
         return Err(format!(
             "{what} Amt `{text}` is negative (the sign belongs in CdtDbtInd)"
         ));
     }
+    let value =
+        xs_decimal(text).ok_or_else(|| format!("{what} Amt `{text}` is not a decimal amount"))?;
     let ccy = amt
         .attribute("Ccy")
         .ok_or_else(|| format!("{what} Amt has no Ccy attribute"))?;

@@ -232,15 +232,18 @@ fn decode_typed(v: &Json, fs: &FieldSchema) -> Result<Value, String> {
         Some("io.debezium.data.VariableScaleDecimal") => return decode_variable_scale(v),
         Some("io.debezium.time.Date") | Some("org.apache.kafka.connect.data.Date") => {
             let days = int()?;
-            return NaiveDate::from_num_days_from_ce_opt((days + 719_163) as i32)
+            return days
+                .checked_add(719_163)
+                .and_then(|d| i32::try_from(d).ok())
+                .and_then(NaiveDate::from_num_days_from_ce_opt)
                 .map(Value::Date)
                 .ok_or_else(|| format!("date {days} days from the epoch is out of range"));
         }
         Some("io.debezium.time.Time") | Some("org.apache.kafka.connect.data.Time") => {
-            return time_of_day(int()? * 1_000_000);
+            return time_of_day(int()?, 1_000_000);
         }
-        Some("io.debezium.time.MicroTime") => return time_of_day(int()? * 1_000),
-        Some("io.debezium.time.NanoTime") => return time_of_day(int()?),
+        Some("io.debezium.time.MicroTime") => return time_of_day(int()?, 1_000),
+        Some("io.debezium.time.NanoTime") => return time_of_day(int()?, 1),
         Some("io.debezium.time.ZonedTime") => {
             let s = text()?;
             let t = s.trim_end_matches('Z');
@@ -312,12 +315,25 @@ fn decode_untyped(
     }
 }
 
+/// A decimal sent as a JSON number (`decimal.handling.mode=double`, or a schema-less
+/// converter). serde_json keeps the number's text as written (`arbitrary_precision`), so
+/// every digit is read exactly; a value beyond 28 significant digits stays its digits, as
+/// text, for whoever needs it to say so.
 fn decimal_from_number(v: &Json) -> Result<Value, String> {
-    // serde_json prints a double in its shortest round-trip form, so 123.45 stays 123.45.
-    Decimal::from_str(&v.to_string())
-        .or_else(|_| Decimal::from_scientific(&v.to_string()))
-        .map(Value::Decimal)
-        .map_err(|e| format!("bad decimal number {v}: {e}"))
+    let text = v.to_string();
+    if let Ok(d) = Decimal::from_str(&text) {
+        return Ok(Value::Decimal(d));
+    }
+    match Decimal::from_scientific(&text) {
+        Ok(d) if d.to_string().len() <= text.len() + 30 => Ok(Value::Decimal(d)),
+        _ if text
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == '-') =>
+        {
+            Ok(Value::Text(text))
+        }
+        _ => Err(format!("decimal number {text} is out of range")),
+    }
 }
 
 fn decode_variable_scale(v: &Json) -> Result<Value, String> {
@@ -337,24 +353,73 @@ pub fn decode_base64_decimal(text: &str, scale: u32) -> Result<Value, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .map_err(|e| format!("`{text}` is not a base64 decimal: {e}"))?;
-    if bytes.is_empty() || bytes.len() > 16 {
-        return Err(format!("base64 decimal `{text}` has {} bytes", bytes.len()));
+    if bytes.is_empty() {
+        return Err(format!("base64 decimal `{text}` has no bytes"));
     }
-    let negative = bytes[0] & 0x80 != 0;
-    let mut buf = if negative { [0xffu8; 16] } else { [0u8; 16] };
-    buf[16 - bytes.len()..].copy_from_slice(&bytes);
-    let unscaled = i128::from_be_bytes(buf);
-    Decimal::try_from_i128_with_scale(unscaled, scale)
-        .map(Value::Decimal)
-        .map_err(|e| format!("decimal {unscaled}e-{scale} does not fit: {e}"))
+    if bytes.len() <= 16 {
+        let negative = bytes[0] & 0x80 != 0;
+        let mut buf = if negative { [0xffu8; 16] } else { [0u8; 16] };
+        buf[16 - bytes.len()..].copy_from_slice(&bytes);
+        let unscaled = i128::from_be_bytes(buf);
+        if let Ok(d) = Decimal::try_from_i128_with_scale(unscaled, scale) {
+            return Ok(Value::Decimal(d));
+        }
+    }
+    // Beyond what a 28-digit decimal holds: keep the exact digits as text.
+    Ok(Value::Text(big_decimal_text(&bytes, scale)))
 }
 
-fn time_of_day(nanos: i64) -> Result<Value, String> {
-    let secs = nanos.div_euclid(1_000_000_000);
-    let frac = nanos.rem_euclid(1_000_000_000);
-    NaiveTime::from_num_seconds_from_midnight_opt(secs as u32, frac as u32)
+/// The decimal digits of a big-endian two's-complement integer of any length, with `scale`
+/// digits after the point.
+fn big_decimal_text(bytes: &[u8], scale: u32) -> String {
+    let negative = bytes[0] & 0x80 != 0;
+    // Magnitude: two's complement undone (invert and add one) for negative values.
+    let mut magnitude: Vec<u8> = if negative {
+        let mut m: Vec<u8> = bytes.iter().map(|b| !b).collect();
+        for b in m.iter_mut().rev() {
+            let (v, carry) = b.overflowing_add(1);
+            *b = v;
+            if !carry {
+                break;
+            }
+        }
+        m
+    } else {
+        bytes.to_vec()
+    };
+    let mut digits = Vec::new();
+    while magnitude.iter().any(|b| *b != 0) {
+        let mut rem = 0u32;
+        for b in magnitude.iter_mut() {
+            let cur = (rem << 8) | u32::from(*b);
+            *b = (cur / 10) as u8;
+            rem = cur % 10;
+        }
+        digits.push(b'0' + rem as u8);
+    }
+    while digits.len() <= scale as usize {
+        digits.push(b'0');
+    }
+    digits.reverse();
+    let mut text = String::from_utf8(digits).expect("ASCII digits");
+    if scale > 0 {
+        text.insert(text.len() - scale as usize, '.');
+    }
+    if negative {
+        text.insert(0, '-');
+    }
+    text
+}
+
+/// A time of day given in units of `nanos_per_unit` nanoseconds since midnight.
+fn time_of_day(v: i64, nanos_per_unit: i64) -> Result<Value, String> {
+    let out_of_range = || format!("time of day {v} is out of range");
+    let nanos = v.checked_mul(nanos_per_unit).ok_or_else(out_of_range)?;
+    let secs = u32::try_from(nanos.div_euclid(1_000_000_000)).map_err(|_| out_of_range())?;
+    let frac = nanos.rem_euclid(1_000_000_000) as u32;
+    NaiveTime::from_num_seconds_from_midnight_opt(secs, frac)
         .map(Value::Time)
-        .ok_or_else(|| format!("time of day {nanos} ns is out of range"))
+        .ok_or_else(out_of_range)
 }
 
 fn timestamp_from_int(v: i64, nanos_per_unit: i64) -> Result<Value, String> {

@@ -59,11 +59,25 @@ fn fields(text: &str) -> Vec<Field> {
     out
 }
 
+/// A SWIFT amount: digits with a decimal comma (`3236,28`, `100,`), nothing else.
 fn amount(text: &str) -> Result<Decimal, String> {
-    let t = text.trim().replace(',', ".");
-    let t = t.trim_end_matches('.');
-    Decimal::from_str(if t.is_empty() { "0" } else { t })
-        .map_err(|_| format!("`{text}` is not an amount"))
+    let t = text.trim();
+    // The standard's decimal comma; a point from banks that do not follow it.
+    let sep = if t.contains(',') { ',' } else { '.' };
+    let (whole, fraction) = t.split_once(sep).unwrap_or((t, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || whole.len() + fraction.len() > 28
+    {
+        return Err(format!(
+            "`{text}` is not an amount (digits and one decimal comma)"
+        ));
+    }
+    let plain = if fraction.is_empty() {
+        whole.to_string()
+    } else {
+        format!("{whole}.{fraction}")
+    };
+    Decimal::from_str(&plain).map_err(|_| format!("`{text}` is not an amount"))
 }
 
 fn date6(s: &str) -> Result<NaiveDate, String> {
@@ -73,13 +87,20 @@ fn date6(s: &str) -> Result<NaiveDate, String> {
 /// `C110522EUR3236,28` -> signed amount, date, currency.
 fn balance(value: &str) -> Result<(Decimal, NaiveDate, Currency), String> {
     let v = value.trim();
+    let part = |r: std::ops::Range<usize>| {
+        v.get(r)
+            .ok_or_else(|| format!("balance `{v}` is too short or not ASCII"))
+    };
     if v.len() < 11 {
         return Err(format!("balance `{v}` is too short"));
     }
-    let sign = &v[..1];
-    let date = date6(&v[1..7])?;
-    let currency = Currency::from_str(&v[7..10])?;
-    let a = amount(&v[10..])?;
+    let sign = part(0..1)?;
+    if sign != "C" && sign != "D" {
+        return Err(format!("balance `{v}` does not start with C or D"));
+    }
+    let date = date6(part(1..7)?)?;
+    let currency = Currency::from_str(part(7..10)?)?;
+    let a = amount(v.get(10..).unwrap_or_default())?;
     Ok((if sign == "D" { -a } else { a }, date, currency))
 }
 
@@ -96,9 +117,24 @@ struct Line61 {
 }
 
 fn line61(value: &str) -> Result<Line61, String> {
-    let first = value.lines().next().unwrap_or("");
-    let rest_lines: Vec<&str> = value.lines().skip(1).collect();
-    let b = first.as_bytes();
+    let lines: Vec<&str> = value.lines().collect();
+    let first = lines.first().copied().unwrap_or("");
+    match line61_from(first, lines.get(1..).unwrap_or_default()) {
+        // Some banks wrap a long statement line inside the amount: read it joined.
+        Err(e) if lines.len() > 1 && e.contains("no transaction type") => {
+            let joined = format!("{first}{}", lines[1].trim_start());
+            line61_from(&joined, &lines[2..]).map_err(|_| e)
+        }
+        other => other,
+    }
+}
+
+fn line61_from(first: &str, rest_lines: &[&str]) -> Result<Line61, String> {
+    let rest_lines = rest_lines.to_vec();
+    // The fixed part (dates, mark, amount, type) is ASCII; the references after it may not be.
+    let ascii_end = first.find(|c: char| !c.is_ascii()).unwrap_or(first.len());
+    let b = &first.as_bytes()[..ascii_end];
+    let at = |i: usize| first.get(i..ascii_end).unwrap_or("");
     if b.len() < 8 {
         return Err(format!("statement line `{first}` is too short"));
     }
@@ -118,17 +154,17 @@ fn line61(value: &str) -> Result<Line61, String> {
             .ok_or_else(|| format!("entry date `{m}{d}` is not a date"))?;
         i += 4;
     }
-    let (direction, reversal) = if first[i..].starts_with("RC") {
+    let (direction, reversal) = if at(i).starts_with("RC") {
         i += 2;
         (Direction::Debit, true)
-    } else if first[i..].starts_with("RD") {
+    } else if at(i).starts_with("RD") {
         i += 2;
         (Direction::Credit, true)
-    } else if first[i..].starts_with('C') || first[i..].starts_with("EC") {
-        i += if first[i..].starts_with('E') { 2 } else { 1 };
+    } else if at(i).starts_with('C') || at(i).starts_with("EC") {
+        i += if at(i).starts_with('E') { 2 } else { 1 };
         (Direction::Credit, false)
-    } else if first[i..].starts_with('D') || first[i..].starts_with("ED") {
-        i += if first[i..].starts_with('E') { 2 } else { 1 };
+    } else if at(i).starts_with('D') || at(i).starts_with("ED") {
+        i += if at(i).starts_with('E') { 2 } else { 1 };
         (Direction::Debit, false)
     } else {
         return Err(format!(
@@ -294,7 +330,9 @@ fn details(text: &str) -> Details {
 
 /// Decodes an MT940 or MT942 file (any number of statements).
 pub fn decode(text: &str) -> Result<Mt940Message, DecodeError> {
-    let fields = fields(text);
+    // Some banks end the file (or each message) with the DOS end-of-file byte.
+    let text = text.replace('\u{1a}', "");
+    let fields = fields(&text);
     if !fields
         .iter()
         .any(|f| f.tag == "61" || f.tag == "60F" || f.tag == "60M" || f.tag == "34F")
@@ -363,7 +401,22 @@ fn decode_statement(group: &[&Field], format: &str, out: &mut Mt940Message) {
         booked_debits: Decimal::ZERO,
         entries: 0,
         balance_difference: None,
+        problems: Vec::new(),
     };
+    for (what, tag, b) in [("opening", "60F", &opening), ("closing", "62F", &closing)] {
+        if let Some(Err(e)) = b {
+            summary.problems.push(format!(
+                "statement {}: the {what} balance (:{tag}:) is unreadable ({e}), so the statement's balance cannot be checked",
+                summary.id
+            ));
+        }
+    }
+    if format == "mt940" && closing.is_none() {
+        summary.problems.push(format!(
+            "statement {} has no closing balance (:62F:): the file may be cut short, and the balance cannot be checked",
+            summary.id
+        ));
+    }
     let mut n = 0;
     for (i, f) in group.iter().enumerate() {
         if f.tag != "61" {

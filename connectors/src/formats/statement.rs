@@ -19,6 +19,9 @@ pub struct StatementSummary {
     pub entries: usize,
     /// closing - (opening + credits - debits), when both balances are present.
     pub balance_difference: Option<Decimal>,
+    /// Why the balance check could not be made: an unreadable or missing balance (a file
+    /// cut short). Each is a dead letter, so nobody mistakes silence for a balanced statement.
+    pub problems: Vec<String>,
 }
 
 impl StatementSummary {

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use reconlight_connectors::kafka::{KafkaInput, KafkaMessage};
 use regex::Regex;
 
-use super::source::{Item, Outcome, SourceNotes, clip, decode_document, decode_line};
+use super::source::{
+    Item, Outcome, SourceNotes, StatementNote, clip, decode_document, decode_line,
+};
 use crate::config::{Config, KafkaConfig, SourceConfig, SourceFormat};
 use crate::metrics::Metrics;
 
@@ -156,10 +158,10 @@ impl KafkaFeed {
         config: &Config,
         positions: &BTreeMap<String, u64>,
         max: usize,
-        unbalanced: &mut Vec<(String, String)>,
+        notes: &mut Vec<(String, StatementNote)>,
     ) -> anyhow::Result<Vec<Item>> {
         if self.buffered() == 0 || self.holding_back(positions).is_some() {
-            self.fill(config, positions, max, unbalanced)?;
+            self.fill(config, positions, max, notes)?;
         }
         let mut batch = Vec::new();
         // Whether a buffer ran dry since the last look (so a partition may hold back).
@@ -291,7 +293,7 @@ impl KafkaFeed {
         config: &Config,
         positions: &BTreeMap<String, u64>,
         max: usize,
-        unbalanced: &mut Vec<(String, String)>,
+        notes: &mut Vec<(String, StatementNote)>,
     ) -> anyhow::Result<()> {
         let messages = self
             .input
@@ -325,14 +327,9 @@ impl KafkaFeed {
             }
             let items = match route {
                 Some(r) => {
-                    let mut notes = SourceNotes::default();
-                    let items = message_items(config, &r.source, &m, &mut notes);
-                    unbalanced.extend(
-                        notes
-                            .unbalanced
-                            .into_iter()
-                            .map(|n| (r.source.name.clone(), n)),
-                    );
+                    let mut found = SourceNotes::default();
+                    let items = message_items(config, &r.source, &m, &mut found);
+                    notes.extend(found.notes.into_iter().map(|n| (r.source.name.clone(), n)));
                     items
                 }
                 None => vec![item(
@@ -413,6 +410,7 @@ fn item(source: &str, m: &KafkaMessage, position: String, outcome: Outcome) -> I
         outcome,
         inbox_id: None,
         partial: false,
+        content_key: None,
     }
 }
 

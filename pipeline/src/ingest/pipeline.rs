@@ -8,7 +8,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::kafka::{KafkaFeed, partition_of};
-use super::source::{Item, Merged, Outcome, SourceNotes, read_file, source_files};
+use super::source::{
+    Dropped, Item, Merged, Outcome, SourceNotes, StatementNote, read_dropped, read_file,
+    source_files,
+};
 use crate::alerts::RuleRunner;
 use crate::config::{ClockMode, Config};
 use crate::metrics::Metrics;
@@ -30,6 +33,8 @@ pub struct RunStats {
     pub ignored: BTreeMap<String, u64>,
     pub dead_letters: u64,
     pub unbalanced_statements: Vec<String>,
+    /// Statements whose balance could not be checked (unreadable or missing balances).
+    pub unchecked_statements: Vec<String>,
 }
 
 /// What one nightly run did.
@@ -56,6 +61,11 @@ pub struct Pipeline {
     /// partition is applied to its end (`--until-idle`, tests); a budget lets a running
     /// service interleave clock ticks and notifications with a never-ending stream.
     pub kafka_budget: Option<Duration>,
+    /// Dead letters found while reading (a statement's unreadable balance), written with
+    /// the next commit.
+    pending_letters: Vec<DeadLetter>,
+    /// Set on SIGINT/SIGTERM: stop after the batch being applied.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// How long `run_until_idle` waits for the consumer group to assign partitions.
@@ -65,7 +75,11 @@ impl Pipeline {
     /// Opens the store, loads the live state and the rules.
     pub async fn open(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<Pipeline> {
         let store = Store::open(&config.store_url()).await?;
-        let state = store.load().await?;
+        let mut state = store.load().await?;
+        state.audit_head.key = Some(
+            crate::audit::AuditKey::load_or_create(&config.resolve(&config.audit.key_file))
+                .map_err(anyhow::Error::msg)?,
+        );
         let rules = RuleRunner::load(&config).await;
         let finder = ContractRefFinder::new(
             &config.business.contract_no_pattern,
@@ -85,6 +99,8 @@ impl Pipeline {
             finder,
             kafka,
             kafka_budget: None,
+            pending_letters: Vec::new(),
+            stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -98,13 +114,40 @@ impl Pipeline {
     }
 
     /// Reads everything the sources hold beyond the stored positions.
-    pub async fn pending_items(&self, stats: &mut RunStats) -> anyhow::Result<Merged> {
+    pub async fn pending_items(&mut self, stats: &mut RunStats) -> anyhow::Result<Merged> {
         let mut queues = Vec::new();
         let mut dropped = Vec::new();
+        let mut found_notes = Vec::new();
         for source in &self.config.sources {
             let mut q = VecDeque::new();
             let mut notes = SourceNotes::default();
             for path in source_files(&self.config, source).map_err(anyhow::Error::msg)? {
+                if source.drop_folder {
+                    match read_dropped(
+                        &self.config,
+                        source,
+                        &path,
+                        &self.state.positions,
+                        &mut notes,
+                    )
+                    .map_err(anyhow::Error::msg)?
+                    {
+                        Dropped::Settling => {
+                            tracing::debug!(
+                                "{} changed too recently: read next round",
+                                path.display()
+                            );
+                        }
+                        Dropped::Vanished => {
+                            tracing::warn!("{} vanished before it could be read", path.display());
+                        }
+                        Dropped::Read { items, failed } => {
+                            dropped.push((path.clone(), failed));
+                            q.extend(items);
+                        }
+                    }
+                    continue;
+                }
                 let file = path
                     .strip_prefix(&self.config.base_dir)
                     .unwrap_or(&path)
@@ -116,21 +159,20 @@ impl Pipeline {
                     .get(&format!("{}:{file}", source.name))
                     .copied()
                     .unwrap_or(0);
-                let items = read_file(&self.config, source, &path, skip, &mut notes)
-                    .map_err(anyhow::Error::msg)?;
-                if source.drop_folder {
-                    let failed = items.len() == 1
-                        && skip == 0
-                        && matches!(items[0].outcome, Outcome::Error(_))
-                        && (items[0].position == "document" || items[0].position == "file");
-                    dropped.push((path.clone(), failed));
+                match read_file(&self.config, source, &path, skip, &mut notes) {
+                    Ok(items) => q.extend(items),
+                    // Listed a moment ago, gone now: somebody moved it; nothing to read.
+                    Err(_) if !path.exists() => {
+                        tracing::warn!("{} vanished before it could be read", path.display());
+                    }
+                    Err(e) => return Err(anyhow::Error::msg(e)),
                 }
-                q.extend(items);
             }
-            for n in notes.unbalanced {
-                self.note_unbalanced(&source.name, n, stats);
-            }
+            found_notes.extend(notes.notes.into_iter().map(|n| (source.name.clone(), n)));
             queues.push(q);
+        }
+        for (source, n) in found_notes {
+            self.note_statement(&source, n, stats);
         }
         queues.push(self.inbox_items().await?);
         let mut merged = Merged::new(queues);
@@ -138,13 +180,38 @@ impl Pipeline {
         Ok(merged)
     }
 
-    fn note_unbalanced(&self, source: &str, note: String, stats: &mut RunStats) {
-        tracing::warn!("{note}");
-        self.metrics
-            .unbalanced_statements
-            .with_label_values(&[source])
-            .inc();
-        stats.unbalanced_statements.push(note);
+    /// A statement that does not balance is counted and reported; one whose balance could
+    /// not be checked is also a dead letter, so the gap is on record.
+    fn note_statement(&mut self, source: &str, note: StatementNote, stats: &mut RunStats) {
+        match note {
+            StatementNote::Unbalanced(note) => {
+                tracing::warn!("{note}");
+                self.metrics
+                    .unbalanced_statements
+                    .with_label_values(&[source])
+                    .inc();
+                stats.unbalanced_statements.push(note);
+            }
+            StatementNote::Unchecked(note) => {
+                tracing::warn!("{note}");
+                self.metrics
+                    .dead_letters
+                    .with_label_values(&[source, "statement"])
+                    .inc();
+                stats.unchecked_statements.push(note.clone());
+                let (position, reason) = match note.split_once(": ") {
+                    Some((file, reason)) => (format!("{file} balances"), reason.to_string()),
+                    None => ("balances".to_string(), note),
+                };
+                self.pending_letters.push(DeadLetter {
+                    source: source.to_string(),
+                    position,
+                    reason,
+                    raw: String::new(),
+                    recorded_at: self.state.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                });
+            }
+        }
     }
 
     /// Webhook bodies received since the last batch, decoded like the provider's file lines.
@@ -185,6 +252,7 @@ impl Pipeline {
                 outcome,
                 inbox_id: Some(id),
                 partial: false,
+                content_key: None,
             });
         }
         Ok(q)
@@ -201,6 +269,11 @@ impl Pipeline {
         let mut done = 0u64;
         progress(0, total);
         loop {
+            if self.stopping() {
+                // Files not read to their end stay where they are, to be resumed.
+                merged.dropped.clear();
+                break;
+            }
             let mut batch = Vec::with_capacity(self.config.ingest.batch_size);
             while batch.len() < self.config.ingest.batch_size {
                 match merged.next_item() {
@@ -215,14 +288,26 @@ impl Pipeline {
             self.process_batch(batch, &mut stats).await?;
             progress(done, total);
         }
+        // Dead letters found while reading but not yet written with a batch.
+        if !self.pending_letters.is_empty() {
+            let mut dirty = Dirty::default();
+            self.take_pending_letters(&mut dirty, &mut stats);
+            self.store.commit(&self.state, &dirty).await?;
+        }
         // Everything read is committed: drop-folder files can leave.
         merged.file_away().map_err(anyhow::Error::msg)?;
-        if let Some(mut feed) = self.kafka.take() {
+        if let Some(mut feed) = self.kafka.take()
+            && !self.stopping()
+        {
             let drained = self.drain_kafka(&mut feed, &mut stats, &mut progress).await;
             self.kafka = Some(feed);
             drained?;
         }
         Ok(stats)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Applies what the Kafka topics hold (only them, not the files or the inbox).
@@ -250,18 +335,17 @@ impl Pipeline {
         let batch_size = self.config.ingest.batch_size;
         let mut done = 0u64;
         loop {
+            if self.stopping() {
+                break;
+            }
             if self.kafka_budget.is_some() && feed.throttle_due() {
                 self.throttle_kafka(feed).await?;
             }
-            let mut unbalanced = Vec::new();
-            let batch = feed.next_batch(
-                &self.config,
-                &self.state.positions,
-                batch_size,
-                &mut unbalanced,
-            )?;
-            for (source, note) in unbalanced {
-                self.note_unbalanced(&source, note, stats);
+            let mut notes = Vec::new();
+            let batch =
+                feed.next_batch(&self.config, &self.state.positions, batch_size, &mut notes)?;
+            for (source, note) in notes {
+                self.note_statement(&source, note, stats);
             }
             if batch.is_empty() && feed.waiting() && self.kafka_budget.is_none() {
                 continue;
@@ -331,6 +415,7 @@ impl Pipeline {
         stats: &mut RunStats,
     ) -> anyhow::Result<()> {
         let mut dirty = Dirty::default();
+        self.take_pending_letters(&mut dirty, stats);
         let mapping = self.config.crm.clone();
         let (size, started) = (items.len(), Instant::now());
         for item in items {
@@ -346,7 +431,17 @@ impl Pipeline {
                 }
             }
             let where_ = item.where_();
+            let horizon = Utc::now() + self.config.ingest.max_future.0;
             let reason = match item.outcome {
+                Outcome::Record(_, time) if time > horizon => Some((
+                    format!(
+                        "{where_}: dated {}, more than {} past the clock ({}): a date typed wrong or a timestamp in other units; it would move the pipeline's clock",
+                        time.to_rfc3339(),
+                        self.config.ingest.max_future,
+                        Utc::now().format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    "future",
+                )),
                 Outcome::Record(record, time) => {
                     if self.state.watermark.is_none_or(|w| time > w) {
                         self.state.watermark = Some(time);
@@ -407,6 +502,11 @@ impl Pipeline {
         self.reconcile_and_evaluate(&mut dirty).await?;
         let evaluated = started.elapsed();
         self.store.commit(&self.state, &dirty).await?;
+        if !dirty.audit.is_empty() {
+            let witness = self.config.resolve(&self.config.audit.head_file);
+            crate::audit::write_witness(&witness, &self.state.audit_head.sealed())
+                .map_err(anyhow::Error::msg)?;
+        }
         let committed = started.elapsed();
         self.metrics
             .batch_commit_seconds
@@ -420,6 +520,20 @@ impl Pipeline {
         self.metrics.observe_state(&self.state);
         stats.batches += 1;
         Ok(())
+    }
+
+    fn take_pending_letters(&mut self, dirty: &mut Dirty, stats: &mut RunStats) {
+        for letter in std::mem::take(&mut self.pending_letters) {
+            stats.dead_letters += 1;
+            self.state.dead_letter_count += 1;
+            dirty.outbox.push(OutboxMessage::new(
+                "dead_letters",
+                &letter.position,
+                &letter,
+                letter.recorded_at,
+            ));
+            dirty.dead_letters.push(letter);
+        }
     }
 
     /// Picks up what clerks did through the API or the CLI since the last look.
@@ -504,19 +618,6 @@ impl Pipeline {
     /// writes the reports. Only one instance runs it at a time (see `Store::begin_nightly`).
     pub async fn nightly(&mut self, date: NaiveDate) -> anyhow::Result<NightlyOutcome> {
         let tz = self.config.business.time_zone;
-        let Some(tx) = self.store.begin_nightly().await? else {
-            anyhow::bail!(
-                "another reconlight instance is running the nightly diff (it holds the PostgreSQL advisory lock)"
-            );
-        };
-        // Clerks work the queue between runs: start from what the store holds now.
-        self.state.work_items = self
-            .store
-            .work_items()
-            .await?
-            .into_iter()
-            .map(|w| (w.id.clone(), w))
-            .collect();
         self.refresh_clerk_decisions().await?;
         let settings = MatchSettings {
             tolerance: self.config.business.amount_tolerance,
@@ -526,34 +627,66 @@ impl Pipeline {
         let (_matches, findings, summary) = nightly_diff(&self.state, &settings, tz, date);
         let now = self.now();
         let sla = SlaTiers(self.config.workitems.sla_days.clone());
-        let changes = reconcile_queue(&self.state.work_items, &findings, date, &sla, now);
-        let mut dirty = Dirty::default();
-        for item in changes.changed {
-            dirty
-                .outbox
-                .push(OutboxMessage::new("work_items", &item.id, &item, now));
-            dirty.work_items.insert(item.id.clone());
-            self.state.work_items.insert(item.id.clone(), item);
-        }
-        let outcome = NightlyOutcome {
-            summary,
-            opened: changes.opened,
-            reopened: changes.reopened,
-            updated: changes.updated,
-            auto_resolved: changes.auto_resolved,
-            open_items: self
-                .state
-                .work_items
-                .values()
-                .filter(|w| w.state.is_active())
-                .count(),
+        // Clerks work the queue while the diff runs: the queue is brought in line with the
+        // findings over what the store holds, and written only over the versions read. A
+        // clerk who acted in between wins; the queue is read again and merged.
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 0;
+        let outcome = loop {
+            attempt += 1;
+            let Some(tx) = self.store.begin_nightly().await? else {
+                anyhow::bail!(
+                    "another reconlight instance is running the nightly diff (it holds the PostgreSQL advisory lock)"
+                );
+            };
+            let stored: BTreeMap<String, crate::workitems::WorkItem> = self
+                .store
+                .work_items()
+                .await?
+                .into_iter()
+                .map(|w| (w.id.clone(), w))
+                .collect();
+            let changes = reconcile_queue(&stored, &findings, date, &sla, now);
+            let mut dirty = Dirty::default();
+            let mut items = stored.clone();
+            for item in changes.changed {
+                dirty
+                    .outbox
+                    .push(OutboxMessage::new("work_items", &item.id, &item, now));
+                dirty
+                    .work_items_read
+                    .insert(item.id.clone(), stored.get(&item.id).map(|w| w.version));
+                dirty.work_items.insert(item.id.clone());
+                items.insert(item.id.clone(), item);
+            }
+            let outcome = NightlyOutcome {
+                summary: summary.clone(),
+                opened: changes.opened,
+                reopened: changes.reopened,
+                updated: changes.updated,
+                auto_resolved: changes.auto_resolved,
+                open_items: items.values().filter(|w| w.state.is_active()).count(),
+            };
+            dirty.nightly_report = Some((date, serde_json::to_string(&outcome)?));
+            let previous = std::mem::replace(&mut self.state.work_items, items);
+            match self.store.commit_in(tx, &self.state, &dirty).await {
+                Ok(()) => break outcome,
+                Err(e) if e.is_conflict() && attempt < ATTEMPTS => {
+                    tracing::info!("a clerk acted while the nightly diff ran ({e}): merging");
+                    self.state.work_items = previous;
+                }
+                Err(e) => {
+                    self.state.work_items = previous;
+                    return Err(e.into());
+                }
+            }
         };
-        dirty.nightly_report = Some((date, serde_json::to_string(&outcome)?));
-        // Work items are a table rules can read: refresh it for the next evaluation.
+        // Work items are a table rules can read: evaluate with the new queue.
+        let mut dirty = Dirty::default();
         self.rules
             .evaluate(&mut self.state, now, true, &mut dirty, &self.metrics)
             .await;
-        self.store.commit_in(tx, &self.state, &dirty).await?;
+        self.store.commit(&self.state, &dirty).await?;
         self.metrics.observe_state(&self.state);
         self.metrics.observe_nightly(&outcome);
         let items: Vec<_> = self.state.work_items.values().cloned().collect();

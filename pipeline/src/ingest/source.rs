@@ -39,12 +39,18 @@ pub struct Item {
     pub inbox_id: Option<String>,
     /// More items of the same Kafka message follow: its offset is not consumed yet.
     pub partial: bool,
+    /// For a drop-folder file: its position is kept under its content, not its name, so a
+    /// new file under an old name, or a file moved back after a fix, is read from the start.
+    pub content_key: Option<String>,
 }
 
 impl Item {
     /// The key its file's position is stored under.
     pub fn position_key(&self) -> String {
-        format!("{}:{}", self.source, self.file)
+        match &self.content_key {
+            Some(key) => format!("{}:{key}", self.source),
+            None => format!("{}:{}", self.source, self.file),
+        }
     }
 
     /// The position stored once this item is applied: the next item's index.
@@ -65,7 +71,16 @@ impl Item {
 /// Statement-level facts a source noticed while decoding (balance checks).
 #[derive(Debug, Default)]
 pub struct SourceNotes {
-    pub unbalanced: Vec<String>,
+    pub notes: Vec<StatementNote>,
+}
+
+/// What a statement's balances said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatementNote {
+    /// Opening + credits - debits is not the closing balance.
+    Unbalanced(String),
+    /// A balance is unreadable or missing, so the check could not be made.
+    Unchecked(String),
 }
 
 /// The files of a source, in name order.
@@ -94,15 +109,89 @@ pub fn source_files(config: &Config, source: &SourceConfig) -> Result<Vec<PathBu
         })?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| {
-            p.is_file()
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-        })
+        .filter(|p| p.is_file() && !in_transit(p))
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// Hidden files, editor backups and uploads still being written (renamed when done).
+fn in_transit(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    name.starts_with('.')
+        || name.starts_with('~')
+        || name.ends_with('~')
+        || [
+            ".part",
+            ".tmp",
+            ".partial",
+            ".filepart",
+            ".crdownload",
+            ".swp",
+        ]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+/// What reading a drop-folder file found.
+pub enum Dropped {
+    /// Changed too recently: perhaps still being written; looked at again next round.
+    Settling,
+    /// Listed but gone when read (moved or deleted by someone else).
+    Vanished,
+    /// Its items from the stored position on, and whether the file fails as a whole.
+    Read { items: Vec<Item>, failed: bool },
+}
+
+/// Reads a drop-folder file once it has settled. Its position is kept under a hash of its
+/// content, so only the same bytes resume where they stopped.
+pub fn read_dropped(
+    config: &Config,
+    source: &SourceConfig,
+    path: &Path,
+    positions: &std::collections::BTreeMap<String, u64>,
+    notes: &mut SourceNotes,
+) -> Result<Dropped, String> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Dropped::Vanished),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .unwrap_or_default();
+    if age < source.settle.0.to_std().unwrap_or_default() {
+        return Ok(Dropped::Settling);
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Dropped::Vanished),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+    let key = format!("sha256:{}", hex::encode(&digest[..16]));
+    let skip = positions
+        .get(&format!("{}:{key}", source.name))
+        .copied()
+        .unwrap_or(0);
+    let file = display_path(config, path);
+    let mut items = decode_document(config, source, &file, &bytes, 0, notes)?;
+    let failed = items.len() == 1
+        && matches!(items[0].outcome, Outcome::Error(_))
+        && (items[0].position == "document" || items[0].position == "file");
+    // A file that fails as a whole fails again each time: its error is not a position.
+    if !failed {
+        items.retain(|i| i.index >= skip);
+    }
+    for item in &mut items {
+        item.content_key = Some(key.clone());
+    }
+    Ok(Dropped::Read { items, failed })
 }
 
 fn display_path(config: &Config, path: &Path) -> String {
@@ -149,6 +238,7 @@ pub fn decode_document(
                 outcome,
                 inbox_id: None,
                 partial: false,
+                content_key: None,
             });
         }
     };
@@ -271,14 +361,21 @@ fn bank_items(
     notes: &mut SourceNotes,
     push: &mut impl FnMut(u64, String, String, Outcome),
 ) {
+    for s in statements {
+        for p in &s.problems {
+            notes
+                .notes
+                .push(StatementNote::Unchecked(format!("{file}: {p}")));
+        }
+    }
     for s in statements.iter().filter(|s| s.unbalanced()) {
-        notes.unbalanced.push(format!(
+        notes.notes.push(StatementNote::Unbalanced(format!(
             "{file}: statement {} for {} does not balance: closing {} differs from opening + credits - debits by {}",
             s.id,
             s.account,
             s.closing_balance.unwrap_or_default(),
             s.balance_difference.unwrap_or_default()
-        ));
+        )));
     }
     for (i, t) in transactions.into_iter().enumerate() {
         match t {
@@ -321,7 +418,8 @@ impl Merged {
         }
     }
 
-    /// Moves applied drop-folder files to `processed/` or `failed/` beside them.
+    /// Moves applied drop-folder files to `processed/` or `failed/` beside them, never over
+    /// a file already there (a second `x.xml` becomes `x.2.xml`).
     pub fn file_away(&self) -> Result<(), String> {
         for (path, failed) in &self.dropped {
             let dir = path.parent().unwrap_or(Path::new(".")).join(if *failed {
@@ -331,14 +429,34 @@ impl Merged {
             });
             std::fs::create_dir_all(&dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            let target = dir.join(path.file_name().unwrap_or_default());
-            std::fs::rename(path, &target).map_err(|e| {
-                format!(
-                    "cannot move {} to {}: {e}",
-                    path.display(),
-                    target.display()
-                )
-            })?;
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let (stem, ext) = match name.rsplit_once('.') {
+                Some((s, e)) if !s.is_empty() => (s.to_string(), format!(".{e}")),
+                _ => (name.to_string(), String::new()),
+            };
+            let mut target = dir.join(name.as_ref());
+            let mut n = 1;
+            while target.exists() {
+                n += 1;
+                target = dir.join(format!("{stem}.{n}{ext}"));
+            }
+            match std::fs::rename(path, &target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::warn!(
+                        "{} vanished before it could be moved to {}",
+                        path.display(),
+                        dir.display()
+                    );
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "cannot move {} to {}: {e}",
+                        path.display(),
+                        target.display()
+                    ));
+                }
+            }
         }
         Ok(())
     }

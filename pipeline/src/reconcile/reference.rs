@@ -18,8 +18,11 @@ impl ContractRefFinder {
         Ok(ContractRefFinder {
             pattern: Regex::new(pattern)?,
             template: parse_template(template),
-            english_anchor: Regex::new(r"(?i)inst|phase|period|stage|\d(st|nd|rd|th)\b|first|second|third|fourth|fifth|sixth")
-                .expect("valid regex"),
+            // An anchor only: the scanner behind it reads the words properly.
+            english_anchor: Regex::new(
+                r"(?i)inst|phase|period|stage|\d(st|nd|rd|th)|first|second|third|fourth|fifth|sixth",
+            )
+            .expect("valid regex"),
         })
     }
 
@@ -38,6 +41,21 @@ impl ContractRefFinder {
     /// Every contract number in the text, normalized, in order of appearance, without repeats.
     pub fn contract_numbers(&self, text: &str) -> Vec<String> {
         self.contract_numbers_in(&half_width(text), &mut Vec::new())
+    }
+
+    /// The contract numbers, and the installments only when exactly one contract is named
+    /// (the exact-reference pass: most texts stop after the first regex).
+    pub fn read_single(&self, text: &str) -> Option<(String, Vec<u32>)> {
+        let text = half_width(text);
+        let mut hints = Vec::new();
+        let mut contracts = self.contract_numbers_in(&text, &mut hints);
+        if contracts.len() != 1 {
+            return None;
+        }
+        hints.extend(self.installments_in(&text));
+        hints.sort_unstable();
+        hints.dedup();
+        contracts.pop().map(|c| (c, hints))
     }
 
     /// Installment numbers the text names (`第2期`, `第1-2期`, `2/3期`, `HT-2026-000100/2`,

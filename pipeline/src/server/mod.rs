@@ -2,6 +2,8 @@
 //! page of the discrepancy queue and the lights. `app()` builds the router, so tests drive
 //! it without a socket.
 
+pub mod auth;
+pub mod oidc;
 mod page;
 pub mod webhooks;
 
@@ -25,6 +27,8 @@ struct AppState {
     metrics: Arc<Metrics>,
     reload: Option<Arc<RuleReload>>,
     webhooks: Option<Arc<webhooks::WebhooksConfig>>,
+    /// Checks Acrobat Sign's bearer tokens, when its webhook OAuth is configured.
+    adobe_oauth: Option<Arc<oidc::Verifier>>,
 }
 
 /// How the server asks the pipeline in the same process to reload its rule packs.
@@ -34,9 +38,16 @@ pub struct RuleReload {
     pub requested: std::sync::atomic::AtomicBool,
 }
 
-/// The router over a store.
+/// The router over a store, with the default access rules (a token for everything but
+/// webhooks and metrics).
 pub fn app(store: Store, metrics: Arc<Metrics>) -> Router {
-    app_with(store, metrics, None, None)
+    app_with(
+        store,
+        metrics,
+        None,
+        None,
+        Arc::new(auth::AuthConfig::default()),
+    )
 }
 
 /// The router, able to reload the pipeline's rules when it runs beside one.
@@ -45,7 +56,16 @@ pub fn app_with(
     metrics: Arc<Metrics>,
     reload: Option<Arc<RuleReload>>,
     webhooks: Option<Arc<webhooks::WebhooksConfig>>,
+    access: Arc<auth::AuthConfig>,
 ) -> Router {
+    let gate = auth::Gate {
+        store: store.clone(),
+        oidc: access
+            .oidc
+            .clone()
+            .map(|o| Arc::new(oidc::Verifier::new(o))),
+        config: access,
+    };
     let limit = webhooks
         .as_ref()
         .map(|w| w.max_body_bytes)
@@ -71,7 +91,13 @@ pub fn app_with(
         .route("/api/v1/reports/nightly", get(nightly_reports))
         .route("/api/v1/dead-letters", get(dead_letters))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(gate, auth::check))
         .with_state(AppState {
+            adobe_oauth: webhooks
+                .as_ref()
+                .and_then(|w| w.adobe_sign.as_ref())
+                .and_then(|a| a.oauth.clone())
+                .map(|o| Arc::new(oidc::Verifier::new(o))),
             store,
             metrics,
             reload,
@@ -90,9 +116,10 @@ pub async fn serve_owned(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let hooks = Arc::new(reload.config.webhooks.clone());
+    let access = Arc::new(reload.config.auth.clone());
     axum::serve(
         listener,
-        app_with(store, metrics, Some(reload), Some(hooks)),
+        app_with(store, metrics, Some(reload), Some(hooks), access),
     )
     .await?;
     Ok(())
@@ -117,8 +144,13 @@ async fn reload_rules(State(s): State<AppState>) -> Result<Json<serde_json::Valu
 }
 
 /// Serves `app` on `listen` until Ctrl-C.
-pub async fn serve(listen: &str, store: Store, metrics: Arc<Metrics>) -> anyhow::Result<()> {
-    serve_with(listen, store, metrics, None).await
+pub async fn serve(
+    listen: &str,
+    store: Store,
+    metrics: Arc<Metrics>,
+    access: Arc<auth::AuthConfig>,
+) -> anyhow::Result<()> {
+    serve_with(listen, store, metrics, None, access).await
 }
 
 /// Serves the API and, when configured, the webhook receivers, until Ctrl-C.
@@ -127,13 +159,19 @@ pub async fn serve_with(
     store: Store,
     metrics: Arc<Metrics>,
     webhooks: Option<Arc<webhooks::WebhooksConfig>>,
+    access: Arc<auth::AuthConfig>,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    axum::serve(listener, app_with(store, metrics, None, webhooks))
+    axum::serve(listener, app_with(store, metrics, None, webhooks, access))
         .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+            match crate::shutdown::Shutdown::install() {
+                Ok(s) => s.wait().await,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         })
         .await?;
     Ok(())
@@ -245,11 +283,29 @@ struct ActionBody {
     contract_no: Option<String>,
     installment: Option<u32>,
     amount: Option<rust_decimal::Decimal>,
+    /// The item's version the clerk acted on.
+    version: Option<u64>,
+}
+
+/// The caller acts under the name their token gives; a request naming someone else is
+/// refused rather than believed.
+fn actor(caller: &auth::Caller, claimed: Option<&str>) -> Result<String, ApiError> {
+    match claimed.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) if c != caller.name => Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`by` is taken from your sign-in: you are {}, not {c}",
+                caller.name
+            ),
+        )),
+        _ => Ok(caller.name.clone()),
+    }
 }
 
 async fn act_on_work_item(
     State(s): State<AppState>,
     Path((id, action)): Path<(String, String)>,
+    axum::Extension(caller): axum::Extension<auth::Caller>,
     headers: HeaderMap,
     body: Option<Json<ActionBody>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -261,15 +317,7 @@ async fn act_on_work_item(
             format!("`{action}` needs `{field}` in the JSON body"),
         )
     };
-    let by =
-        b.by.clone()
-            .or_else(|| {
-                headers
-                    .get("x-reconlight-user")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            })
-            .ok_or_else(|| missing("by"))?;
+    let by = actor(&caller, b.by.as_deref())?;
     let action = match action.as_str() {
         "assign" => Action::Assign {
             assignee: b.assignee.ok_or_else(|| missing("assignee"))?,
@@ -301,7 +349,17 @@ async fn act_on_work_item(
             ));
         }
     };
-    match perform(&s.store, &id, &by, action, chrono::Utc::now()).await {
+    // `If-Match: "7"` (or `"version": 7` in the body): act only on the version the clerk saw.
+    let expected = match headers.get("if-match").and_then(|v| v.to_str().ok()) {
+        Some(tag) => Some(tag.trim().trim_matches('"').parse::<u64>().map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("If-Match `{tag}` is not a work item version"),
+            )
+        })?),
+        None => b.version,
+    };
+    match perform(&s.store, &id, &by, action, chrono::Utc::now(), expected).await {
         Ok(item) => Ok(Json(json!(item))),
         Err(ActionError::NotFound(id)) => Err(ApiError(
             StatusCode::NOT_FOUND,
@@ -323,24 +381,11 @@ struct AckBody {
 async fn ack_alert(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    axum::Extension(caller): axum::Extension<auth::Caller>,
     body: Option<Json<AckBody>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let b = body.map(|Json(b)| b).unwrap_or_default();
-    let by =
-        b.by.or_else(|| {
-            headers
-                .get("x-reconlight-user")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        })
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| {
-            ApiError(
-                StatusCode::BAD_REQUEST,
-                "`ack` needs `by` in the JSON body".into(),
-            )
-        })?;
+    let by = actor(&caller, b.by.as_deref())?;
     let reason = b.reason.unwrap_or_default();
     match s
         .store

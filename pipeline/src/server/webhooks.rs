@@ -19,6 +19,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
+use crate::config::ConfigDuration;
 
 /// DocuSign Connect with HMAC: any of the keys may have signed (key rotation).
 #[derive(Clone, Debug, Deserialize)]
@@ -35,6 +36,10 @@ pub struct DocusignHook {
 pub struct EsignCnHook {
     pub app_id: String,
     pub app_secret: String,
+    /// A notification whose signed timestamp is further than this from the clock is
+    /// refused: a captured request cannot be played again later.
+    #[serde(default = "five_minutes")]
+    pub replay_window: ConfigDuration,
     #[serde(default)]
     pub options: EsignCnOptions,
 }
@@ -45,17 +50,40 @@ pub struct EsignCnHook {
 pub struct FadadaHook {
     pub app_id: String,
     pub app_secret: String,
+    /// As for e签宝; 法大大 also refuses a nonce seen within ten minutes.
+    #[serde(default = "five_minutes")]
+    pub replay_window: ConfigDuration,
     #[serde(default)]
     pub options: FadadaOptions,
 }
 
-/// Adobe Acrobat Sign: the client id every notification must carry.
+fn five_minutes() -> ConfigDuration {
+    ConfigDuration(chrono::Duration::minutes(5))
+}
+
+/// Adobe Acrobat Sign, as its webhook documentation asks: every notification carries the
+/// client id of an application of the account (echoed back in the reply), and, with
+/// webhook OAuth enabled on the account, a bearer token from the company's authorization
+/// server. (Two-way TLS and Adobe's address ranges belong to the proxy in front.)
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdobeSignHook {
-    pub client_id: String,
+    /// The application's client id (or several, while one is being replaced).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+    /// The authorization server whose bearer tokens Acrobat Sign sends.
+    #[serde(default)]
+    pub oauth: Option<super::oidc::OidcConfig>,
     #[serde(default)]
     pub options: AdobeSignOptions,
+}
+
+impl AdobeSignHook {
+    fn accepts(&self, id: &str) -> bool {
+        self.client_id.as_deref() == Some(id) || self.client_ids.iter().any(|c| c == id)
+    }
 }
 
 /// The webhook receivers; a provider without a section is not received.
@@ -110,6 +138,28 @@ pub fn docusign_verified(keys: &[String], headers: &HeaderMap, body: &[u8]) -> b
                 .ok()
         })
         .any(|sig| expected.iter().any(|e| same(e, &sig)))
+}
+
+/// A provider's timestamp (milliseconds since the epoch) within `window` of the clock.
+fn fresh(ms: Option<&str>, window: ConfigDuration) -> bool {
+    let Some(ms) = ms.and_then(|t| t.trim().parse::<i64>().ok()) else {
+        return false;
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    (now - ms).abs() <= window.0.num_milliseconds()
+}
+
+/// 法大大 nonces seen in the last ten minutes (a nonce must not come twice).
+fn nonce_seen_before(nonce: &str) -> bool {
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+    static SEEN: OnceLock<Mutex<std::collections::HashMap<String, Instant>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    seen.retain(|_, at| at.elapsed() < Duration::from_secs(600));
+    seen.insert(nonce.to_string(), Instant::now()).is_some()
 }
 
 /// e签宝: hex(HMAC-SHA256(secret, timestamp + query values in key order + body)).
@@ -193,6 +243,15 @@ fn refused(s: &AppState, provider: &str) -> Response {
     (StatusCode::UNAUTHORIZED, "signature does not verify").into_response()
 }
 
+fn stale(s: &AppState, provider: &str, window: ConfigDuration) -> Response {
+    counted(s, provider, "replayed");
+    (
+        StatusCode::UNAUTHORIZED,
+        format!("the signed timestamp is missing or more than {window} from the clock"),
+    )
+        .into_response()
+}
+
 fn not_configured(provider: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -233,6 +292,12 @@ pub(super) async fn esign_cn(
     if !esign_cn_verified(&hook, &headers, &query, &body) {
         return refused(&s, "esign_cn");
     }
+    if !fresh(
+        header(&headers, "x-tsign-open-timestamp"),
+        hook.replay_window,
+    ) {
+        return stale(&s, "esign_cn", hook.replay_window);
+    }
     match keep(&s, "esign_cn", String::from_utf8_lossy(&body).into_owned()).await {
         Ok(new) => {
             counted(&s, "esign_cn", if new { "accepted" } else { "duplicate" });
@@ -264,6 +329,17 @@ pub(super) async fn fadada(
     if fields["X-FASC-App-Id"] != hook.app_id || !same(expected.as_bytes(), given.as_bytes()) {
         return refused(&s, "fadada");
     }
+    if !fresh(Some(&fields["X-FASC-Timestamp"]), hook.replay_window) {
+        return stale(&s, "fadada", hook.replay_window);
+    }
+    if fields["X-FASC-Nonce"].is_empty() || nonce_seen_before(&fields["X-FASC-Nonce"]) {
+        counted(&s, "fadada", "replayed");
+        return (
+            StatusCode::UNAUTHORIZED,
+            "the nonce is missing or was used within the last ten minutes",
+        )
+            .into_response();
+    }
     let line = serde_json::json!({"event": fields["X-FASC-Event"], "bizContent": biz}).to_string();
     match keep(&s, "fadada", line).await {
         Ok(new) => {
@@ -289,9 +365,24 @@ pub(super) async fn adobe_sign_intent(State(s): State<AppState>, headers: Header
         return not_configured("adobe_sign");
     };
     match header(&headers, "x-adobesign-clientid") {
-        Some(id) if id == hook.client_id => adobe_echo(id),
+        Some(id) if hook.accepts(id) => adobe_echo(id),
         _ => refused(&s, "adobe_sign"),
     }
+}
+
+/// With webhook OAuth, Acrobat Sign sends a bearer token from the company's authorization
+/// server with every notification.
+async fn adobe_sign_authorized(s: &AppState, headers: &HeaderMap) -> Result<(), String> {
+    let Some(verifier) = &s.adobe_oauth else {
+        return Ok(());
+    };
+    let token = header(headers, "authorization")
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .ok_or("no bearer token (webhook OAuth is configured)")?;
+    verifier.verify(token.trim()).await.map(|_| ())
 }
 
 pub(super) async fn adobe_sign(
@@ -302,8 +393,14 @@ pub(super) async fn adobe_sign(
     let Some(hook) = s.webhooks.as_ref().and_then(|w| w.adobe_sign.clone()) else {
         return not_configured("adobe_sign");
     };
-    if header(&headers, "x-adobesign-clientid") != Some(hook.client_id.as_str()) {
+    let Some(client_id) = header(&headers, "x-adobesign-clientid").filter(|id| hook.accepts(id))
+    else {
         return refused(&s, "adobe_sign");
+    };
+    let client_id = client_id.to_string();
+    if let Err(why) = adobe_sign_authorized(&s, &headers).await {
+        counted(&s, "adobe_sign", "rejected");
+        return (StatusCode::UNAUTHORIZED, why).into_response();
     }
     match keep(
         &s,
@@ -314,7 +411,7 @@ pub(super) async fn adobe_sign(
     {
         Ok(new) => {
             counted(&s, "adobe_sign", if new { "accepted" } else { "duplicate" });
-            adobe_echo(&hook.client_id)
+            adobe_echo(&client_id)
         }
         Err(r) => r,
     }

@@ -13,8 +13,10 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Row, Transaction};
 use crate::audit::AuditEntry;
 use crate::state::{DeadLetter, Dirty, LiveState};
 
+mod schema;
 mod write;
-use write::{upsert, write_batch, write_outbox, write_work_item};
+pub use schema::SCHEMA_VERSION;
+use write::{upsert, write_batch, write_outbox, write_work_item_if};
 
 /// The advisory lock key of the nightly diff ("RECO" in ASCII).
 const NIGHTLY_LOCK_KEY: i64 = 0x5245_434F;
@@ -35,6 +37,25 @@ pub struct StoreError {
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+/// Another writer changed the row first (its version moved on).
+#[derive(Debug, thiserror::Error)]
+#[error("{0} was changed by someone else first")]
+pub struct Conflict(pub String);
+
+impl StoreError {
+    fn conflict(doing: &str, what: String) -> StoreError {
+        StoreError {
+            doing: doing.into(),
+            source: Box::new(Conflict(what)),
+        }
+    }
+
+    /// True when the write lost a race: read again and retry, or tell the user.
+    pub fn is_conflict(&self) -> bool {
+        self.source.downcast_ref::<Conflict>().is_some()
+    }
+}
+
 fn ctx<E: std::error::Error + Send + Sync + 'static>(
     doing: impl Into<String>,
 ) -> impl FnOnce(E) -> StoreError {
@@ -45,30 +66,35 @@ fn ctx<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS crm_customers (customer_id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS crm_contracts (contract_no TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS crm_handoff_tickets (ticket_id TEXT PRIMARY KEY, contract_no TEXT NOT NULL, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS crm_rows (row_id TEXT PRIMARY KEY, table_name TEXT NOT NULL, row_key TEXT NOT NULL, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS signature_events (event_id TEXT PRIMARY KEY, contract_no TEXT, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS bank_transactions (bank_ref TEXT PRIMARY KEY, booking_date TEXT NOT NULL, direction TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS installments (contract_no TEXT PRIMARY KEY, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS matches (bank_ref TEXT PRIMARY KEY, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS match_history (change_id TEXT PRIMARY KEY, bank_ref TEXT NOT NULL, recorded_at TEXT NOT NULL, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, state TEXT NOT NULL, level TEXT NOT NULL, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS work_items (item_id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, contract_no TEXT, bank_ref TEXT, last_found TEXT NOT NULL, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS audit_entries (seq BIGINT PRIMARY KEY, contract_no TEXT, table_name TEXT NOT NULL, row_key TEXT NOT NULL, field TEXT NOT NULL, doc TEXT NOT NULL, hash TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS audit_entries_contract ON audit_entries (contract_no)",
-    "CREATE TABLE IF NOT EXISTS dead_letters (letter_id TEXT PRIMARY KEY, source TEXT NOT NULL, source_position TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, recorded_at TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS source_positions (position_key TEXT PRIMARY KEY, consumed BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS outbox (message_id TEXT PRIMARY KEY, topic TEXT NOT NULL, message_key TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL, delivered_at TEXT)",
-    "CREATE TABLE IF NOT EXISTS outbox_deliveries (delivery_id TEXT PRIMARY KEY, notifier TEXT NOT NULL, message_id TEXT NOT NULL, state TEXT NOT NULL, attempts BIGINT NOT NULL, last_error TEXT, next_attempt_at TEXT, updated_at TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS alert_acks (alert_id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS inbox (inbox_id TEXT PRIMARY KEY, provider TEXT NOT NULL, body TEXT NOT NULL, received_at TEXT NOT NULL, consumed BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS manual_decisions (bank_ref TEXT PRIMARY KEY, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS nightly_reports (business_date TEXT PRIMARY KEY, doc TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-];
+/// An API token as stored: its secret only as a hash.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    pub role: crate::server::auth::Role,
+    #[serde(skip)]
+    pub hash: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+fn api_token_of(r: &AnyRow) -> Result<ApiToken, StoreError> {
+    let get = |i: usize| -> Result<String, StoreError> {
+        r.try_get(i).map_err(ctx("reading an API token"))
+    };
+    let role: String = get(2)?;
+    Ok(ApiToken {
+        id: get(0)?,
+        name: get(1)?,
+        role: role.parse().map_err(|e: String| StoreError {
+            doing: "reading an API token".into(),
+            source: e.into(),
+        })?,
+        hash: get(3)?,
+        created_at: get(4)?,
+        revoked_at: r.try_get(5).map_err(ctx("reading an API token"))?,
+    })
+}
 
 /// The store.
 #[derive(Clone)]
@@ -134,12 +160,7 @@ impl Store {
                     .map_err(ctx(pragma))?;
             }
         }
-        for ddl in SCHEMA {
-            sqlx::query(*ddl)
-                .execute(&pool)
-                .await
-                .map_err(ctx("creating the schema"))?;
-        }
+        schema::migrate(&pool, backend).await?;
         Ok(Store { pool, backend })
     }
 
@@ -452,6 +473,9 @@ impl Store {
     }
 
     /// Writes a clerk's action: the work item, the match decision it made, and its message.
+    /// Writes a clerk's action only if nobody changed the item (or the credit's decisions)
+    /// since it was read: `item.version` and `decision.version` are the new versions, one
+    /// past what was read. A lost race is a conflict error (`is_conflict`).
     pub async fn save_action(
         &self,
         item: &crate::workitems::WorkItem,
@@ -463,15 +487,48 @@ impl Store {
             .begin()
             .await
             .map_err(ctx("starting a transaction"))?;
-        write_work_item(&mut tx, item).await?;
+        if !write_work_item_if(&mut tx, item, item.version.checked_sub(1)).await? {
+            return Err(StoreError::conflict(
+                "saving a clerk's action",
+                format!("work item {}", item.id),
+            ));
+        }
         if let Some(d) = decision {
-            upsert(
-                &mut tx,
-                "manual_decisions",
-                &["bank_ref", "doc"],
-                vec![Some(d.bank_ref.clone()), Some(to_json(d))],
-            )
-            .await?;
+            let doc = to_json(d);
+            let written = match d.version.checked_sub(1) {
+                Some(0) | None => sqlx::query(
+                    "INSERT INTO manual_decisions (bank_ref, doc, version) VALUES ($1, $2, $3) ON CONFLICT (bank_ref) DO NOTHING",
+                )
+                .bind(d.bank_ref.clone())
+                .bind(doc.clone())
+                .bind(d.version as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(ctx("saving a match decision"))?
+                .rows_affected(),
+                _ => 0,
+            };
+            let written = if written == 1 {
+                1
+            } else {
+                sqlx::query(
+                    "UPDATE manual_decisions SET doc = $1, version = $2 WHERE bank_ref = $3 AND version = $4",
+                )
+                .bind(doc)
+                .bind(d.version as i64)
+                .bind(d.bank_ref.clone())
+                .bind(d.version.saturating_sub(1) as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(ctx("saving a match decision"))?
+                .rows_affected()
+            };
+            if written != 1 {
+                return Err(StoreError::conflict(
+                    "saving a clerk's action",
+                    format!("the decisions about credit {}", d.bank_ref),
+                ));
+            }
         }
         write_outbox(&mut tx, message).await?;
         tx.commit().await.map_err(ctx("committing the action"))?;
@@ -781,6 +838,103 @@ impl Store {
     }
 
     /// The audit trail, of one contract or (with `None`) all of it, in sequence order.
+    /// An API token by its id.
+    pub async fn api_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        let row = sqlx::query(
+            "SELECT token_id, name, role, hash, created_at, revoked_at FROM api_tokens WHERE token_id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(ctx("reading an API token"))?;
+        row.as_ref().map(api_token_of).transpose()
+    }
+
+    /// Every API token (without secrets), newest first.
+    pub async fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT token_id, name, role, hash, created_at, revoked_at FROM api_tokens ORDER BY created_at DESC, token_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ctx("reading the API tokens"))?;
+        rows.iter().map(api_token_of).collect()
+    }
+
+    /// Stores a new token's hash.
+    pub async fn add_api_token(
+        &self,
+        id: &str,
+        name: &str,
+        role: crate::server::auth::Role,
+        hash: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (token_id, name, role, hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.to_string())
+        .bind(name.to_string())
+        .bind(role.as_str())
+        .bind(hash.to_string())
+        .bind(now.to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(ctx("storing an API token"))?;
+        Ok(())
+    }
+
+    /// Revokes a token; false when there is no such token.
+    pub async fn revoke_api_token(
+        &self,
+        id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE token_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now.to_rfc3339())
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(ctx("revoking an API token"))?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// The whole trail as stored: each entry with the columns it is found by.
+    pub async fn audit_rows(&self) -> Result<Vec<crate::audit::StoredEntry>, StoreError> {
+        let rows: Vec<AnyRow> = sqlx::query(
+            "SELECT seq, contract_no, table_name, row_key, field, hash, doc FROM audit_entries ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ctx("reading the audit trail"))?;
+        rows.iter()
+            .map(|r| {
+                let get = ctx("reading the audit trail");
+                let doc: String = r.try_get(6).map_err(get)?;
+                Ok(crate::audit::StoredEntry {
+                    seq: r.try_get(0).map_err(ctx("reading the audit trail"))?,
+                    contract_no: r.try_get(1).map_err(ctx("reading the audit trail"))?,
+                    table: r.try_get(2).map_err(ctx("reading the audit trail"))?,
+                    key: r.try_get(3).map_err(ctx("reading the audit trail"))?,
+                    field: r.try_get(4).map_err(ctx("reading the audit trail"))?,
+                    hash: r.try_get(5).map_err(ctx("reading the audit trail"))?,
+                    entry: from_json("audit_entries", "", &doc)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The trail's head as stored.
+    pub async fn audit_head(&self) -> Result<Option<crate::audit::AuditHead>, StoreError> {
+        match self.meta("audit_head").await? {
+            Some(doc) => from_json("meta", "audit_head", &doc).map(Some),
+            None => Ok(None),
+        }
+    }
+
     pub async fn audit_entries(
         &self,
         contract_no: Option<&str>,

@@ -20,7 +20,7 @@ pub(super) async fn upsert(
     rows.upsert(tx, table, cols).await
 }
 
-const WORK_ITEM_COLUMNS: [&str; 7] = [
+const WORK_ITEM_COLUMNS: [&str; 8] = [
     "item_id",
     "kind",
     "state",
@@ -28,6 +28,7 @@ const WORK_ITEM_COLUMNS: [&str; 7] = [
     "bank_ref",
     "last_found",
     "doc",
+    "version",
 ];
 
 fn work_item_row(w: &crate::workitems::WorkItem) -> Vec<Cell> {
@@ -39,16 +40,50 @@ fn work_item_row(w: &crate::workitems::WorkItem) -> Vec<Cell> {
         Cell::Text(w.finding.bank_ref.clone()),
         Cell::Text(Some(w.last_found.to_string())),
         Cell::json(w),
+        Cell::Int(w.version as i64),
     ]
 }
 
-pub(super) async fn write_work_item(
+/// Writes a work item only if the stored one is still at version `read` (`None`: only if
+/// there is none yet). False when another writer got there first.
+pub(super) async fn write_work_item_if(
     tx: &mut Transaction<'static, Any>,
     w: &crate::workitems::WorkItem,
-) -> Result<(), StoreError> {
-    let mut rows = Rows::default();
-    rows.push(work_item_row(w));
-    rows.upsert(tx, "work_items", &WORK_ITEM_COLUMNS).await
+    read: Option<u64>,
+) -> Result<bool, StoreError> {
+    let doc = serde_json::to_string(w).expect("work items serialize");
+    let rows = match read {
+        None => sqlx::query(
+            "INSERT INTO work_items (item_id, kind, state, contract_no, bank_ref, last_found, doc, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (item_id) DO NOTHING",
+        )
+        .bind(w.id.clone())
+        .bind(w.finding.kind.as_str())
+        .bind(w.state.as_str())
+        .bind(w.finding.contract_no.clone())
+        .bind(w.finding.bank_ref.clone())
+        .bind(w.last_found.to_string())
+        .bind(doc)
+        .bind(w.version as i64),
+        Some(v) => sqlx::query(
+            "UPDATE work_items SET kind = $2, state = $3, contract_no = $4, bank_ref = $5, last_found = $6, doc = $7, version = $8 \
+             WHERE item_id = $1 AND version = $9",
+        )
+        .bind(w.id.clone())
+        .bind(w.finding.kind.as_str())
+        .bind(w.state.as_str())
+        .bind(w.finding.contract_no.clone())
+        .bind(w.finding.bank_ref.clone())
+        .bind(w.last_found.to_string())
+        .bind(doc)
+        .bind(w.version as i64)
+        .bind(v as i64),
+    }
+    .execute(&mut **tx)
+    .await
+    .map_err(ctx("writing a work item"))?
+    .rows_affected();
+    Ok(rows == 1)
 }
 
 const OUTBOX_COLUMNS: [&str; 5] = [
@@ -239,7 +274,19 @@ pub(super) async fn write_batch(
     .await?;
     for k in &d.work_items {
         if let Some(w) = s.work_items.get(k) {
-            rows.push(work_item_row(w));
+            match d.work_items_read.get(k) {
+                // The nightly diff writes only over what it read: a clerk who acted since
+                // wins the race, and the diff merges and tries again.
+                Some(read) => {
+                    if !write_work_item_if(tx, w, *read).await? {
+                        return Err(StoreError::conflict(
+                            "writing the nightly diff's work items",
+                            format!("work item {k}"),
+                        ));
+                    }
+                }
+                None => rows.push(work_item_row(w)),
+            }
         }
     }
     rows.upsert(tx, "work_items", &WORK_ITEM_COLUMNS).await?;
@@ -270,7 +317,7 @@ pub(super) async fn write_batch(
     )
     .await?;
     if !d.audit.is_empty() {
-        rows.push(vec![text("audit_head"), Cell::json(&s.audit_head)]);
+        rows.push(vec![text("audit_head"), Cell::json(&s.audit_head.sealed())]);
     }
     if d.watermark {
         rows.push(vec![text("watermark"), Cell::json(&s.watermark)]);

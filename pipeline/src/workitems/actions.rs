@@ -79,19 +79,56 @@ fn require(text: &str, what: &str) -> Result<(), ActionError> {
     }
 }
 
-/// Performs `action` on work item `id` as clerk `by`, at `now`.
+/// How often an action is tried again when another writer got there first.
+const ATTEMPTS: usize = 8;
+
+/// Performs `action` on work item `id` as clerk `by`, at `now`. With `expected`, only on
+/// that version of the item (what the clerk saw): another change since is a conflict.
+/// Without it, an action that lost a race to another writer is read again and retried, so
+/// concurrent comments and assignments all land, and a match checks the credit again.
 pub async fn perform(
     store: &Store,
     id: &str,
     by: &str,
     action: Action,
     now: DateTime<Utc>,
+    expected: Option<u64>,
+) -> Result<WorkItem, ActionError> {
+    for attempt in 1..=ATTEMPTS {
+        match perform_once(store, id, by, &action, now, expected).await {
+            Err(ActionError::Store(e)) if e.is_conflict() => {
+                if expected.is_some() || attempt == ATTEMPTS {
+                    return Err(ActionError::Conflict(format!(
+                        "work item {id} was changed by someone else while you acted: reload it and try again"
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+async fn perform_once(
+    store: &Store,
+    id: &str,
+    by: &str,
+    action: &Action,
+    now: DateTime<Utc>,
+    expected: Option<u64>,
 ) -> Result<WorkItem, ActionError> {
     require(by, "`by` (who acts)")?;
     let mut item = store
         .work_item(id)
         .await?
         .ok_or_else(|| ActionError::NotFound(id.to_string()))?;
+    if let Some(v) = expected.filter(|v| *v != item.version) {
+        return Err(ActionError::Conflict(format!(
+            "work item {id} is at version {} now, not {v}: someone else acted on it first; reload it",
+            item.version
+        )));
+    }
     let active = item.state.is_active();
     let refuse = |what: &str| {
         ActionError::Conflict(format!(
@@ -100,7 +137,7 @@ pub async fn perform(
         ))
     };
     let mut decision = None;
-    let note = match &action {
+    let note = match action {
         Action::Assign { assignee } => {
             require(assignee, "`assignee`")?;
             if !active {
@@ -158,6 +195,14 @@ pub async fn perform(
                 )));
             }
             let mut d = store.manual_decision_of(&bank_ref).await?;
+            let taken: Decimal = d.allocations.iter().map(|a| a.amount).sum();
+            if taken + amount > credit.tx.amount.amount {
+                return Err(ActionError::Conflict(format!(
+                    "credit {bank_ref} of {} has {taken} matched by hand already; {amount} more would exceed it",
+                    credit.tx.amount.amount
+                )));
+            }
+            d.version += 1;
             d.allocations.push(ManualAllocation {
                 contract_no: contract_no.clone(),
                 seq: *installment,
@@ -181,7 +226,7 @@ pub async fn perform(
                 )));
             }
             if !active {
-                return Err(refuse(if action == Action::Confirm {
+                return Err(refuse(if *action == Action::Confirm {
                     "confirmed"
                 } else {
                     "rejected"
@@ -206,7 +251,8 @@ pub async fn perform(
                 )));
             }
             let mut d = store.manual_decision_of(&bank_ref).await?;
-            if let Action::Reject { reason } = &action {
+            d.version += 1;
+            if let Action::Reject { reason } = action {
                 require(reason, "`reason`")?;
                 d.rejected
                     .extend(suggestions.iter().map(|(c, s, _)| (c.clone(), *s)));
@@ -238,6 +284,7 @@ pub async fn perform(
         note,
     });
     item.updated_at = now;
+    item.version += 1;
     let message = OutboxMessage::new("work_items", &item.id, &item, now);
     store
         .save_action(&item, decision.as_ref(), &message)

@@ -193,6 +193,9 @@ pub struct WorkItem {
     pub resolution: Option<String>,
     pub history: Vec<HistoryEntry>,
     pub updated_at: DateTime<Utc>,
+    /// Counts the changes; a write succeeds only over the version it read.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// Days to act, by the money at stake: the first tier whose threshold the amount reaches.
@@ -261,6 +264,7 @@ pub fn reconcile_queue(
                         note: format!("found by the nightly diff of {date}"),
                     }],
                     updated_at: now,
+                    version: 1,
                 });
             }
             Some(item) => {
@@ -289,6 +293,7 @@ pub fn reconcile_queue(
                 }
                 if changed {
                     item.updated_at = now;
+                    item.version += 1;
                     out.changed.push(item);
                 }
             }
@@ -308,6 +313,7 @@ pub fn reconcile_queue(
                 note: format!("no longer found by the nightly diff of {date}"),
             });
             item.updated_at = now;
+            item.version += 1;
             out.auto_resolved += 1;
             out.changed.push(item);
         }

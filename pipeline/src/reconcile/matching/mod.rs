@@ -94,6 +94,9 @@ pub struct ManualDecision {
     pub allocations: Vec<ManualAllocation>,
     /// Installments a clerk said this credit does not pay.
     pub rejected: Vec<(String, u32)>,
+    /// Counts the changes; a write succeeds only over the version it read.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// Part of a credit a clerk applied to an installment.
@@ -187,8 +190,7 @@ pub fn exact_reference_pass(
         let mut count = 0usize;
         let mut total = Decimal::ZERO;
         for credit in part {
-            let (refs, hints) = finder.read(&credit.tx.remittance);
-            let [contract] = refs.as_slice() else {
+            let Some((contract, hints)) = finder.read_single(&credit.tx.remittance) else {
                 continue;
             };
             let Some(range) = by_contract.get(contract.as_str()) else {

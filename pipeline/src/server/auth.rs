@@ -1,0 +1,284 @@
+//! Who is calling and what they may do. Callers present an API token (created with
+//! `reconlight tokens create`, stored only as a hash) or, when configured, an OIDC bearer
+//! token; each carries a role, viewer < clerk < admin. Every route names the role it needs
+//! (`required_role`), and actions are recorded under the caller's name, never a name the
+//! request body offers.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::store::Store;
+
+/// What a caller may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads the queue, the lights, reports and the audit trail.
+    Viewer,
+    /// Works the queue (assign, comment, resolve, dismiss, match) and acknowledges alerts.
+    Clerk,
+    /// Reloads rules; everything a clerk does.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Clerk => "clerk",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "viewer" => Ok(Role::Viewer),
+            "clerk" => Ok(Role::Clerk),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("unknown role `{other}` (viewer, clerk, admin)")),
+        }
+    }
+}
+
+/// The server's access settings (`[auth]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The role of a request without a token: `none` (refused), `viewer`, `clerk` or
+    /// `admin`. Only for a server nobody else can reach.
+    pub anonymous: Option<Role>,
+    /// `/metrics` without a token, for Prometheus (it carries counts and sums, no rows).
+    pub public_metrics: bool,
+    /// OIDC bearer tokens (JWTs) as well as API tokens.
+    pub oidc: Option<super::oidc::OidcConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            anonymous: None,
+            public_metrics: true,
+            oidc: None,
+        }
+    }
+}
+
+/// Who made a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub name: String,
+    pub role: Role,
+}
+
+/// An API token as `reconlight tokens create` prints it: `rl_<id>_<secret>`.
+pub struct NewToken {
+    pub id: String,
+    pub token: String,
+    pub hash: String,
+}
+
+/// A new random token; only its hash is stored.
+pub fn new_token() -> Result<NewToken, String> {
+    let mut bytes = [0u8; 30];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut r| r.read_exact(&mut bytes))
+        .map_err(|e| format!("cannot make a token: {e}"))?;
+    let id = hex::encode(&bytes[..6]);
+    let secret = hex::encode(&bytes[6..]);
+    Ok(NewToken {
+        token: format!("rl_{id}_{secret}"),
+        hash: hash_secret(&secret),
+        id,
+    })
+}
+
+fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The role a route needs; `None` for routes that authenticate themselves (webhooks check
+/// their provider's signature) or are public.
+pub fn required_role(method: &Method, path: &str, config: &AuthConfig) -> Option<Role> {
+    if path.starts_with("/webhooks/") || path == "/healthz" || path == "/readyz" {
+        return None;
+    }
+    if path == "/metrics" && config.public_metrics {
+        return None;
+    }
+    if method == Method::GET || method == Method::HEAD {
+        return Some(Role::Viewer);
+    }
+    if path.starts_with("/api/v1/work-items/") || path.starts_with("/api/v1/alerts/") {
+        return Some(Role::Clerk);
+    }
+    // Everything else that changes something (rule reloads, and routes yet to come).
+    Some(Role::Admin)
+}
+
+/// Error responses of the access check.
+fn refuse(status: StatusCode, why: &str) -> Response {
+    let mut r = (status, axum::Json(serde_json::json!({ "error": why }))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"reconlight\""),
+        );
+    }
+    r
+}
+
+/// What the access check needs.
+#[derive(Clone)]
+pub struct Gate {
+    pub store: Store,
+    pub config: Arc<AuthConfig>,
+    pub oidc: Option<Arc<super::oidc::Verifier>>,
+}
+
+impl Gate {
+    /// Who the bearer token belongs to.
+    async fn caller(&self, bearer: &str) -> Result<Caller, String> {
+        if let Some(rest) = bearer.strip_prefix("rl_") {
+            let (id, secret) = rest
+                .split_once('_')
+                .ok_or("the token is not an API token of this server")?;
+            let found = self
+                .store
+                .api_token(id)
+                .await
+                .map_err(|e| format!("cannot check the token: {e}"))?;
+            let Some(t) = found else {
+                return Err("unknown token".into());
+            };
+            if t.revoked_at.is_some() {
+                return Err(format!("the token of {} was revoked", t.name));
+            }
+            let given = hash_secret(secret);
+            // Compare in constant time: the hash is no secret, but leak nothing anyway.
+            let same = given.len() == t.hash.len()
+                && given
+                    .bytes()
+                    .zip(t.hash.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0;
+            if !same {
+                return Err("unknown token".into());
+            }
+            return Ok(Caller {
+                name: t.name,
+                role: t.role,
+            });
+        }
+        match &self.oidc {
+            Some(v) => v.verify(bearer).await,
+            None => Err("not an API token, and no OIDC issuer is configured".into()),
+        }
+    }
+}
+
+/// The access check in front of every route: puts the `Caller` in the request.
+pub async fn check(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
+    let need = required_role(req.method(), req.uri().path(), &gate.config);
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_string())
+        .or_else(|| session_token(&req));
+    let caller = match bearer {
+        Some(token) => match gate.caller(&token).await {
+            Ok(c) => Some(c),
+            Err(why) => return refuse(StatusCode::UNAUTHORIZED, &why),
+        },
+        None => gate.config.anonymous.map(|role| Caller {
+            name: "anonymous".into(),
+            role,
+        }),
+    };
+    if let Some(need) = need {
+        match &caller {
+            None => {
+                return refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "sign in: send `Authorization: Bearer <token>` (reconlight tokens create)",
+                );
+            }
+            Some(c) if c.role < need => {
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    &format!(
+                        "{} is a {}; this needs a {}",
+                        c.name,
+                        c.role.as_str(),
+                        need.as_str()
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(c) = caller {
+        req.extensions_mut().insert(c);
+    }
+    next.run(req).await
+}
+
+/// A token kept in the browser's session cookie (`reconlight_token`).
+fn session_token(req: &Request) -> Option<String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            kv.trim()
+                .strip_prefix("reconlight_token=")
+                .map(str::to_string)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_names_its_role() {
+        let c = AuthConfig::default();
+        assert_eq!(
+            required_role(&Method::GET, "/api/v1/work-items", &c),
+            Some(Role::Viewer)
+        );
+        assert_eq!(
+            required_role(&Method::POST, "/api/v1/work-items/abc/resolve", &c),
+            Some(Role::Clerk)
+        );
+        assert_eq!(
+            required_role(&Method::POST, "/api/v1/rules/reload", &c),
+            Some(Role::Admin)
+        );
+        assert_eq!(required_role(&Method::POST, "/webhooks/docusign", &c), None);
+        assert_eq!(required_role(&Method::GET, "/metrics", &c), None);
+        assert_eq!(
+            required_role(&Method::DELETE, "/api/v1/anything-new", &c),
+            Some(Role::Admin),
+            "what no rule names needs the highest role"
+        );
+        let t = new_token().unwrap();
+        assert!(t.token.starts_with(&format!("rl_{}_", t.id)));
+        assert_eq!(t.hash, hash_secret(t.token.rsplit('_').next().unwrap()));
+    }
+}

@@ -1,0 +1,177 @@
+//! OIDC bearer tokens: JWTs signed by an identity provider's keys (its JWKS), checked for
+//! issuer, audience and expiry; the caller's name and role come from configured claims.
+//! Only asymmetric algorithms are accepted, so nobody can sign a token with a shared or
+//! empty secret.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+use tokio::sync::RwLock;
+
+use super::auth::{Caller, Role};
+
+/// `[auth.oidc]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The `iss` the tokens must carry.
+    pub issuer: String,
+    /// The `aud` the tokens must carry (this server's client id).
+    pub audience: String,
+    /// Where the provider publishes its signing keys (JWKS).
+    pub jwks_url: Option<String>,
+    /// The same keys from a file, for providers the server cannot reach.
+    pub jwks_file: Option<PathBuf>,
+    /// The claim that names the caller.
+    #[serde(default = "default_name_claim")]
+    pub name_claim: String,
+    /// The claim holding the caller's groups or roles (a string or a list).
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Claim values and the role each gives; the highest one wins.
+    #[serde(default = "default_roles")]
+    pub roles: BTreeMap<String, Role>,
+}
+
+fn default_name_claim() -> String {
+    "preferred_username".into()
+}
+
+fn default_roles_claim() -> String {
+    "roles".into()
+}
+
+fn default_roles() -> BTreeMap<String, Role> {
+    [
+        ("reconlight-viewer", Role::Viewer),
+        ("reconlight-clerk", Role::Clerk),
+        ("reconlight-admin", Role::Admin),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// How long fetched keys are trusted before they are fetched again.
+const KEYS_FRESH: Duration = Duration::from_secs(600);
+
+/// Checks OIDC tokens against the provider's keys.
+pub struct Verifier {
+    config: OidcConfig,
+    keys: RwLock<Option<(JwkSet, Instant)>>,
+}
+
+impl Verifier {
+    pub fn new(config: OidcConfig) -> Verifier {
+        Verifier {
+            config,
+            keys: RwLock::new(None),
+        }
+    }
+
+    async fn fetch_keys(&self) -> Result<JwkSet, String> {
+        let text = match (&self.config.jwks_file, &self.config.jwks_url) {
+            (Some(file), _) => std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read the JWKS {}: {e}", file.display()))?,
+            (None, Some(url)) => {
+                let url = url.clone();
+                tokio::task::spawn_blocking(move || {
+                    ureq::get(&url)
+                        .call()
+                        .and_then(|mut r| r.body_mut().read_to_string())
+                        .map_err(|e| format!("cannot fetch the JWKS from {url}: {e}"))
+                })
+                .await
+                .map_err(|e| format!("fetching the JWKS: {e}"))??
+            }
+            (None, None) => return Err("[auth.oidc] names neither jwks_url nor jwks_file".into()),
+        };
+        serde_json::from_str(&text).map_err(|e| format!("the JWKS is not a key set: {e}"))
+    }
+
+    /// The key with id `kid`, fetching the key set again when it is stale or lacks it (the
+    /// provider rotated its keys).
+    async fn key(&self, kid: Option<&str>) -> Result<DecodingKey, String> {
+        let pick = |set: &JwkSet| match kid {
+            Some(k) => set.find(k).cloned(),
+            None if set.keys.len() == 1 => set.keys.first().cloned(),
+            None => None,
+        };
+        if let Some((set, at)) = self.keys.read().await.as_ref()
+            && at.elapsed() < KEYS_FRESH
+            && let Some(jwk) = pick(set)
+        {
+            return DecodingKey::from_jwk(&jwk).map_err(|e| format!("unusable key: {e}"));
+        }
+        let set = self.fetch_keys().await?;
+        let jwk = pick(&set).ok_or_else(|| {
+            format!(
+                "the provider publishes no key {}",
+                kid.unwrap_or("(the token names none)")
+            )
+        })?;
+        *self.keys.write().await = Some((set, Instant::now()));
+        DecodingKey::from_jwk(&jwk).map_err(|e| format!("unusable key: {e}"))
+    }
+
+    /// The caller a token names, if the provider signed it for this server and it is valid now.
+    pub async fn verify(&self, token: &str) -> Result<Caller, String> {
+        let header = decode_header(token).map_err(|e| format!("not a JWT: {e}"))?;
+        if !matches!(
+            header.alg,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+                | Algorithm::ES256
+                | Algorithm::ES384
+                | Algorithm::EdDSA
+        ) {
+            return Err(format!(
+                "tokens signed with {:?} are not accepted",
+                header.alg
+            ));
+        }
+        let key = self.key(header.kid.as_deref()).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.config.issuer]);
+        validation.set_audience(&[&self.config.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let data = decode::<serde_json::Value>(token, &key, &validation)
+            .map_err(|e| format!("token refused: {e}"))?;
+        let claims = data.claims;
+        let name = claims
+            .get(&self.config.name_claim)
+            .or_else(|| claims.get("sub"))
+            .and_then(|v| v.as_str())
+            .ok_or("the token names nobody")?
+            .to_string();
+        let values: Vec<String> = match claims.get(&self.config.roles_claim) {
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let role = values
+            .iter()
+            .filter_map(|v| self.config.roles.get(v))
+            .max()
+            .copied()
+            .ok_or_else(|| {
+                format!(
+                    "{name} holds none of the roles {:?} in `{}`",
+                    self.config.roles.keys().collect::<Vec<_>>(),
+                    self.config.roles_claim
+                )
+            })?;
+        Ok(Caller { name, role })
+    }
+}

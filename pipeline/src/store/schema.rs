@@ -1,0 +1,106 @@
+//! The store's schema, as a list of migrations: each brings a store from the version
+//! before it. A store records the last one applied; the binary applies what is missing at
+//! start, under a lock, and refuses a store written by a newer reconlight.
+
+use sqlx::{AnyPool, Row};
+
+use super::{Backend, StoreError, ctx};
+
+/// The first schema (stores written before migrations existed hold exactly this).
+const V1: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS crm_customers (customer_id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS crm_contracts (contract_no TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS crm_handoff_tickets (ticket_id TEXT PRIMARY KEY, contract_no TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS crm_rows (row_id TEXT PRIMARY KEY, table_name TEXT NOT NULL, row_key TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS signature_events (event_id TEXT PRIMARY KEY, contract_no TEXT, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS bank_transactions (bank_ref TEXT PRIMARY KEY, booking_date TEXT NOT NULL, direction TEXT NOT NULL, amount TEXT NOT NULL, currency TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS installments (contract_no TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS matches (bank_ref TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS alerts (alert_id TEXT PRIMARY KEY, rule_id TEXT NOT NULL, state TEXT NOT NULL, level TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS work_items (item_id TEXT PRIMARY KEY, kind TEXT NOT NULL, state TEXT NOT NULL, contract_no TEXT, bank_ref TEXT, last_found TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_entries (seq BIGINT PRIMARY KEY, contract_no TEXT, table_name TEXT NOT NULL, row_key TEXT NOT NULL, field TEXT NOT NULL, doc TEXT NOT NULL, hash TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS audit_entries_contract ON audit_entries (contract_no)",
+    "CREATE TABLE IF NOT EXISTS dead_letters (letter_id TEXT PRIMARY KEY, source TEXT NOT NULL, source_position TEXT NOT NULL, reason TEXT NOT NULL, raw TEXT NOT NULL, recorded_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS source_positions (position_key TEXT PRIMARY KEY, consumed BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS outbox (message_id TEXT PRIMARY KEY, topic TEXT NOT NULL, message_key TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL, delivered_at TEXT)",
+    "CREATE TABLE IF NOT EXISTS outbox_deliveries (delivery_id TEXT PRIMARY KEY, notifier TEXT NOT NULL, message_id TEXT NOT NULL, state TEXT NOT NULL, attempts BIGINT NOT NULL, last_error TEXT, next_attempt_at TEXT, updated_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS alert_acks (alert_id TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS inbox (inbox_id TEXT PRIMARY KEY, provider TEXT NOT NULL, body TEXT NOT NULL, received_at TEXT NOT NULL, consumed BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS manual_decisions (bank_ref TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS nightly_reports (business_date TEXT PRIMARY KEY, doc TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+];
+
+/// Optimistic versions on what clerks change concurrently, the credits' match history, and
+/// API tokens.
+const V2: &[&str] = &[
+    "ALTER TABLE work_items ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE manual_decisions ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+    "CREATE TABLE IF NOT EXISTS match_history (change_id TEXT PRIMARY KEY, bank_ref TEXT NOT NULL, recorded_at TEXT NOT NULL, doc TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS match_history_credit ON match_history (bank_ref)",
+    "CREATE TABLE IF NOT EXISTS api_tokens (token_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)",
+];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the store to `SCHEMA_VERSION`, one migration per transaction.
+pub(super) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        .execute(pool)
+        .await
+        .map_err(ctx("creating the schema"))?;
+    loop {
+        let mut tx = pool.begin().await.map_err(ctx("starting a migration"))?;
+        if backend == Backend::Postgres {
+            // Instances starting together migrate one at a time.
+            sqlx::query("SELECT pg_advisory_xact_lock(7355608)")
+                .execute(&mut *tx)
+                .await
+                .map_err(ctx("waiting for the migration lock"))?;
+        }
+        let version: i64 = sqlx::query("SELECT value FROM meta WHERE name = 'schema_version'")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(ctx("reading the schema version"))?
+            .map(|r| r.try_get::<String, _>(0))
+            .transpose()
+            .map_err(ctx("reading the schema version"))?
+            .map_or(Ok(0), |v| v.parse::<i64>())
+            .map_err(ctx("reading the schema version"))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError {
+                doing: "opening the store".into(),
+                source: format!(
+                    "the store has schema version {version}, written by a newer reconlight; this one knows up to {SCHEMA_VERSION}"
+                )
+                .into(),
+            });
+        }
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let next = version + 1;
+        for ddl in MIGRATIONS[version as usize] {
+            sqlx::query(*ddl)
+                .execute(&mut *tx)
+                .await
+                .map_err(ctx(format!(
+                    "migrating the store to schema version {next}: {ddl}"
+                )))?;
+        }
+        sqlx::query(
+            "INSERT INTO meta (name, value) VALUES ('schema_version', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(next.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(ctx("recording the schema version"))?;
+        tx.commit()
+            .await
+            .map_err(ctx(format!("migrating the store to schema version {next}")))?;
+        tracing::info!("store migrated to schema version {next}");
+    }
+}
