@@ -190,12 +190,35 @@ pub fn dataset(dir: &Path, contracts: &str, seed: &str, extra: &str) -> PathBuf 
 
 /// A plain HTTP/1.1 POST of a JSON body. Returns (status, body).
 pub fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
+    http_post_as(port, path, None, body)
+}
+
+/// A POST with `Authorization: Bearer TOKEN`.
+pub fn http_post_as(port: u16, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
     let stream = TcpStream::connect(("127.0.0.1", port)).expect("server listens");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     exchange(
         stream,
         &format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
     )
+}
+
+/// A token made with `reconlight tokens create`.
+pub fn create_token(config: &Path, name: &str, role: &str) -> String {
+    let out = reconlight(&[
+        "tokens",
+        "create",
+        "--config",
+        config.to_str().unwrap(),
+        "--name",
+        name,
+        "--role",
+        role,
+    ]);
+    out.trim().to_string()
 }

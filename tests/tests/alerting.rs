@@ -83,6 +83,7 @@ fn a_running_pipeline_reloads_its_rules() {
             packs.display()
         ),
     );
+    let admin = create_token(&cfg, "ops.lead", "admin");
     let run = Command::new(binary())
         .args(["run", "--config", cfg.to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -104,6 +105,8 @@ fn a_running_pipeline_reloads_its_rules() {
     )
     .unwrap();
     let (status, body) = http_post(port, "/api/v1/rules/reload", "{}");
+    assert_eq!(status, 401, "reloading rules needs a token: {body}");
+    let (status, body) = http_post_as(port, "/api/v1/rules/reload", Some(&admin), "{}");
     assert_eq!(status, 200, "{body}");
     let report: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(

@@ -413,6 +413,11 @@ url = "sqlite://reconlight.db"
 time_zone = "Asia/Shanghai"
 amount_tolerance = "1.00"
 
+[auth]
+# A dataset is served on 127.0.0.1: anyone on this machine may read the queue and the
+# lights; working the queue needs a token (`reconlight tokens create --role clerk`).
+anonymous = "viewer"
+
 [ingest]
 batch_size = 2000
 # A replayed dataset runs on event time, so every run gives identical alerts and work items.
