@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 fn grouped(whole: &str, sep: char) -> String {
     let mut out = String::new();
     for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             out.push(sep);
         }
         out.push(c);

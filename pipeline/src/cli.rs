@@ -749,40 +749,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Audit { action } => match action {
             AuditAction::Verify { config } => {
-                let config = config.load()?;
-                let store = crate::store::Store::open(&config.store_url()).await?;
-                let entries = store.audit_rows().await?;
-                let stored = store.audit_head().await?;
-                let key =
-                    crate::audit::AuditKey::load_or_create(&config.resolve(&config.audit.key_file))
-                        .map_err(anyhow::Error::msg)?;
-                let witness_file = config.resolve(&config.audit.head_file);
-                let witness: Option<crate::audit::AuditHead> =
-                    match std::fs::read_to_string(&witness_file) {
-                        Ok(text) => Some(serde_json::from_str(&text).map_err(|e| {
-                            anyhow::anyhow!("audit head witness {}: {e}", witness_file.display())
-                        })?),
-                        Err(_) => None,
-                    };
-                let evidence = crate::audit::HeadEvidence {
-                    stored: stored.as_ref(),
-                    witness: witness.as_ref(),
-                };
-                match crate::audit::verify_chain(&entries, Some(&key), evidence) {
-                    Ok(n) => {
-                        let keyed = entries.iter().filter(|e| e.entry.keyed).count();
-                        println!(
-                            "audit trail intact: {n} entries ({keyed} keyed), chain, columns and head verified{}",
-                            if witness.is_some() {
-                                ", and the head witnessed outside the database"
-                            } else {
-                                "; no head witness file was found"
-                            }
-                        );
-                        Ok(())
-                    }
-                    Err(e) => bail!("audit trail broken: {e}"),
-                }
+                println!("{}", verify_audit(&config.load()?).await?);
+                Ok(())
             }
             AuditAction::Show {
                 config,
@@ -879,6 +847,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let access = Arc::new(cfg.auth.clone());
             crate::server::serve_with(&listen, store, metrics, Some(hooks), access).await
         }
+    }
+}
+
+/// Checks the audit trail with its key and witness: what `reconlight audit verify` prints.
+pub async fn verify_audit(config: &Config) -> anyhow::Result<String> {
+    let store = crate::store::Store::open(&config.store_url()).await?;
+    let entries = store.audit_rows().await?;
+    let stored = store.audit_head().await?;
+    let key = crate::audit::AuditKey::load_or_create(&config.resolve(&config.audit.key_file))
+        .map_err(anyhow::Error::msg)?;
+    let witness_file = config.resolve(&config.audit.head_file);
+    let witness: Option<crate::audit::AuditHead> =
+        match std::fs::read_to_string(&witness_file) {
+            Ok(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                anyhow::anyhow!("audit head witness {}: {e}", witness_file.display())
+            })?),
+            Err(_) => None,
+        };
+    let evidence = crate::audit::HeadEvidence {
+        stored: stored.as_ref(),
+        witness: witness.as_ref(),
+    };
+    match crate::audit::verify_chain(&entries, Some(&key), evidence) {
+        Ok(n) => {
+            let keyed = entries.iter().filter(|e| e.entry.keyed).count();
+            Ok(format!(
+                "audit trail intact: {n} entries ({keyed} keyed), chain, columns and head verified{}",
+                if witness.is_some() {
+                    ", and the head witnessed outside the database"
+                } else {
+                    "; no head witness file was found"
+                }
+            ))
+        }
+        Err(e) => bail!("audit trail broken: {e}"),
     }
 }
 

@@ -80,12 +80,28 @@ async fn every_provider_is_verified_kept_once_and_applied() {
 
     // e签宝: HMAC over timestamp + query values + body, hex.
     let es = r#"{"action":"SIGN_FLOW_COMPLETE","timestamp":1793440000000,"signFlowId":"es-wh-1","customBizNum":"HT-2026-000002","signFlowStatus":"2"}"#;
-    let ts = "1793440000000";
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let ts = now_ms.to_string();
     let sig = hex::encode(hmac(b"esign-secret", format!("{ts}1{es}").as_bytes()));
+    let signed_at = |ts: &str| hex::encode(hmac(b"esign-secret", format!("{ts}1{es}").as_bytes()));
+    let req_at = |ts: &str, sig: &str| {
+        Request::post("/webhooks/esign-cn?flow=1")
+            .header("X-Tsign-Open-App-Id", "7438")
+            .header("X-Tsign-Open-TIMESTAMP", ts.to_string())
+            .header("X-Tsign-Open-SIGNATURE", sig.to_string())
+            .header("X-Tsign-Open-SIGNATURE-ALGORITHM", "hmac-sha256")
+            .body(Body::from(es))
+            .unwrap()
+    };
+    // A request captured a quarter of an hour ago and played again: correctly signed, stale.
+    let old_ts = (now_ms - 15 * 60 * 1000).to_string();
+    let (status, _, body) = send(&app, req_at(&old_ts, &signed_at(&old_ts))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("more than 5m from the clock"), "{body}");
     let req = |sig: &str| {
         Request::post("/webhooks/esign-cn?flow=1")
             .header("X-Tsign-Open-App-Id", "7438")
-            .header("X-Tsign-Open-TIMESTAMP", ts)
+            .header("X-Tsign-Open-TIMESTAMP", ts.clone())
             .header("X-Tsign-Open-SIGNATURE", sig.to_string())
             .header("X-Tsign-Open-SIGNATURE-ALGORITHM", "hmac-sha256")
             .body(Body::from(es))
@@ -105,8 +121,8 @@ async fn every_provider_is_verified_kept_once_and_applied() {
     for (k, v) in [
         ("X-FASC-App-Id", "FA001"),
         ("X-FASC-Sign-Type", "HMAC-SHA256"),
-        ("X-FASC-Timestamp", "1793440000000"),
-        ("X-FASC-Nonce", "n0nce"),
+        ("X-FASC-Timestamp", now_ms.to_string().as_str()),
+        ("X-FASC-Nonce", "n0nce-7f3a"),
         ("X-FASC-Event", "sign-task-finished"),
     ] {
         fields.insert(k, v.to_string());
@@ -120,14 +136,21 @@ async fn every_provider_is_verified_kept_once_and_applied() {
             .replace('=', "%3D")
             .replace('+', "%2B")
     );
-    let mut req = Request::post("/webhooks/fadada")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("X-FASC-Sign", sign);
-    for (k, v) in fields.iter().filter(|(k, _)| k.starts_with("X-")) {
-        req = req.header(*k, v.clone());
-    }
-    let (status, _, body) = send(&app, req.body(Body::from(form)).unwrap()).await;
+    let fadada_req = || {
+        let mut req = Request::post("/webhooks/fadada")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("X-FASC-Sign", sign.clone());
+        for (k, v) in fields.iter().filter(|(k, _)| k.starts_with("X-")) {
+            req = req.header(*k, v.clone());
+        }
+        req.body(Body::from(form.clone())).unwrap()
+    };
+    let (status, _, body) = send(&app, fadada_req()).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "success"));
+    // The same nonce again within ten minutes: a replay, refused.
+    let (status, _, body) = send(&app, fadada_req()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("nonce"), "{body}");
 
     // Acrobat Sign: verification of intent echoes the client id; a wrong id is refused.
     let intent = Request::get("/webhooks/adobe-sign")

@@ -2,7 +2,7 @@
 //! the HTTP server, as a user runs them.
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reconlight_service_tests::*;
 
@@ -151,4 +151,62 @@ fn errors_name_the_input() {
         err.contains("line 3") && err.contains("unknown field `colour`"),
         "{err}"
     );
+}
+
+/// A process manager stops the service with SIGTERM, a person with Ctrl-C (SIGINT), also
+/// while it sleeps between polls: either way it ends cleanly and promptly, and a restart
+/// finds everything committed.
+#[test]
+fn sigterm_and_sigint_stop_the_service_cleanly() {
+    for signal in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let cfg = dataset(
+            dir.path(),
+            "100",
+            "6",
+            &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+        );
+        let cfg_s = cfg.to_str().unwrap();
+        let mut service = Command::new(binary())
+            .args(["run", "--config", cfg_s])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_port(port, Duration::from_secs(120));
+        // Into the poll sleep.
+        std::thread::sleep(Duration::from_millis(1500));
+        let sent = Instant::now();
+        Command::new("kill")
+            .args([&format!("-{signal}"), &service.id().to_string()])
+            .status()
+            .unwrap();
+        let status = loop {
+            if let Some(s) = service.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(20),
+                "SIG{signal}: still running after 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let out = service.wait_with_output().unwrap();
+        assert!(
+            status.success(),
+            "SIG{signal}: {status}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&format!("SIG{signal}: stopping")),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let again = reconlight(&["run", "--config", cfg_s, "--until-idle"]);
+        assert!(
+            again.contains("ingested 0 records"),
+            "nothing left unapplied: {again}"
+        );
+    }
 }

@@ -188,7 +188,10 @@ impl Gate {
 
 /// The access check in front of every route: puts the `Caller` in the request.
 pub async fn check(State(gate): State<Gate>, mut req: Request, next: Next) -> Response {
-    let need = required_role(req.method(), req.uri().path(), &gate.config);
+    let Some(need) = required_role(req.method(), req.uri().path(), &gate.config) else {
+        // Public, or authenticated by its own scheme (a webhook's signature or token).
+        return next.run(req).await;
+    };
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -209,32 +212,25 @@ pub async fn check(State(gate): State<Gate>, mut req: Request, next: Next) -> Re
             role,
         }),
     };
-    if let Some(need) = need {
-        match &caller {
-            None => {
-                return refuse(
-                    StatusCode::UNAUTHORIZED,
-                    "sign in: send `Authorization: Bearer <token>` (reconlight tokens create)",
-                );
-            }
-            Some(c) if c.role < need => {
-                return refuse(
-                    StatusCode::FORBIDDEN,
-                    &format!(
-                        "{} is a {}; this needs a {}",
-                        c.name,
-                        c.role.as_str(),
-                        need.as_str()
-                    ),
-                );
-            }
-            Some(_) => {}
+    match caller {
+        None => refuse(
+            StatusCode::UNAUTHORIZED,
+            "sign in: send `Authorization: Bearer <token>` (reconlight tokens create)",
+        ),
+        Some(c) if c.role < need => refuse(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "{} is a {}; this needs a {}",
+                c.name,
+                c.role.as_str(),
+                need.as_str()
+            ),
+        ),
+        Some(c) => {
+            req.extensions_mut().insert(c);
+            next.run(req).await
         }
     }
-    if let Some(c) = caller {
-        req.extensions_mut().insert(c);
-    }
-    next.run(req).await
 }
 
 /// A token kept in the browser's session cookie (`reconlight_token`).
