@@ -35,6 +35,15 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+
+    /// For messages: `a viewer`, `an admin`.
+    pub fn with_article(&self) -> &'static str {
+        match self {
+            Role::Viewer => "a viewer",
+            Role::Clerk => "a clerk",
+            Role::Admin => "an admin",
+        }
+    }
 }
 
 impl std::str::FromStr for Role {
@@ -220,10 +229,10 @@ pub async fn check(State(gate): State<Gate>, mut req: Request, next: Next) -> Re
         Some(c) if c.role < need => refuse(
             StatusCode::FORBIDDEN,
             &format!(
-                "{} is a {}; this needs a {}",
+                "{} is {}; this needs {}",
                 c.name,
-                c.role.as_str(),
-                need.as_str()
+                c.role.with_article(),
+                need.with_article()
             ),
         ),
         Some(c) => {
