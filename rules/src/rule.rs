@@ -1,43 +1,13 @@
 //! A rule: one TOML file with its SQL, read from a pack directory.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::Duration;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::duration::parse_duration;
 
-/// How bad a breach is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    Yellow,
-    Red,
-}
-
-impl Level {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Level::Yellow => "yellow",
-            Level::Red => "red",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Level> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "yellow" => Some(Level::Yellow),
-            "red" => Some(Level::Red),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use reconlight_core::alerts::Level;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

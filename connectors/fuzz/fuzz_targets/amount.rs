@@ -2,7 +2,7 @@
 //! amount prints back to the same value.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use reconlight_connectors::money::{parse_amount, parse_amount_with};
+use reconlight_formats::money::{parse_amount, parse_amount_with};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

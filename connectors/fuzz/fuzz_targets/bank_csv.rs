@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use reconlight_connectors::formats::bank_csv::{CsvOptions, decode};
+use reconlight_formats::bank_csv::{CsvOptions, decode};
 
 fn options() -> &'static CsvOptions {
     static OPTIONS: OnceLock<CsvOptions> = OnceLock::new();

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = reconlight_connectors::formats::camt::decode_bytes(data);
+    let _ = reconlight_formats::camt::decode_bytes(data);
 });

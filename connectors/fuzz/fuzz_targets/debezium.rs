@@ -2,7 +2,7 @@
 //! every range).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use reconlight_connectors::formats::debezium::{DebeziumOptions, decode};
+use reconlight_formats::debezium::{DebeziumOptions, decode};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -1,7 +1,7 @@
 //! The e-signature providers' notifications: DocuSign Connect, e签宝, 法大大, Acrobat Sign.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use reconlight_connectors::formats::{adobe_sign, docusign, esign_cn, fadada};
+use reconlight_formats::{adobe_sign, docusign, esign_cn, fadada};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

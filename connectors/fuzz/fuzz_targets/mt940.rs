@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = reconlight_connectors::formats::mt940::decode(&String::from_utf8_lossy(data));
+    let _ = reconlight_formats::mt940::decode(&String::from_utf8_lossy(data));
 });

@@ -1,0 +1,153 @@
+//! Running the pipeline: the demo, generating a dataset, `run` (once or as a service),
+//! the nightly diff and serving the page and API.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use reconlight_service::config::Config;
+use reconlight_service::ingest::Pipeline;
+use reconlight_service::metrics::Metrics;
+use reconlight_service::watch::{Event, watch};
+
+use crate::args::ConfigArgs;
+use crate::output::{print_nightly, print_run, run_with_progress};
+
+#[cfg(feature = "testkit")]
+pub fn generate(contracts: usize, seed: u64, out: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let s = reconlight_testkit::generate(contracts, seed, out)?;
+    println!(
+        "generated {} customers, {} contracts, {} CRM events, {} signature events, {} bank lines into {} in {:.1}s",
+        s.customers,
+        s.contracts,
+        s.crm_events,
+        s.signature_events,
+        s.bank_lines,
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    for (kind, n) in &s.problems {
+        println!("  injected {kind}: {n}");
+    }
+    println!("business date of the data: {}", s.business_date);
+    Ok(())
+}
+
+pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
+    let cfg = config.load()?;
+    let metrics = Arc::new(Metrics::new());
+    let mut p = Pipeline::open(cfg, metrics.clone()).await?;
+    if !until_idle {
+        // A service keeps going while the brokers are away; `--until-idle` waits for every
+        // partition's end.
+        p.kafka_budget = Some(std::time::Duration::from_secs(2));
+    }
+    let shutdown = reconlight_service::shutdown::Shutdown::install()?;
+    p.stop = shutdown.flag();
+    let stats = run_with_progress(&mut p).await?;
+    print_run(&stats);
+    let mut notifier = reconlight_service::notify::Notifier::for_pipeline(&p, metrics.clone())?;
+    if let Some(n) = notifier.as_mut() {
+        let round = n.deliver(chrono::Utc::now()).await?;
+        println!(
+            "notifications: {} delivered, {} skipped, {} to retry, {} refused",
+            round.delivered, round.skipped, round.retried, round.failed
+        );
+    }
+    if until_idle || shutdown.requested() {
+        return Ok(());
+    }
+    watch(&mut p, metrics, notifier, &shutdown, |event| match event {
+        Event::Watching { schedule, tz } => {
+            println!("watching the sources; the nightly diff runs at `{schedule}` ({tz})")
+        }
+        Event::Ran(stats) => print_run(stats),
+        Event::RulesReloaded { rules, why } => println!("{why}: reloaded {rules} rules"),
+        Event::Nightly(outcome) => print_nightly(outcome),
+    })
+    .await
+}
+
+pub async fn nightly(config: ConfigArgs, date: Option<chrono::NaiveDate>) -> anyhow::Result<()> {
+    let mut p = Pipeline::open(config.load()?, Arc::new(Metrics::new())).await?;
+    let date = date.unwrap_or_else(|| p.default_business_date());
+    let outcome = p.nightly(date).await?;
+    print_nightly(&outcome);
+    let dir = p.config.resolve(&p.config.nightly.report_dir);
+    println!(
+        "  reports: {}",
+        dir.join(format!("nightly-{date}.html")).display()
+    );
+    Ok(())
+}
+
+pub async fn serve(config: ConfigArgs, listen: Option<String>) -> anyhow::Result<()> {
+    let cfg = config.load()?;
+    let store = reconlight_service::store::Store::open(&cfg.store_url()).await?;
+    let metrics = Arc::new(Metrics::new());
+    metrics.observe_state(&store.load().await?);
+    let listen = listen.unwrap_or(cfg.server.listen.clone());
+    println!("serving http://{listen}/");
+    let hooks = Arc::new(cfg.webhooks.clone());
+    let access = Arc::new(cfg.auth.clone());
+    reconlight_service::server::serve_with(&listen, store, metrics, Some(hooks), access).await
+}
+
+#[cfg(feature = "testkit")]
+pub async fn demo(
+    contracts: usize,
+    seed: u64,
+    data_dir: &Path,
+    no_serve: bool,
+    listen: &str,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    if reconlight_testkit::dataset_exists(data_dir) {
+        println!("using the dataset in {}", data_dir.display());
+    } else {
+        println!(
+            "generating a company's CRM, e-signature and bank data ({contracts} contracts, seed {seed}) into {}",
+            data_dir.display()
+        );
+        let s = reconlight_testkit::generate(contracts, seed, data_dir)
+            .context("generating the demo dataset")?;
+        println!(
+            "  {} customers, {} contracts, {} CRM events, {} signature events, {} bank lines",
+            s.customers, s.contracts, s.crm_events, s.signature_events, s.bank_lines
+        );
+    }
+    let cfg = Config::load(&data_dir.join("reconlight.toml"))?;
+    let metrics = Arc::new(Metrics::new());
+    let mut p = Pipeline::open(cfg, metrics.clone()).await?;
+    let stats = run_with_progress(&mut p).await?;
+    print_run(&stats);
+    let date = p.default_business_date();
+    let outcome = p.nightly(date).await?;
+    print_nightly(&outcome);
+
+    let mut by_rule: std::collections::BTreeMap<(String, &str), usize> = Default::default();
+    for a in p
+        .state
+        .alerts
+        .values()
+        .filter(|a| a.state == reconlight_core::alerts::AlertState::Firing)
+    {
+        *by_rule
+            .entry((a.rule_id.clone(), a.level.as_str()))
+            .or_default() += 1;
+    }
+    println!("lights firing:");
+    for ((rule, level), n) in &by_rule {
+        println!("  {rule:<40} {level:<7} {n:>6}");
+    }
+    println!("dead letters: {}", p.state.dead_letter_count);
+    println!("done in {:.1}s", started.elapsed().as_secs_f64());
+    if no_serve {
+        return Ok(());
+    }
+    println!("serving the queue, the lights and the metrics on http://{listen}/ (Ctrl-C to stop)");
+    let access = Arc::new(p.config.auth.clone());
+    reconlight_service::server::serve(listen, p.store.clone(), metrics, access).await
+}

@@ -1,0 +1,495 @@
+//! reconlight's configuration: one TOML file, every field with a default, unknown keys
+//! rejected. Relative paths are read from the configuration file's directory.
+
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use reconlight_formats::bank_csv::CsvOptions;
+use reconlight_formats::crm::CrmMapping;
+use reconlight_formats::debezium::DebeziumOptions;
+use reconlight_formats::docusign::DocusignOptions;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub business: BusinessConfig,
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub crm: CrmMapping,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub nightly: NightlyConfig,
+    #[serde(default)]
+    pub workitems: WorkItemsConfig,
+    #[serde(default)]
+    pub escalation: crate::escalation::EscalationConfig,
+    #[serde(default)]
+    pub notifiers: crate::notify::NotifiersConfig,
+    #[serde(default)]
+    pub webhooks: crate::server::webhooks::WebhooksConfig,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// Who may use the API and the page, and as what.
+    #[serde(default)]
+    pub auth: crate::server::auth::AuthConfig,
+    /// The Kafka cluster sources with `topics` read from and the sinks write to.
+    #[serde(default)]
+    pub kafka: Option<KafkaConfig>,
+    /// The directory relative paths are read from (the config file's own directory).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// The audit trail's key and witness, kept outside the database.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The HMAC key the trail is chained with (hex), created on first use; the environment
+    /// variable `RECONLIGHT_AUDIT_KEY` (hex) takes precedence. Keep it out of the
+    /// database's backups: whoever holds both can rewrite history.
+    pub key_file: PathBuf,
+    /// Where the trail's head is witnessed after each commit, so that deleting the trail's
+    /// end and moving its head back in the database shows.
+    pub head_file: PathBuf,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            key_file: PathBuf::from("audit.key"),
+            head_file: PathBuf::from("audit.head"),
+        }
+    }
+}
+
+/// Where state lives.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sqlite://reconlight.db` (relative to the config file) or `postgres://user@host/db`.
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: "sqlite://reconlight.db".into(),
+        }
+    }
+}
+
+/// The business calendar and money rules.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusinessConfig {
+    /// Time zone of business dates (due dates, the nightly diff, reports).
+    pub time_zone: Tz,
+    /// A received amount within this of the expected one counts as paid in full.
+    pub amount_tolerance: Decimal,
+    /// Matches at or above this confidence (0-100) are confirmed without a clerk.
+    pub auto_confirm_confidence: u8,
+    /// How contract numbers look in remittance text: a regex whose capture groups are
+    /// re-assembled by `contract_no_template` into the CRM's spelling.
+    pub contract_no_pattern: String,
+    pub contract_no_template: String,
+}
+
+impl Default for BusinessConfig {
+    fn default() -> Self {
+        BusinessConfig {
+            time_zone: chrono_tz::Asia::Shanghai,
+            amount_tolerance: Decimal::new(100, 2),
+            auto_confirm_confidence: 90,
+            contract_no_pattern: r"(?i)HT[\s\-_/]*([0-9]{4})[\s\-_/]*([0-9]{6})".into(),
+            contract_no_template: "HT-${1}-${2}".into(),
+        }
+    }
+}
+
+/// Which rule packs to load.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// A packs directory (`<dir>/<pack>/*.toml`); unset means the packs shipped in the binary.
+    pub dir: Option<PathBuf>,
+}
+
+/// Micro-batching.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Records per micro-batch (one database transaction each).
+    pub batch_size: usize,
+    /// What `now()` is: the event-time watermark (replays give identical results) or the
+    /// wall clock (production, so time-based rules fire while nothing arrives).
+    pub clock: ClockMode,
+    /// A record dated further than this past the wall clock is a dead letter: one row dated
+    /// 9999 (or a timestamp in the wrong unit) must not drag the pipeline's clock away.
+    pub max_future: ConfigDuration,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            batch_size: 2000,
+            clock: ClockMode::Wall,
+            max_future: ConfigDuration(chrono::Duration::days(1)),
+        }
+    }
+}
+
+fn default_settle() -> ConfigDuration {
+    ConfigDuration(chrono::Duration::seconds(5))
+}
+
+/// A duration written like `30m`, `24h` or `2d`, read when the configuration loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigDuration(pub chrono::Duration);
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        reconlight_rules::duration::parse_duration(&text)
+            .map(ConfigDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for ConfigDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&reconlight_rules::duration::format_duration(self.0))
+    }
+}
+
+/// Where the pipeline's "now" comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockMode {
+    EventTime,
+    Wall,
+}
+
+/// The HTTP server (API, metrics, web page).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// The nightly diff.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NightlyConfig {
+    /// When `reconlight run` runs the diff for the previous business date: a cron
+    /// expression in the business time zone.
+    pub schedule: crate::schedule::Schedule,
+    /// Where each run's CSV and HTML reports are written.
+    pub report_dir: PathBuf,
+}
+
+impl Default for NightlyConfig {
+    fn default() -> Self {
+        NightlyConfig {
+            schedule: crate::schedule::Schedule::parse("0 2 * * *").expect("a valid schedule"),
+            report_dir: PathBuf::from("reports"),
+        }
+    }
+}
+
+/// The work-item queue.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkItemsConfig {
+    /// Days to act by money at stake: `[[min_amount, days], ...]`, the first tier whose
+    /// minimum the amount reaches applies.
+    pub sla_days: Vec<(rust_decimal::Decimal, i64)>,
+}
+
+impl Default for WorkItemsConfig {
+    fn default() -> Self {
+        WorkItemsConfig {
+            sla_days: reconlight_core::workitems::SlaTiers::default().0,
+        }
+    }
+}
+
+/// The wire format a source speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceFormat {
+    /// Debezium JSON change events, one per line.
+    Debezium,
+    /// DocuSign Connect JSON SIM notifications, one per line.
+    Docusign,
+    /// ISO 20022 camt.053 / camt.054 / camt.052 XML files.
+    Camt,
+    /// SWIFT MT940 statements and MT942 interim reports.
+    Mt940,
+    /// e签宝 v3 callbacks, one JSON body per line.
+    EsignCn,
+    /// 法大大 FASC 5.1 callbacks, one `{"event", "bizContent"}` per line.
+    Fadada,
+    /// Adobe Acrobat Sign webhook notifications, one per line.
+    AdobeSign,
+    /// Bank CSV exports (needs `csv`).
+    Csv,
+}
+
+impl SourceFormat {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SourceFormat::Debezium => "debezium",
+            SourceFormat::Docusign => "docusign",
+            SourceFormat::Camt => "camt",
+            SourceFormat::Mt940 => "mt940",
+            SourceFormat::EsignCn => "esign_cn",
+            SourceFormat::Fadada => "fadada",
+            SourceFormat::AdobeSign => "adobe_sign",
+            SourceFormat::Csv => "csv",
+        }
+    }
+}
+
+/// The Kafka cluster: one consumer group over every source's topics, and the sink topics.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port...]`.
+    pub brokers: String,
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Any librdkafka property, for consumer and producer alike (`security.protocol`,
+    /// `sasl.mechanism`, `ssl.ca.location`, ...).
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+    /// Properties for the consumer only, over `properties` (`group.instance.id`,
+    /// `session.timeout.ms`, `isolation.level`, ...).
+    #[serde(default)]
+    pub consumer_properties: std::collections::BTreeMap<String, String>,
+    /// Properties for the sinks' producer only, over `properties` (`linger.ms`,
+    /// `compression.type`, ...).
+    #[serde(default)]
+    pub producer_properties: std::collections::BTreeMap<String, String>,
+    /// Outbox topics -> Kafka topics: `alerts`, `work_items`, `dead_letters`, `actions`.
+    #[serde(default)]
+    pub sinks: std::collections::BTreeMap<String, String>,
+    /// Stop fetching while more than this many outbox messages wait for the sinks.
+    #[serde(default = "default_max_backlog")]
+    pub max_outbox_backlog: u64,
+}
+
+impl KafkaConfig {
+    /// What the consumer group member is configured with.
+    pub fn consumer_config(&self) -> std::collections::BTreeMap<String, String> {
+        let mut all = self.properties.clone();
+        all.extend(self.consumer_properties.clone());
+        all
+    }
+
+    /// What the sinks' producer is configured with.
+    pub fn producer_config(&self) -> std::collections::BTreeMap<String, String> {
+        let mut all = self.properties.clone();
+        all.extend(self.producer_properties.clone());
+        all
+    }
+}
+
+fn default_group_id() -> String {
+    "reconlight".into()
+}
+
+fn default_max_backlog() -> u64 {
+    50_000
+}
+
+/// The outbox topics a Kafka sink can carry.
+pub const OUTBOX_TOPICS: [&str; 4] = ["alerts", "work_items", "dead_letters", "actions"];
+
+/// One input: a file, a directory of files or Kafka topics, in one format.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub format: SourceFormat,
+    /// A file, or a directory whose files are read in name order.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Kafka topics (needs `[kafka]`); an entry starting with `^` is a regular expression.
+    /// A message is one record for line formats (Debezium, e-signature callbacks) and one
+    /// document for statement formats (camt, MT940, CSV).
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// `path` is a drop folder (as banks deliver over SFTP): a file fully applied moves to
+    /// `processed/`, one that cannot be read at all to `failed/`.
+    #[serde(default)]
+    pub drop_folder: bool,
+    /// A drop-folder file is read only once it has not changed for this long (a bank still
+    /// uploading it would otherwise be read half-written). Names ending in `.part`, `.tmp`,
+    /// `.partial`, `.filepart` or `.crdownload` are never read: uploads renamed when done
+    /// are taken at once.
+    #[serde(default = "default_settle")]
+    pub settle: ConfigDuration,
+    #[serde(default)]
+    pub debezium: DebeziumOptions,
+    #[serde(default)]
+    pub docusign: DocusignOptions,
+    #[serde(default)]
+    pub esign_cn: reconlight_formats::esign_cn::EsignCnOptions,
+    #[serde(default)]
+    pub fadada: reconlight_formats::fadada::FadadaOptions,
+    #[serde(default)]
+    pub adobe_sign: reconlight_formats::adobe_sign::AdobeSignOptions,
+    #[serde(default)]
+    pub csv: Option<CsvOptions>,
+}
+
+/// A configuration problem, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl Config {
+    /// Reads a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, &base).map_err(|message| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses configuration text; relative paths resolve against `base_dir`.
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(0);
+            format!("line {line}: {}", e.message())
+        })?;
+        config.base_dir = base_dir.to_path_buf();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::BTreeSet::new();
+        for s in &self.sources {
+            if !names.insert(&s.name) {
+                return Err(format!("two sources are named `{}`", s.name));
+            }
+            match (&s.path, s.topics.is_empty()) {
+                (Some(_), false) => {
+                    return Err(format!(
+                        "source `{}` has both a path and topics: give one",
+                        s.name
+                    ));
+                }
+                (None, true) => {
+                    return Err(format!("source `{}` needs a path or topics", s.name));
+                }
+                (None, false) if self.kafka.is_none() => {
+                    return Err(format!(
+                        "source `{}` reads Kafka topics but there is no [kafka] section",
+                        s.name
+                    ));
+                }
+                (None, false) if s.drop_folder => {
+                    return Err(format!(
+                        "source `{}`: a drop folder needs a path, not topics",
+                        s.name
+                    ));
+                }
+                _ => {}
+            }
+            for t in s.topics.iter().filter(|t| t.starts_with('^')) {
+                regex::Regex::new(t)
+                    .map_err(|e| format!("source `{}`: topic pattern {t}: {e}", s.name))?;
+            }
+            if s.format == SourceFormat::Csv && s.csv.is_none() {
+                return Err(format!(
+                    "source `{}` is CSV but has no [sources.csv] column mapping",
+                    s.name
+                ));
+            }
+        }
+        if let Some(k) = &self.kafka {
+            for name in k.sinks.keys() {
+                if !OUTBOX_TOPICS.contains(&name.as_str()) {
+                    return Err(format!(
+                        "kafka.sinks.{name}: unknown outbox topic (expected one of {})",
+                        OUTBOX_TOPICS.join(", ")
+                    ));
+                }
+            }
+        }
+        regex::Regex::new(&self.business.contract_no_pattern)
+            .map_err(|e| format!("business.contract_no_pattern: {e}"))?;
+        self.escalation.validate()?;
+        self.notifiers.validate()?;
+        if self.workitems.sla_days.is_empty() {
+            return Err("workitems.sla_days needs at least one tier".into());
+        }
+        if self.business.auto_confirm_confidence > 100 {
+            return Err("business.auto_confirm_confidence must be 0-100".into());
+        }
+        Ok(())
+    }
+
+    /// A path from the configuration, resolved against the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// The store URL with a relative SQLite path resolved.
+    pub fn store_url(&self) -> String {
+        let url = &self.store.url;
+        match url.strip_prefix("sqlite://") {
+            Some(rest) if !rest.starts_with('/') && !rest.starts_with(":memory:") => {
+                let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
+                let path = self.resolve(Path::new(file));
+                if query.is_empty() {
+                    format!("sqlite://{}", path.display())
+                } else {
+                    format!("sqlite://{}?{query}", path.display())
+                }
+            }
+            _ => url.clone(),
+        }
+    }
+}

@@ -1,0 +1,486 @@
+//! File sources: a file or a directory of files in one format, decoded into positioned
+//! items. Each file's position is the number of items consumed from it, so a restart
+//! resumes exactly where the last committed batch ended.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use reconlight_formats::model::Record;
+use reconlight_formats::{adobe_sign, bank_csv, camt, debezium, docusign, esign_cn, fadada, mt940};
+
+use crate::config::{Config, SourceConfig, SourceFormat};
+
+/// What one input item turned out to be.
+#[derive(Debug)]
+pub enum Outcome {
+    Record(Box<Record>, DateTime<Utc>),
+    /// Valid input that carries nothing to apply (tombstones, transaction markers, pending entries).
+    Skip(&'static str),
+    Error(String),
+}
+
+/// One positioned item of a source.
+#[derive(Debug)]
+pub struct Item {
+    pub source: String,
+    /// The file, relative to the configuration's directory where possible.
+    pub file: String,
+    /// 0-based index of the item within its file.
+    pub index: u64,
+    /// Human position within the file: `line 17`, `statement S1 entry 3`.
+    pub position: String,
+    pub raw: String,
+    pub outcome: Outcome,
+    /// For a webhook body: its inbox entry, marked applied in the batch's transaction.
+    pub inbox_id: Option<String>,
+    /// More items of the same Kafka message follow: its offset is not consumed yet.
+    pub partial: bool,
+    /// For a drop-folder file: its position is kept under its content, not its name, so a
+    /// new file under an old name, or a file moved back after a fix, is read from the start.
+    pub content_key: Option<String>,
+}
+
+impl Item {
+    /// The key its file's position is stored under.
+    pub fn position_key(&self) -> String {
+        match &self.content_key {
+            Some(key) => format!("{}:{key}", self.source),
+            None => format!("{}:{}", self.source, self.file),
+        }
+    }
+
+    /// The position stored once this item is applied: the next item's index.
+    pub fn next_position(&self) -> u64 {
+        if self.partial {
+            self.index
+        } else {
+            self.index + 1
+        }
+    }
+
+    /// `file position`, for dead letters and the audit trail.
+    pub fn where_(&self) -> String {
+        format!("{} {}", self.file, self.position)
+    }
+}
+
+/// Statement-level facts a source noticed while decoding (balance checks).
+#[derive(Debug, Default)]
+pub struct SourceNotes {
+    pub notes: Vec<StatementNote>,
+}
+
+/// What a statement's balances said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatementNote {
+    /// Opening + credits - debits is not the closing balance.
+    Unbalanced(String),
+    /// A balance is unreadable or missing, so the check could not be made.
+    Unchecked(String),
+}
+
+/// The files of a source, in name order.
+pub fn source_files(config: &Config, source: &SourceConfig) -> Result<Vec<PathBuf>, String> {
+    let Some(path) = &source.path else {
+        return Ok(Vec::new());
+    };
+    let path = config.resolve(path);
+    if path.is_file() {
+        return Ok(vec![path]);
+    }
+    if !path.is_dir() {
+        return Err(format!(
+            "source `{}`: {} is neither a file nor a directory",
+            source.name,
+            path.display()
+        ));
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+        .map_err(|e| {
+            format!(
+                "source `{}`: cannot list {}: {e}",
+                source.name,
+                path.display()
+            )
+        })?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && !in_transit(p))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Hidden files, editor backups and uploads still being written (renamed when done).
+fn in_transit(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    name.starts_with('.')
+        || name.starts_with('~')
+        || name.ends_with('~')
+        || [
+            ".part",
+            ".tmp",
+            ".partial",
+            ".filepart",
+            ".crdownload",
+            ".swp",
+        ]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+/// What reading a drop-folder file found.
+pub enum Dropped {
+    /// Changed too recently: perhaps still being written; looked at again next round.
+    Settling,
+    /// Listed but gone when read (moved or deleted by someone else).
+    Vanished,
+    /// Its items from the stored position on, and whether the file fails as a whole.
+    Read { items: Vec<Item>, failed: bool },
+}
+
+/// Reads a drop-folder file once it has settled. Its position is kept under a hash of its
+/// content, so only the same bytes resume where they stopped.
+pub fn read_dropped(
+    config: &Config,
+    source: &SourceConfig,
+    path: &Path,
+    positions: &std::collections::BTreeMap<String, u64>,
+    notes: &mut SourceNotes,
+) -> Result<Dropped, String> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Dropped::Vanished),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .unwrap_or_default();
+    if age < source.settle.0.to_std().unwrap_or_default() {
+        return Ok(Dropped::Settling);
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Dropped::Vanished),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+    let key = format!("sha256:{}", hex::encode(&digest[..16]));
+    let skip = positions
+        .get(&format!("{}:{key}", source.name))
+        .copied()
+        .unwrap_or(0);
+    let file = display_path(config, path);
+    let mut items = decode_document(config, source, &file, &bytes, 0, notes)?;
+    let failed = items.len() == 1
+        && matches!(items[0].outcome, Outcome::Error(_))
+        && (items[0].position == "document" || items[0].position == "file");
+    // A file that fails as a whole fails again each time: its error is not a position.
+    if !failed {
+        items.retain(|i| i.index >= skip);
+    }
+    for item in &mut items {
+        item.content_key = Some(key.clone());
+    }
+    Ok(Dropped::Read { items, failed })
+}
+
+fn display_path(config: &Config, path: &Path) -> String {
+    path.strip_prefix(&config.base_dir)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Decodes the items of one file from index `skip` on.
+pub fn read_file(
+    config: &Config,
+    source: &SourceConfig,
+    path: &Path,
+    skip: u64,
+    notes: &mut SourceNotes,
+) -> Result<Vec<Item>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let file = display_path(config, path);
+    decode_document(config, source, &file, &bytes, skip, notes)
+}
+
+/// Decodes the items of one document (a file's or a Kafka message's bytes) from index
+/// `skip` on; line formats give one item per line.
+pub fn decode_document(
+    config: &Config,
+    source: &SourceConfig,
+    file: &str,
+    bytes: &[u8],
+    skip: u64,
+    notes: &mut SourceNotes,
+) -> Result<Vec<Item>, String> {
+    let tz: Tz = config.business.time_zone;
+    let file = file.to_string();
+    let mut items = Vec::new();
+    let mut push = |index: u64, position: String, raw: String, outcome: Outcome| {
+        if index >= skip {
+            items.push(Item {
+                source: source.name.clone(),
+                file: file.clone(),
+                index,
+                position,
+                raw,
+                outcome,
+                inbox_id: None,
+                partial: false,
+                content_key: None,
+            });
+        }
+    };
+    match source.format {
+        SourceFormat::Debezium
+        | SourceFormat::Docusign
+        | SourceFormat::EsignCn
+        | SourceFormat::Fadada
+        | SourceFormat::AdobeSign => {
+            let text = String::from_utf8_lossy(bytes);
+            for (i, line) in text.lines().enumerate() {
+                let position = format!("line {}", i + 1);
+                let outcome = if line.trim().is_empty() {
+                    Outcome::Skip("empty line")
+                } else {
+                    match decode_line(source, line) {
+                        Ok(Ok(r)) => {
+                            let t = r.event_time(tz);
+                            Outcome::Record(Box::new(r), t)
+                        }
+                        Ok(Err(why)) => Outcome::Skip(why),
+                        Err(e) => {
+                            Outcome::Error(format!("{} {position}: {e}", source.format.as_str()))
+                        }
+                    }
+                };
+                push(i as u64, position, line.to_string(), outcome);
+            }
+        }
+        SourceFormat::Camt => match camt::decode_bytes(bytes) {
+            Ok(msg) => bank_items(
+                &file,
+                &msg.statements,
+                msg.transactions,
+                tz,
+                notes,
+                &mut push,
+            ),
+            Err(e) => push(
+                0,
+                "document".into(),
+                clip(bytes),
+                Outcome::Error(e.to_string()),
+            ),
+        },
+        SourceFormat::Mt940 => match mt940::decode(&String::from_utf8_lossy(bytes)) {
+            Ok(msg) => bank_items(
+                &file,
+                &msg.statements,
+                msg.transactions,
+                tz,
+                notes,
+                &mut push,
+            ),
+            Err(e) => push(0, "file".into(), clip(bytes), Outcome::Error(e.to_string())),
+        },
+        SourceFormat::Csv => {
+            let options = source
+                .csv
+                .as_ref()
+                .ok_or_else(|| format!("source `{}` has no csv mapping", source.name))?;
+            match bank_csv::decode(bytes, options) {
+                Ok(rows) => {
+                    for (i, row) in rows.into_iter().enumerate() {
+                        match row {
+                            Ok(tx) => {
+                                let position = format!("row {} ({})", i + 1, tx.bank_ref);
+                                let raw = serde_json::to_string(&tx).unwrap_or_default();
+                                let r = Record::Bank(tx);
+                                let time = r.event_time(tz);
+                                push(i as u64, position, raw, Outcome::Record(Box::new(r), time));
+                            }
+                            Err(e) => {
+                                let raw = e.raw.clone().unwrap_or_default();
+                                push(
+                                    i as u64,
+                                    e.position.clone(),
+                                    raw,
+                                    Outcome::Error(e.to_string()),
+                                );
+                            }
+                        }
+                    }
+                }
+                Err(e) => push(0, "file".into(), clip(bytes), Outcome::Error(e.to_string())),
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// One line (or webhook body) of a line-oriented source: a record, a reason to skip it, or
+/// why it cannot be read.
+pub fn decode_line(
+    source: &SourceConfig,
+    line: &str,
+) -> Result<Result<Record, &'static str>, String> {
+    Ok(Ok(match source.format {
+        SourceFormat::Debezium => match debezium::decode(line, &source.debezium)? {
+            debezium::DebeziumMessage::Change(c) => Record::Crm(c),
+            debezium::DebeziumMessage::Tombstone => return Ok(Err("tombstone")),
+            debezium::DebeziumMessage::Ignored(why) => return Ok(Err(why)),
+        },
+        SourceFormat::Docusign => Record::Signature(docusign::decode(line, &source.docusign)?),
+        SourceFormat::EsignCn => Record::Signature(esign_cn::decode(line, &source.esign_cn)?),
+        SourceFormat::Fadada => Record::Signature(fadada::decode(line, &source.fadada)?),
+        SourceFormat::AdobeSign => Record::Signature(adobe_sign::decode(line, &source.adobe_sign)?),
+        other => return Err(format!("{} is not a line-oriented format", other.as_str())),
+    }))
+}
+
+/// The transactions of a decoded statement file, with its balance check's verdicts.
+fn bank_items(
+    file: &str,
+    statements: &[reconlight_formats::statement::StatementSummary],
+    transactions: Vec<
+        Result<reconlight_formats::model::BankTransaction, reconlight_formats::DecodeError>,
+    >,
+    tz: Tz,
+    notes: &mut SourceNotes,
+    push: &mut impl FnMut(u64, String, String, Outcome),
+) {
+    for s in statements {
+        for p in &s.problems {
+            notes
+                .notes
+                .push(StatementNote::Unchecked(format!("{file}: {p}")));
+        }
+    }
+    for s in statements.iter().filter(|s| s.unbalanced()) {
+        notes.notes.push(StatementNote::Unbalanced(format!(
+            "{file}: statement {} for {} does not balance: closing {} differs from opening + credits - debits by {}",
+            s.id,
+            s.account,
+            s.closing_balance.unwrap_or_default(),
+            s.balance_difference.unwrap_or_default()
+        )));
+    }
+    for (i, t) in transactions.into_iter().enumerate() {
+        match t {
+            Ok(tx) => {
+                let position = format!("transaction {} ({})", i + 1, tx.bank_ref);
+                let raw = serde_json::to_string(&tx).unwrap_or_default();
+                let r = Record::Bank(tx);
+                let time = r.event_time(tz);
+                push(i as u64, position, raw, Outcome::Record(Box::new(r), time));
+            }
+            Err(e) => {
+                let raw = e.raw.clone().unwrap_or_default();
+                push(
+                    i as u64,
+                    e.position.clone(),
+                    raw,
+                    Outcome::Error(e.to_string()),
+                );
+            }
+        }
+    }
+}
+
+pub(crate) fn clip(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(65_536)]).into_owned()
+}
+
+/// The pending items of every source, merged into one deterministic event-time order.
+pub struct Merged {
+    queues: Vec<VecDeque<Item>>,
+    /// Drop-folder files read, and whether each failed as a whole: moved once applied.
+    pub dropped: Vec<(PathBuf, bool)>,
+}
+
+impl Merged {
+    pub fn new(queues: Vec<VecDeque<Item>>) -> Self {
+        Merged {
+            queues,
+            dropped: Vec::new(),
+        }
+    }
+
+    /// Moves applied drop-folder files to `processed/` or `failed/` beside them, never over
+    /// a file already there (a second `x.xml` becomes `x.2.xml`).
+    pub fn file_away(&self) -> Result<(), String> {
+        for (path, failed) in &self.dropped {
+            let dir = path.parent().unwrap_or(Path::new(".")).join(if *failed {
+                "failed"
+            } else {
+                "processed"
+            });
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let (stem, ext) = match name.rsplit_once('.') {
+                Some((s, e)) if !s.is_empty() => (s.to_string(), format!(".{e}")),
+                _ => (name.to_string(), String::new()),
+            };
+            let mut target = dir.join(name.as_ref());
+            let mut n = 1;
+            while target.exists() {
+                n += 1;
+                target = dir.join(format!("{stem}.{n}{ext}"));
+            }
+            match std::fs::rename(path, &target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::warn!(
+                        "{} vanished before it could be moved to {}",
+                        path.display(),
+                        dir.display()
+                    );
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "cannot move {} to {}: {e}",
+                        path.display(),
+                        target.display()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.queues.iter().map(VecDeque::len).sum()
+    }
+
+    /// The next item: the queue head with the earliest event time (items without one, such
+    /// as errors, go first); ties go to the source listed first.
+    pub fn next_item(&mut self) -> Option<Item> {
+        let mut best: Option<(usize, Option<DateTime<Utc>>)> = None;
+        for (i, q) in self.queues.iter().enumerate() {
+            let Some(head) = q.front() else { continue };
+            let t = match &head.outcome {
+                Outcome::Record(_, t) => Some(*t),
+                _ => None,
+            };
+            let better = match best {
+                None => true,
+                Some((_, bt)) => t < bt,
+            };
+            if better {
+                best = Some((i, t));
+            }
+        }
+        best.and_then(|(i, _)| self.queues[i].pop_front())
+    }
+}

@@ -1,0 +1,276 @@
+//! Prometheus metrics for the pipeline, the rules and the queue, served on `/metrics`.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric reconlight exports.
+pub struct Metrics {
+    pub registry: Registry,
+    pub events: IntCounterVec,
+    pub ignored: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+    pub batch_commit_seconds: Histogram,
+    pub rule_evaluation_seconds: HistogramVec,
+    pub rule_errors: IntCounterVec,
+    pub alerts: IntGaugeVec,
+    pub alert_transitions: IntCounterVec,
+    pub work_items_open: IntGaugeVec,
+    pub watermark_seconds: IntGauge,
+    pub unbalanced_statements: IntCounterVec,
+    pub nightly_difference_rate: Gauge,
+    pub nightly_matched_rate: Gauge,
+    pub nightly_findings: IntGaugeVec,
+    pub nightly_amount: GaugeVec,
+    pub notifications: IntCounterVec,
+    pub webhooks: IntCounterVec,
+    pub kafka_lag: IntGaugeVec,
+    pub kafka_paused: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let events = counter(
+            "reconlight_events_total",
+            "Records applied to the live tables, by source",
+            &["source"],
+        );
+        let ignored = counter(
+            "reconlight_events_ignored_total",
+            "Valid records that carried nothing to apply, by source and reason",
+            &["source", "reason"],
+        );
+        let dead_letters = counter(
+            "reconlight_dead_letters_total",
+            "Records sent to the dead-letter table, by source and reason",
+            &["source", "reason"],
+        );
+        let batch_commit_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "reconlight_batch_commit_seconds",
+                "Time to commit one micro-batch",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(batch_commit_seconds.clone()))
+            .expect("unique metric");
+        let rule_evaluation_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "reconlight_rule_evaluation_seconds",
+                "Time to evaluate one rule",
+            )
+            .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]),
+            &["rule"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(rule_evaluation_seconds.clone()))
+            .expect("unique metric");
+        let rule_errors = counter(
+            "reconlight_rule_errors_total",
+            "Rule evaluations that failed",
+            &["rule"],
+        );
+        let alerts = gauge(
+            "reconlight_alerts",
+            "Alerts by rule, level and state",
+            &["rule", "level", "state"],
+        );
+        let alert_transitions = counter(
+            "reconlight_alert_transitions_total",
+            "Alert lifecycle transitions",
+            &["rule", "transition"],
+        );
+        let work_items_open = gauge(
+            "reconlight_work_items_open",
+            "Open or assigned work items by kind",
+            &["kind"],
+        );
+        let watermark_seconds = IntGauge::new(
+            "reconlight_watermark_seconds",
+            "The event-time watermark (Unix seconds)",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(watermark_seconds.clone()))
+            .expect("unique metric");
+        let unbalanced_statements = counter(
+            "reconlight_unbalanced_statements_total",
+            "Bank statements whose opening balance plus entries does not equal the closing balance",
+            &["source"],
+        );
+        let nightly_difference_rate = Gauge::new(
+            "reconlight_nightly_difference_rate_percent",
+            "CRM-vs-bank difference rate of the latest nightly diff, in percent of the amount due",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(nightly_difference_rate.clone()))
+            .expect("unique metric");
+        let nightly_matched_rate = Gauge::new(
+            "reconlight_nightly_matched_rate_percent",
+            "Share of credits matched at the latest nightly diff, in percent",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(nightly_matched_rate.clone()))
+            .expect("unique metric");
+        let nightly_findings = gauge(
+            "reconlight_nightly_findings",
+            "Findings of the latest nightly diff by kind",
+            &["kind"],
+        );
+        let nightly_amount = GaugeVec::new(
+            Opts::new(
+                "reconlight_nightly_amount",
+                "Money at stake in the latest nightly diff's findings by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(nightly_amount.clone()))
+            .expect("unique metric");
+        let notifications = counter(
+            "reconlight_notifications_total",
+            "Notifier sends by notifier and outcome (delivered, skipped, retry, failed)",
+            &["notifier", "outcome"],
+        );
+        let webhooks = counter(
+            "reconlight_webhooks_total",
+            "Webhook calls by provider and outcome (accepted, duplicate, rejected)",
+            &["provider", "outcome"],
+        );
+        let kafka_lag = gauge(
+            "reconlight_kafka_consumer_lag",
+            "Messages between the committed position and the end of each assigned partition",
+            &["topic", "partition"],
+        );
+        let kafka_paused = IntGauge::new(
+            "reconlight_kafka_consumer_paused",
+            "1 while the consumer has stopped fetching because the Kafka sinks are behind",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(kafka_paused.clone()))
+            .expect("unique metric");
+        Metrics {
+            kafka_lag,
+            kafka_paused,
+            webhooks,
+            notifications,
+            nightly_difference_rate,
+            nightly_matched_rate,
+            nightly_findings,
+            nightly_amount,
+            registry,
+            events,
+            ignored,
+            dead_letters,
+            batch_commit_seconds,
+            rule_evaluation_seconds,
+            rule_errors,
+            alerts,
+            alert_transitions,
+            work_items_open,
+            watermark_seconds,
+            unbalanced_statements,
+        }
+    }
+
+    /// Sets the gauges that mirror the live tables.
+    pub fn observe_state(&self, state: &reconlight_core::state::LiveState) {
+        self.alerts.reset();
+        for a in state.alerts.values() {
+            self.alerts
+                .with_label_values(&[&a.rule_id, a.level.as_str(), a.state.as_str()])
+                .inc();
+        }
+        for kind in reconlight_core::workitems::WorkItemKind::ALL {
+            let n = state
+                .work_items
+                .values()
+                .filter(|w| w.finding.kind == kind && w.state.is_active())
+                .count();
+            self.work_items_open
+                .with_label_values(&[kind.as_str()])
+                .set(n as i64);
+        }
+        if let Some(w) = state.watermark {
+            self.watermark_seconds.set(w.timestamp());
+        }
+    }
+
+    /// Sets the gauges of the latest nightly diff.
+    pub fn observe_nightly(&self, outcome: &reconlight_core::reconcile::diff::NightlyOutcome) {
+        use rust_decimal::prelude::ToPrimitive;
+        let s = &outcome.summary;
+        self.nightly_difference_rate
+            .set(s.difference_rate_percent.to_f64().unwrap_or(0.0));
+        let matched = if s.credits == 0 {
+            100.0
+        } else {
+            s.credits_matched as f64 * 100.0 / s.credits as f64
+        };
+        self.nightly_matched_rate.set(matched);
+        self.nightly_findings.reset();
+        self.nightly_amount.reset();
+        for (kind, n) in &s.findings_by_kind {
+            self.nightly_findings
+                .with_label_values(&[kind])
+                .set(*n as i64);
+            let amount = s
+                .amount_by_kind
+                .get(kind)
+                .and_then(|a| a.to_f64())
+                .unwrap_or(0.0);
+            self.nightly_amount.with_label_values(&[kind]).set(amount);
+        }
+    }
+
+    /// Counts one notifier attempt.
+    pub fn count_notification(&self, notifier: &str, outcome: &crate::notify::Outcome) {
+        let o = match outcome {
+            crate::notify::Outcome::Delivered => "delivered",
+            crate::notify::Outcome::Skipped => "skipped",
+            crate::notify::Outcome::Retry(_) => "retry",
+            crate::notify::Outcome::Failed(_) => "failed",
+        };
+        self.notifications.with_label_values(&[notifier, o]).inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("metrics encode");
+        String::from_utf8(buf).expect("metrics are UTF-8")
+    }
+}

@@ -1,0 +1,430 @@
+//! Notifiers: everything reconlight tells the outside world leaves through the outbox and is
+//! delivered from there, at least once, with a stable dedup key, retried with backoff.
+//! PagerDuty and webhooks are driven message by message; Alertmanager receives the whole set
+//! of active alerts on an interval, as its clients are expected to.
+
+mod alertmanager;
+mod kafka;
+mod pagerduty;
+mod webhook;
+
+pub use alertmanager::alertmanager_alerts;
+pub use webhook::signature;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+use reconlight_core::outbox::OutboxMessage;
+
+/// Prometheus Alertmanager (API v2).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// e.g. `http://alertmanager:9093`.
+    pub url: String,
+    /// How often every active alert is sent again; `endsAt` is four intervals ahead.
+    #[serde(default = "default_resend")]
+    pub resend_interval: String,
+    /// Where links in alerts point (this server's address as users reach it).
+    #[serde(default)]
+    pub external_url: Option<String>,
+}
+
+fn default_resend() -> String {
+    "1m".into()
+}
+
+/// PagerDuty Events API v2.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyConfig {
+    #[serde(default = "default_pagerduty_url")]
+    pub url: String,
+    /// Escalation target -> integration routing key: an alert is sent when its current tier
+    /// notifies one of these targets.
+    pub routing_keys: BTreeMap<String, String>,
+    #[serde(default = "default_source")]
+    pub source: String,
+}
+
+fn default_pagerduty_url() -> String {
+    "https://events.pagerduty.com/v2/enqueue".into()
+}
+
+fn default_source() -> String {
+    "reconlight".into()
+}
+
+/// A generic webhook, signed with HMAC-SHA256.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    /// The HMAC key; the signature is in `X-Reconlight-Signature: sha256=<hex>`.
+    pub secret: String,
+    /// Outbox topics it receives.
+    #[serde(default = "default_topics")]
+    pub topics: Vec<String>,
+}
+
+fn default_topics() -> Vec<String> {
+    vec!["alerts".into(), "work_items".into(), "actions".into()]
+}
+
+/// Every notifier; none by default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifiersConfig {
+    pub alertmanager: Option<AlertmanagerConfig>,
+    pub pagerduty: Option<PagerDutyConfig>,
+    pub webhook: Vec<WebhookConfig>,
+}
+
+impl NotifiersConfig {
+    pub fn is_empty(&self) -> bool {
+        self.alertmanager.is_none() && self.pagerduty.is_none() && self.webhook.is_empty()
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(am) = &self.alertmanager {
+            reconlight_rules::duration::parse_duration(&am.resend_interval)
+                .map_err(|e| format!("notifiers.alertmanager.resend_interval: {e}"))?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for w in &self.webhook {
+            if !names.insert(&w.name) {
+                return Err(format!("two webhooks are named `{}`", w.name));
+            }
+            if w.secret.is_empty() {
+                return Err(format!("webhook `{}` has an empty secret", w.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one attempt at a message came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Not this notifier's business (e.g. no routing key for the alert's targets).
+    Skipped,
+    /// Try again later.
+    Retry(String),
+    /// Refused for good (e.g. PagerDuty 400): retrying would not help.
+    Failed(String),
+}
+
+/// One HTTP exchange's result: status and body, or a transport error.
+pub(crate) type HttpResult = Result<(u16, String), String>;
+
+/// Sends a JSON body; blocking, so it runs on the blocking pool.
+pub(crate) async fn post_json(
+    agent: &ureq::Agent,
+    url: &str,
+    body: String,
+    headers: Vec<(String, String)>,
+) -> HttpResult {
+    let agent = agent.clone();
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut req = agent.post(&url).header("content-type", "application/json");
+        for (k, v) in &headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        match req.send(body.as_bytes()) {
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let text = resp.body_mut().read_to_string().unwrap_or_default();
+                Ok((status, text))
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Maps an HTTP result to an outcome: 2xx delivered, 429 and 5xx retried, other 4xx refused.
+pub(crate) fn outcome_of(result: HttpResult) -> Outcome {
+    match result {
+        Ok((s, _)) if (200..300).contains(&s) => Outcome::Delivered,
+        Ok((s, body)) if s == 429 || s >= 500 => {
+            Outcome::Retry(format!("HTTP {s}: {}", clip(&body)))
+        }
+        Ok((s, body)) => Outcome::Failed(format!("HTTP {s}: {}", clip(&body))),
+        Err(e) => Outcome::Retry(e),
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(300).collect()
+}
+
+/// Seconds to wait before the next attempt: 2, 4, 8... at most ten minutes.
+pub fn backoff(attempts: u32) -> Duration {
+    Duration::seconds(2i64.saturating_pow(attempts.min(10)).min(600))
+}
+
+/// Counts of one delivery round.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RoundStats {
+    pub delivered: usize,
+    pub skipped: usize,
+    pub retried: usize,
+    pub failed: usize,
+}
+
+/// Delivers the outbox to the configured notifiers.
+pub struct Notifier {
+    store: Store,
+    config: NotifiersConfig,
+    metrics: Arc<Metrics>,
+    agent: ureq::Agent,
+    last_alertmanager: Option<DateTime<Utc>>,
+    kafka: Option<kafka::KafkaSink>,
+}
+
+impl Notifier {
+    pub fn new(store: Store, config: NotifiersConfig, metrics: Arc<Metrics>) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(StdDuration::from_secs(10)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Notifier {
+            store,
+            config,
+            metrics,
+            agent,
+            last_alertmanager: None,
+            kafka: None,
+        }
+    }
+
+    /// Also delivers to the Kafka sink topics, if the configuration names any.
+    pub fn with_kafka(
+        mut self,
+        config: Option<&crate::config::KafkaConfig>,
+    ) -> anyhow::Result<Self> {
+        if let Some(k) = config.filter(|k| !k.sinks.is_empty()) {
+            self.kafka = Some(kafka::KafkaSink::new(k)?);
+        }
+        Ok(self)
+    }
+
+    /// Whether there is anything to deliver to.
+    pub fn is_empty(&self) -> bool {
+        self.config.is_empty() && self.kafka.is_none()
+    }
+
+    /// The notifier a pipeline's configuration asks for; `None` when it names no target.
+    pub fn for_pipeline(
+        p: &crate::ingest::Pipeline,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Option<Notifier>> {
+        let n = Notifier::new(p.store.clone(), p.config.notifiers.clone(), metrics)
+            .with_kafka(p.config.kafka.as_ref())?;
+        Ok(Some(n).filter(|n| !n.is_empty()))
+    }
+
+    /// One round: every message due for every notifier, and Alertmanager if its interval passed.
+    pub async fn deliver(&mut self, now: DateTime<Utc>) -> anyhow::Result<RoundStats> {
+        let mut stats = RoundStats::default();
+        if let Some(mut sink) = self.kafka.take() {
+            let result = self.deliver_kafka(&mut sink, now, &mut stats).await;
+            self.kafka = Some(sink);
+            result?;
+        }
+        if let Some(pd) = self.config.pagerduty.clone() {
+            let pending = self
+                .store
+                .pending_deliveries("pagerduty", &["alerts".to_string()], now, 500)
+                .await?;
+            for (message, attempts) in pending {
+                let outcome = pagerduty::deliver(&self.agent, &pd, &message).await;
+                self.record("pagerduty", &message, attempts, outcome, now, &mut stats)
+                    .await?;
+            }
+        }
+        for hook in self.config.webhook.clone() {
+            let name = format!("webhook:{}", hook.name);
+            let pending = self
+                .store
+                .pending_deliveries(&name, &hook.topics, now, 500)
+                .await?;
+            for (message, attempts) in pending {
+                let outcome = webhook::deliver(&self.agent, &hook, &message).await;
+                self.record(&name, &message, attempts, outcome, now, &mut stats)
+                    .await?;
+            }
+        }
+        if let Some(am) = self.config.alertmanager.clone() {
+            let interval = reconlight_rules::duration::parse_duration(&am.resend_interval)
+                .unwrap_or(Duration::minutes(1));
+            let pending = self
+                .store
+                .pending_deliveries("alertmanager", &["alerts".to_string()], now, 5000)
+                .await?;
+            let due = self.last_alertmanager.is_none_or(|t| now - t >= interval);
+            if due || !pending.is_empty() {
+                let alerts = self.store.alerts().await?;
+                let outcome = alertmanager::push(&self.agent, &am, &alerts, interval, now).await;
+                let sent = matches!(outcome, Outcome::Delivered);
+                self.metrics.count_notification("alertmanager", &outcome);
+                if sent {
+                    self.last_alertmanager = Some(now);
+                    for (message, attempts) in pending {
+                        self.store
+                            .record_delivery(
+                                "alertmanager",
+                                &message.id,
+                                "delivered",
+                                attempts + 1,
+                                None,
+                                None,
+                                now,
+                            )
+                            .await?;
+                        stats.delivered += 1;
+                    }
+                } else {
+                    stats.retried += 1;
+                    tracing::warn!("alertmanager: {outcome:?}");
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Sends everything due to the sink topics, a thousand messages in flight at a time.
+    async fn deliver_kafka(
+        &self,
+        sink: &mut kafka::KafkaSink,
+        now: DateTime<Utc>,
+        stats: &mut RoundStats,
+    ) -> anyhow::Result<()> {
+        let topics = sink.outbox_topics();
+        if !sink.reconciled {
+            // A crash between a send and its record would send again: mark what the
+            // topics already hold as delivered first.
+            let already = match sink.sent_ids().await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    // Tried again next round; nothing is sent until the topics are known.
+                    tracing::warn!("kafka sinks: {e}; delivery waits");
+                    self.metrics
+                        .count_notification(kafka::NOTIFIER, &Outcome::Retry(e.to_string()));
+                    return Ok(());
+                }
+            };
+            let far = now + Duration::days(36_500);
+            let pending = self
+                .store
+                .pending_deliveries(kafka::NOTIFIER, &topics, far, 1_000_000)
+                .await?;
+            for (message, attempts) in pending.iter().filter(|(m, _)| already.contains(&m.id)) {
+                self.store
+                    .record_delivery(
+                        kafka::NOTIFIER,
+                        &message.id,
+                        "delivered",
+                        attempts + 1,
+                        None,
+                        None,
+                        now,
+                    )
+                    .await?;
+            }
+            sink.reconciled = true;
+        }
+        loop {
+            let pending = self
+                .store
+                .pending_deliveries(kafka::NOTIFIER, &topics, now, 1000)
+                .await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let outcomes = sink.send_all(&pending).await;
+            for ((message, attempts), outcome) in pending.iter().zip(outcomes) {
+                self.record(kafka::NOTIFIER, message, *attempts, outcome, now, stats)
+                    .await?;
+            }
+        }
+    }
+
+    async fn record(
+        &self,
+        notifier: &str,
+        message: &OutboxMessage,
+        attempts: u32,
+        outcome: Outcome,
+        now: DateTime<Utc>,
+        stats: &mut RoundStats,
+    ) -> anyhow::Result<()> {
+        self.metrics.count_notification(notifier, &outcome);
+        let attempts = attempts + 1;
+        match outcome {
+            Outcome::Delivered => {
+                stats.delivered += 1;
+                self.store
+                    .record_delivery(
+                        notifier,
+                        &message.id,
+                        "delivered",
+                        attempts,
+                        None,
+                        None,
+                        now,
+                    )
+                    .await?;
+            }
+            Outcome::Skipped => {
+                stats.skipped += 1;
+                self.store
+                    .record_delivery(notifier, &message.id, "skipped", attempts, None, None, now)
+                    .await?;
+            }
+            Outcome::Retry(e) => {
+                stats.retried += 1;
+                tracing::warn!("{notifier}: message {} will be retried: {e}", message.id);
+                let next = now + backoff(attempts);
+                self.store
+                    .record_delivery(
+                        notifier,
+                        &message.id,
+                        "retry",
+                        attempts,
+                        Some(&e),
+                        Some(next),
+                        now,
+                    )
+                    .await?;
+            }
+            Outcome::Failed(e) => {
+                stats.failed += 1;
+                tracing::error!("{notifier}: message {} refused: {e}", message.id);
+                self.store
+                    .record_delivery(
+                        notifier,
+                        &message.id,
+                        "failed",
+                        attempts,
+                        Some(&e),
+                        None,
+                        now,
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

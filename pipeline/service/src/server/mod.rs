@@ -1,0 +1,454 @@
+//! The HTTP server: the work-item and alert APIs, `/metrics` for Prometheus, and a plain
+//! page of the discrepancy queue and the lights. `app()` builds the router, so tests drive
+//! it without a socket.
+
+pub mod auth;
+pub mod oidc;
+mod page;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+#[derive(Clone)]
+struct AppState {
+    store: Store,
+    metrics: Arc<Metrics>,
+    reload: Option<Arc<RuleReload>>,
+    webhooks: Option<Arc<webhooks::WebhooksConfig>>,
+    /// Checks Acrobat Sign's bearer tokens, when its webhook OAuth is configured.
+    adobe_oauth: Option<Arc<oidc::Verifier>>,
+}
+
+/// How the server asks the pipeline in the same process to reload its rule packs.
+pub struct RuleReload {
+    pub config: crate::config::Config,
+    /// Set by `POST /api/v1/rules/reload`; the pipeline swaps its rules at its next tick.
+    pub requested: std::sync::atomic::AtomicBool,
+}
+
+/// The router over a store, with the default access rules (a token for everything but
+/// webhooks and metrics).
+pub fn app(store: Store, metrics: Arc<Metrics>) -> Router {
+    app_with(
+        store,
+        metrics,
+        None,
+        None,
+        Arc::new(auth::AuthConfig::default()),
+    )
+}
+
+/// The router, able to reload the pipeline's rules when it runs beside one.
+pub fn app_with(
+    store: Store,
+    metrics: Arc<Metrics>,
+    reload: Option<Arc<RuleReload>>,
+    webhooks: Option<Arc<webhooks::WebhooksConfig>>,
+    access: Arc<auth::AuthConfig>,
+) -> Router {
+    let gate = auth::Gate {
+        store: store.clone(),
+        oidc: access
+            .oidc
+            .clone()
+            .map(|o| Arc::new(oidc::Verifier::new(o))),
+        config: access,
+    };
+    let limit = webhooks
+        .as_ref()
+        .map(|w| w.max_body_bytes)
+        .unwrap_or(1 << 20);
+    Router::new()
+        .route("/webhooks/docusign", post(webhooks::docusign))
+        .route("/webhooks/esign-cn", post(webhooks::esign_cn))
+        .route("/webhooks/fadada", post(webhooks::fadada))
+        .route(
+            "/webhooks/adobe-sign",
+            post(webhooks::adobe_sign).get(webhooks::adobe_sign_intent),
+        )
+        .route("/api/v1/rules/reload", post(reload_rules))
+        .route("/", get(index))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/work-items", get(list_work_items))
+        .route("/api/v1/work-items/{id}", get(get_work_item))
+        .route("/api/v1/work-items/{id}/{action}", post(act_on_work_item))
+        .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/alerts/{id}/ack", post(ack_alert))
+        .route("/api/v1/contracts/{no}/audit", get(contract_audit))
+        .route("/api/v1/credits/{bank_ref}", get(get_credit))
+        .route("/api/v1/reports/nightly", get(nightly_reports))
+        .route("/api/v1/dead-letters", get(dead_letters))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(gate, auth::check))
+        .with_state(AppState {
+            adobe_oauth: webhooks
+                .as_ref()
+                .and_then(|w| w.adobe_sign.as_ref())
+                .and_then(|a| a.oauth.clone())
+                .map(|o| Arc::new(oidc::Verifier::new(o))),
+            store,
+            metrics,
+            reload,
+            webhooks,
+        })
+}
+
+/// Serves beside a running pipeline, until the task is dropped.
+pub async fn serve_owned(
+    listen: String,
+    store: Store,
+    metrics: Arc<Metrics>,
+    reload: Arc<RuleReload>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let hooks = Arc::new(reload.config.webhooks.clone());
+    let access = Arc::new(reload.config.auth.clone());
+    axum::serve(
+        listener,
+        app_with(store, metrics, Some(reload), Some(hooks), access),
+    )
+    .await?;
+    Ok(())
+}
+
+async fn reload_rules(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let reload = s.reload.ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "this process does not evaluate rules (reload `reconlight run` instead)".into(),
+        )
+    })?;
+    // Load and plan them here, so the caller sees what the pipeline will run.
+    let runner = crate::alerts::RuleRunner::load(&reload.config).await;
+    reload
+        .requested
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(Json(json!({
+        "rules": runner.rules.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        "broken": runner.broken.values().map(|e| e.to_string()).collect::<Vec<_>>(),
+    })))
+}
+
+/// Serves `app` on `listen` until Ctrl-C.
+pub async fn serve(
+    listen: &str,
+    store: Store,
+    metrics: Arc<Metrics>,
+    access: Arc<auth::AuthConfig>,
+) -> anyhow::Result<()> {
+    serve_with(listen, store, metrics, None, access).await
+}
+
+/// Serves the API and, when configured, the webhook receivers, until Ctrl-C.
+pub async fn serve_with(
+    listen: &str,
+    store: Store,
+    metrics: Arc<Metrics>,
+    webhooks: Option<Arc<webhooks::WebhooksConfig>>,
+    access: Arc<auth::AuthConfig>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    axum::serve(listener, app_with(store, metrics, None, webhooks, access))
+        .with_graceful_shutdown(async {
+            match crate::shutdown::Shutdown::install() {
+                Ok(s) => s.wait().await,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        })
+        .await?;
+    Ok(())
+}
+
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+#[derive(Deserialize)]
+struct WorkItemQuery {
+    kind: Option<String>,
+    state: Option<String>,
+    contract_no: Option<String>,
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+async fn list_work_items(
+    State(s): State<AppState>,
+    Query(q): Query<WorkItemQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if let Some(kind) = &q.kind
+        && kind
+            .parse::<reconlight_core::workitems::WorkItemKind>()
+            .is_err()
+    {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("unknown work item kind `{kind}`"),
+        ));
+    }
+    let items: Vec<_> = s
+        .store
+        .work_items()
+        .await?
+        .into_iter()
+        .filter(|w| {
+            q.kind
+                .as_deref()
+                .is_none_or(|k| w.finding.kind.as_str() == k)
+        })
+        .filter(|w| q.state.as_deref().is_none_or(|st| w.state.as_str() == st))
+        .filter(|w| {
+            q.contract_no
+                .as_deref()
+                .is_none_or(|c| w.finding.contract_no.as_deref() == Some(c))
+        })
+        .collect();
+    let total = items.len();
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let page: Vec<_> = items.into_iter().skip(offset).take(limit).collect();
+    Ok(Json(
+        json!({"total": total, "offset": offset, "limit": limit, "items": page}),
+    ))
+}
+
+async fn get_work_item(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    s.store
+        .work_items()
+        .await?
+        .into_iter()
+        .find(|w| w.id == id)
+        .map(|w| Json(json!(w)))
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no work item `{id}`")))
+}
+
+/// A bank credit: the line itself, where it is allocated now and why, and how its
+/// allocation moved over time.
+async fn get_credit(
+    State(s): State<AppState>,
+    Path(bank_ref): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(row) = s.store.bank_row(&bank_ref).await? else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no bank line `{bank_ref}`"),
+        ));
+    };
+    let allocations = s.store.allocations_of(&bank_ref).await?;
+    let history = s.store.match_history(&bank_ref).await?;
+    Ok(Json(json!({
+        "credit": row,
+        "allocations": allocations,
+        "match_history": history,
+    })))
+}
+
+/// The body of a clerk's action; which fields are needed depends on the action.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    by: Option<String>,
+    assignee: Option<String>,
+    text: Option<String>,
+    reason: Option<String>,
+    contract_no: Option<String>,
+    installment: Option<u32>,
+    amount: Option<rust_decimal::Decimal>,
+    /// The item's version the clerk acted on.
+    version: Option<u64>,
+}
+
+/// The caller acts under the name their token gives; a request naming someone else is
+/// refused rather than believed.
+fn actor(caller: &auth::Caller, claimed: Option<&str>) -> Result<String, ApiError> {
+    match claimed.map(str::trim).filter(|c| !c.is_empty()) {
+        Some(c) if c != caller.name => Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`by` is taken from your sign-in: you are {}, not {c}",
+                caller.name
+            ),
+        )),
+        _ => Ok(caller.name.clone()),
+    }
+}
+
+async fn act_on_work_item(
+    State(s): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    axum::Extension(caller): axum::Extension<auth::Caller>,
+    headers: HeaderMap,
+    body: Option<Json<ActionBody>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    use crate::actions::{Action, ActionError, perform};
+    let b = body.map(|Json(b)| b).unwrap_or_default();
+    let missing = |field: &str| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("`{action}` needs `{field}` in the JSON body"),
+        )
+    };
+    let by = actor(&caller, b.by.as_deref())?;
+    let action = match action.as_str() {
+        "assign" => Action::Assign {
+            assignee: b.assignee.ok_or_else(|| missing("assignee"))?,
+        },
+        "comment" => Action::Comment {
+            text: b.text.ok_or_else(|| missing("text"))?,
+        },
+        "resolve" => Action::Resolve {
+            reason: b.reason.ok_or_else(|| missing("reason"))?,
+        },
+        "dismiss" => Action::Dismiss {
+            reason: b.reason.ok_or_else(|| missing("reason"))?,
+        },
+        "match" => Action::Match {
+            contract_no: b.contract_no.ok_or_else(|| missing("contract_no"))?,
+            installment: b.installment.ok_or_else(|| missing("installment"))?,
+            amount: b.amount,
+        },
+        "confirm" => Action::Confirm,
+        "reject" => Action::Reject {
+            reason: b.reason.ok_or_else(|| missing("reason"))?,
+        },
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "unknown action `{other}` (assign, comment, resolve, dismiss, match, confirm, reject)"
+                ),
+            ));
+        }
+    };
+    // `If-Match: "7"` (or `"version": 7` in the body): act only on the version the clerk saw.
+    let expected = match headers.get("if-match").and_then(|v| v.to_str().ok()) {
+        Some(tag) => Some(tag.trim().trim_matches('"').parse::<u64>().map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("If-Match `{tag}` is not a work item version"),
+            )
+        })?),
+        None => b.version,
+    };
+    match perform(&s.store, &id, &by, action, chrono::Utc::now(), expected).await {
+        Ok(item) => Ok(Json(json!(item))),
+        Err(ActionError::NotFound(id)) => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no work item `{id}`"),
+        )),
+        Err(ActionError::Conflict(m)) => Err(ApiError(StatusCode::CONFLICT, m)),
+        Err(ActionError::Invalid(m)) => Err(ApiError(StatusCode::BAD_REQUEST, m)),
+        Err(ActionError::Store(e)) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    by: Option<String>,
+    reason: Option<String>,
+}
+
+async fn ack_alert(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    axum::Extension(caller): axum::Extension<auth::Caller>,
+    body: Option<Json<AckBody>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let b = body.map(|Json(b)| b).unwrap_or_default();
+    let by = actor(&caller, b.by.as_deref())?;
+    let reason = b.reason.unwrap_or_default();
+    match s
+        .store
+        .acknowledge_alert(&id, &by, &reason, chrono::Utc::now())
+        .await?
+    {
+        Ok(alert) => Ok(Json(json!(alert))),
+        Err(m) if m.starts_with("no alert") => Err(ApiError(StatusCode::NOT_FOUND, m)),
+        Err(m) => Err(ApiError(StatusCode::CONFLICT, m)),
+    }
+}
+
+#[derive(Deserialize)]
+struct AlertQuery {
+    state: Option<String>,
+    level: Option<String>,
+}
+
+async fn list_alerts(
+    State(s): State<AppState>,
+    Query(q): Query<AlertQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let alerts: Vec<_> = s
+        .store
+        .alerts()
+        .await?
+        .into_iter()
+        .filter(|a| q.state.as_deref().is_none_or(|st| a.state.as_str() == st))
+        .filter(|a| q.level.as_deref().is_none_or(|l| a.level.as_str() == l))
+        .collect();
+    Ok(Json(json!({"total": alerts.len(), "alerts": alerts})))
+}
+
+async fn contract_audit(
+    State(s): State<AppState>,
+    Path(no): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let entries = s.store.audit_entries(Some(&no)).await?;
+    Ok(Json(json!({"contract_no": no, "entries": entries})))
+}
+
+async fn nightly_reports(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(json!({"reports": s.store.nightly_reports().await?})))
+}
+
+async fn dead_letters(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(
+        json!({"dead_letters": s.store.dead_letters(1000).await?}),
+    ))
+}
+
+async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+async fn index(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
+    let items = s.store.work_items().await?;
+    let alerts = s.store.alerts().await?;
+    let reports = s.store.nightly_reports().await?;
+    Ok(Html(page::render(&items, &alerts, reports.first())))
+}

@@ -1,0 +1,110 @@
+//! The running service after its first catch-up: it serves the API and the page, reads the
+//! sources as they grow (Kafka continuously, files every few seconds), ticks the rules,
+//! delivers notifications, runs the nightly diff on its schedule and reloads the rules on
+//! SIGHUP or request, until SIGINT or SIGTERM. `reconlight run` is this loop.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use chrono_tz::Tz;
+
+use crate::ingest::{Pipeline, RunStats};
+use crate::metrics::Metrics;
+use crate::notify::Notifier;
+use crate::schedule::Schedule;
+use crate::server::RuleReload;
+use crate::shutdown::Shutdown;
+use reconlight_core::reconcile::diff::NightlyOutcome;
+
+/// What the service tells whoever runs it.
+pub enum Event<'a> {
+    Watching { schedule: &'a Schedule, tz: Tz },
+    Ran(&'a RunStats),
+    RulesReloaded { rules: usize, why: &'static str },
+    Nightly(&'a NightlyOutcome),
+}
+
+/// Files are looked at this often; a Kafka stream is read as it comes.
+const FILES_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs the service until a stop is asked for.
+pub async fn watch(
+    p: &mut Pipeline,
+    metrics: Arc<Metrics>,
+    mut notifier: Option<Notifier>,
+    shutdown: &Shutdown,
+    mut tell: impl FnMut(Event),
+) -> anyhow::Result<()> {
+    let reload = Arc::new(RuleReload {
+        config: p.config.clone(),
+        requested: std::sync::atomic::AtomicBool::new(false),
+    });
+    let server = tokio::spawn(crate::server::serve_owned(
+        p.config.server.listen.clone(),
+        p.store.clone(),
+        metrics,
+        reload.clone(),
+    ));
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let schedule = p.config.nightly.schedule.clone();
+    let tz = p.config.business.time_zone;
+    let mut checked = chrono::Utc::now();
+    tell(Event::Watching {
+        schedule: &schedule,
+        tz,
+    });
+    let mut last_files = Instant::now();
+    let interval = if p.config.kafka.is_some() {
+        Duration::from_millis(200)
+    } else {
+        FILES_EVERY
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => break,
+            _ = hangup.recv() => {
+                let rules = p.reload_rules().await?;
+                tell(Event::RulesReloaded { rules, why: "SIGHUP" });
+            }
+            _ = tokio::time::sleep(interval) => {
+                let files_due = last_files.elapsed() >= FILES_EVERY;
+                let stats = if files_due {
+                    last_files = Instant::now();
+                    p.run_until_idle(|_, _| {}).await?
+                } else {
+                    p.run_kafka().await?
+                };
+                if stats.records > 0 {
+                    tell(Event::Ran(&stats));
+                }
+                if reload.requested.swap(false, Ordering::SeqCst) {
+                    let rules = p.reload_rules().await?;
+                    tell(Event::RulesReloaded { rules, why: "on request" });
+                }
+                if (!files_due && stats.records == 0) || shutdown.requested() {
+                    continue;
+                }
+                p.tick().await?;
+                if let Some(n) = notifier.as_mut()
+                    && let Err(e) = n.deliver(chrono::Utc::now()).await
+                {
+                    tracing::warn!("notifications: {e:#}");
+                }
+                let now = chrono::Utc::now();
+                if let Some(at) = schedule.last_between(checked, now, tz) {
+                    let date = reconlight_core::reconcile::terms::business_date(at, tz)
+                        - chrono::Duration::days(1);
+                    match p.nightly(date).await {
+                        Ok(outcome) => tell(Event::Nightly(&outcome)),
+                        // Another instance holds the lock: it runs the diff, this one goes on.
+                        Err(e) => tracing::warn!("nightly diff for {date} not run here: {e:#}"),
+                    }
+                }
+                checked = now;
+            }
+        }
+    }
+    server.abort();
+    Ok(())
+}
