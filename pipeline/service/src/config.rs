@@ -8,6 +8,7 @@ use reconlight_formats::bank_csv::CsvOptions;
 use reconlight_formats::crm::CrmMapping;
 use reconlight_formats::debezium::DebeziumOptions;
 use reconlight_formats::docusign::DocusignOptions;
+use reconlight_formats::{Format, FormatOptions};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
@@ -233,43 +234,6 @@ impl Default for WorkItemsConfig {
     }
 }
 
-/// The wire format a source speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceFormat {
-    /// Debezium JSON change events, one per line.
-    Debezium,
-    /// DocuSign Connect JSON SIM notifications, one per line.
-    Docusign,
-    /// ISO 20022 camt.053 / camt.054 / camt.052 XML files.
-    Camt,
-    /// SWIFT MT940 statements and MT942 interim reports.
-    Mt940,
-    /// e签宝 v3 callbacks, one JSON body per line.
-    EsignCn,
-    /// 法大大 FASC 5.1 callbacks, one `{"event", "bizContent"}` per line.
-    Fadada,
-    /// Adobe Acrobat Sign webhook notifications, one per line.
-    AdobeSign,
-    /// Bank CSV exports (needs `csv`).
-    Csv,
-}
-
-impl SourceFormat {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SourceFormat::Debezium => "debezium",
-            SourceFormat::Docusign => "docusign",
-            SourceFormat::Camt => "camt",
-            SourceFormat::Mt940 => "mt940",
-            SourceFormat::EsignCn => "esign_cn",
-            SourceFormat::Fadada => "fadada",
-            SourceFormat::AdobeSign => "adobe_sign",
-            SourceFormat::Csv => "csv",
-        }
-    }
-}
-
 /// The Kafka cluster: one consumer group over every source's topics, and the sink topics.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -330,7 +294,7 @@ pub const OUTBOX_TOPICS: [&str; 4] = ["alerts", "work_items", "dead_letters", "a
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub name: String,
-    pub format: SourceFormat,
+    pub format: Format,
     /// A file, or a directory whose files are read in name order.
     #[serde(default)]
     pub path: Option<PathBuf>,
@@ -361,6 +325,54 @@ pub struct SourceConfig {
     pub adobe_sign: reconlight_formats::adobe_sign::AdobeSignOptions,
     #[serde(default)]
     pub csv: Option<CsvOptions>,
+}
+
+impl SourceConfig {
+    /// The options its format's decoder reads.
+    pub fn format_options(&self) -> FormatOptions<'_> {
+        FormatOptions {
+            debezium: &self.debezium,
+            docusign: &self.docusign,
+            esign_cn: &self.esign_cn,
+            fadada: &self.fadada,
+            adobe_sign: &self.adobe_sign,
+            csv: self.csv.as_ref(),
+        }
+    }
+
+    /// A source for webhook bodies of `format`, with the provider's options.
+    pub fn webhook(
+        format: Format,
+        webhooks: &crate::server::webhooks::WebhooksConfig,
+    ) -> SourceConfig {
+        let mut s = SourceConfig {
+            name: format!("webhook:{}", format.as_str()),
+            format,
+            path: None,
+            topics: Vec::new(),
+            drop_folder: false,
+            settle: default_settle(),
+            debezium: DebeziumOptions::default(),
+            docusign: DocusignOptions::default(),
+            esign_cn: Default::default(),
+            fadada: Default::default(),
+            adobe_sign: Default::default(),
+            csv: None,
+        };
+        if let Some(h) = &webhooks.docusign {
+            s.docusign = h.options.clone();
+        }
+        if let Some(h) = &webhooks.esign_cn {
+            s.esign_cn = h.options.clone();
+        }
+        if let Some(h) = &webhooks.fadada {
+            s.fadada = h.options.clone();
+        }
+        if let Some(h) = &webhooks.adobe_sign {
+            s.adobe_sign = h.options.clone();
+        }
+        s
+    }
 }
 
 /// A configuration problem, naming the file.
@@ -437,7 +449,7 @@ impl Config {
                 regex::Regex::new(t)
                     .map_err(|e| format!("source `{}`: topic pattern {t}: {e}", s.name))?;
             }
-            if s.format == SourceFormat::Csv && s.csv.is_none() {
+            if s.format == Format::Csv && s.csv.is_none() {
                 return Err(format!(
                     "source `{}` is CSV but has no [sources.csv] column mapping",
                     s.name

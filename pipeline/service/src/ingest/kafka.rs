@@ -16,10 +16,8 @@ use std::time::{Duration, Instant};
 use reconlight_kafka::{KafkaInput, KafkaMessage};
 use regex::Regex;
 
-use super::source::{
-    Item, Outcome, SourceNotes, StatementNote, clip, decode_document, decode_line,
-};
-use crate::config::{Config, KafkaConfig, SourceConfig, SourceFormat};
+use super::source::{Item, Outcome, SourceNotes, StatementNote, items_of};
+use crate::config::{Config, KafkaConfig, SourceConfig};
 use crate::metrics::Metrics;
 
 /// Which source reads a topic.
@@ -406,7 +404,11 @@ fn item(source: &str, m: &KafkaMessage, position: String, outcome: Outcome) -> I
         file: partition_label(&m.topic, m.partition),
         index: m.offset as u64,
         position,
-        raw: m.payload.as_deref().map(clip).unwrap_or_default(),
+        raw: m
+            .payload
+            .as_deref()
+            .map(reconlight_formats::registry::clip)
+            .unwrap_or_default(),
         outcome,
         inbox_id: None,
         partial: false,
@@ -425,52 +427,34 @@ fn message_items(
     let Some(payload) = &m.payload else {
         return vec![item(&source.name, m, here, Outcome::Skip("tombstone"))];
     };
-    let tz = config.business.time_zone;
-    match source.format {
-        SourceFormat::Debezium
-        | SourceFormat::Docusign
-        | SourceFormat::EsignCn
-        | SourceFormat::Fadada
-        | SourceFormat::AdobeSign => {
-            let outcome = match std::str::from_utf8(payload) {
-                Err(e) => Outcome::Error(format!(
-                    "{} {here}: the message is not UTF-8 ({e})",
-                    source.format.as_str()
-                )),
-                Ok(text) if text.trim().is_empty() => Outcome::Skip("empty message"),
-                Ok(text) => match decode_line(source, text) {
-                    Ok(Ok(r)) => {
-                        let t = r.event_time(tz);
-                        Outcome::Record(Box::new(r), t)
-                    }
-                    Ok(Err(why)) => Outcome::Skip(why),
-                    Err(e) => Outcome::Error(format!("{} {here}: {e}", source.format.as_str())),
-                },
-            };
-            vec![item(&source.name, m, here, outcome)]
-        }
-        SourceFormat::Camt | SourceFormat::Mt940 | SourceFormat::Csv => {
-            let label = partition_label(&m.topic, m.partition);
-            let decoded = decode_document(config, source, &label, payload, 0, notes);
-            let mut items = match decoded {
-                Ok(items) => items,
-                Err(e) => vec![item(&source.name, m, here.clone(), Outcome::Error(e))],
-            };
-            if items.is_empty() {
-                return vec![item(
-                    &source.name,
-                    m,
-                    here,
-                    Outcome::Skip("statement without entries"),
-                )];
-            }
-            let last = items.len() - 1;
-            for (i, it) in items.iter_mut().enumerate() {
-                it.index = m.offset as u64;
-                it.position = format!("{here} {}", it.position);
-                it.partial = i < last;
-            }
-            items
+    let label = partition_label(&m.topic, m.partition);
+    let mut decoded = source
+        .format
+        .decode_message(payload, &source.format_options());
+    // Positions within the message follow its offset: `offset 17 transaction 3 (REF)`.
+    for it in &mut decoded.items {
+        it.position = if it.position.is_empty() {
+            here.clone()
+        } else {
+            format!("{here} {}", it.position)
+        };
+        if let reconlight_formats::Outcome::Error(e) = &mut it.outcome {
+            e.position = it.position.clone();
         }
     }
+    let mut items = items_of(config, source, &label, decoded, 0, notes);
+    if items.is_empty() {
+        return vec![item(
+            &source.name,
+            m,
+            here,
+            Outcome::Skip("statement without entries"),
+        )];
+    }
+    let last = items.len() - 1;
+    for (i, it) in items.iter_mut().enumerate() {
+        it.index = m.offset as u64;
+        it.partial = i < last;
+    }
+    items
 }

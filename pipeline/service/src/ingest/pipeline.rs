@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::kafka::{KafkaFeed, partition_of};
 use super::source::{
-    Dropped, Item, Merged, Outcome, SourceNotes, StatementNote, read_dropped, read_file,
+    Dropped, Item, Merged, Outcome, SourceNotes, StatementNote, items_of, read_dropped, read_file,
     source_files,
 };
 use crate::alerts::RuleRunner;
@@ -210,41 +210,19 @@ impl Pipeline {
         let hooks = &self.config.webhooks;
         let mut q = VecDeque::new();
         for (id, provider, body) in self.store.inbox_pending(100_000).await? {
-            let mut source: crate::config::SourceConfig = toml::from_str(&format!(
-                "name = \"webhook:{provider}\"\nformat = \"{provider}\"\npath = \".\"\n"
-            ))?;
-            if let Some(h) = &hooks.docusign {
-                source.docusign = h.options.clone();
-            }
-            if let Some(h) = &hooks.esign_cn {
-                source.esign_cn = h.options.clone();
-            }
-            if let Some(h) = &hooks.fadada {
-                source.fadada = h.options.clone();
-            }
-            if let Some(h) = &hooks.adobe_sign {
-                source.adobe_sign = h.options.clone();
-            }
-            let tz = self.config.business.time_zone;
-            let outcome = match super::source::decode_line(&source, &body) {
-                Ok(Ok(r)) => {
-                    let t = r.event_time(tz);
-                    Outcome::Record(Box::new(r), t)
+            let format: reconlight_formats::Format =
+                provider.parse().map_err(anyhow::Error::msg)?;
+            let source = crate::config::SourceConfig::webhook(format, hooks);
+            let decoded = format.decode_message(body.as_bytes(), &source.format_options());
+            let mut notes = SourceNotes::default();
+            for mut item in items_of(&self.config, &source, "inbox", decoded, 0, &mut notes) {
+                item.position = id.clone();
+                if let Outcome::Error(e) = &mut item.outcome {
+                    *e = format!("{provider} webhook: {e}");
                 }
-                Ok(Err(why)) => Outcome::Skip(why),
-                Err(e) => Outcome::Error(format!("{provider} webhook: {e}")),
-            };
-            q.push_back(Item {
-                source: source.name.clone(),
-                file: "inbox".into(),
-                index: 0,
-                position: id.clone(),
-                raw: body,
-                outcome,
-                inbox_id: Some(id),
-                partial: false,
-                content_key: None,
-            });
+                item.inbox_id = Some(id.clone());
+                q.push_back(item);
+            }
         }
         Ok(q)
     }

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use reconlight_formats::model::Record;
-use reconlight_formats::{adobe_sign, bank_csv, camt, debezium, docusign, esign_cn, fadada, mt940};
+use reconlight_formats::statement::StatementSummary;
+use reconlight_formats::{Decoded, Outcome as Decoded_};
 
-use crate::config::{Config, SourceConfig, SourceFormat};
+use crate::config::{Config, SourceConfig};
 
 /// What one input item turned out to be.
 #[derive(Debug)]
@@ -178,7 +179,7 @@ pub fn read_dropped(
         .copied()
         .unwrap_or(0);
     let file = display_path(config, path);
-    let mut items = decode_document(config, source, &file, &bytes, 0, notes)?;
+    let mut items = decode_document(config, source, &file, &bytes, 0, notes);
     let failed = items.len() == 1
         && matches!(items[0].outcome, Outcome::Error(_))
         && (items[0].position == "document" || items[0].position == "file");
@@ -209,11 +210,11 @@ pub fn read_file(
 ) -> Result<Vec<Item>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let file = display_path(config, path);
-    decode_document(config, source, &file, &bytes, skip, notes)
+    Ok(decode_document(config, source, &file, &bytes, skip, notes))
 }
 
-/// Decodes the items of one document (a file's or a Kafka message's bytes) from index
-/// `skip` on; line formats give one item per line.
+/// Decodes the items of one file's bytes from index `skip` on: one per line for record
+/// formats, a document's transactions for statements.
 pub fn decode_document(
     config: &Config,
     source: &SourceConfig,
@@ -221,144 +222,50 @@ pub fn decode_document(
     bytes: &[u8],
     skip: u64,
     notes: &mut SourceNotes,
-) -> Result<Vec<Item>, String> {
-    let tz: Tz = config.business.time_zone;
-    let file = file.to_string();
-    let mut items = Vec::new();
-    let mut push = |index: u64, position: String, raw: String, outcome: Outcome| {
-        if index >= skip {
-            items.push(Item {
-                source: source.name.clone(),
-                file: file.clone(),
-                index,
-                position,
-                raw,
-                outcome,
-                inbox_id: None,
-                partial: false,
-                content_key: None,
-            });
-        }
-    };
-    match source.format {
-        SourceFormat::Debezium
-        | SourceFormat::Docusign
-        | SourceFormat::EsignCn
-        | SourceFormat::Fadada
-        | SourceFormat::AdobeSign => {
-            let text = String::from_utf8_lossy(bytes);
-            for (i, line) in text.lines().enumerate() {
-                let position = format!("line {}", i + 1);
-                let outcome = if line.trim().is_empty() {
-                    Outcome::Skip("empty line")
-                } else {
-                    match decode_line(source, line) {
-                        Ok(Ok(r)) => {
-                            let t = r.event_time(tz);
-                            Outcome::Record(Box::new(r), t)
-                        }
-                        Ok(Err(why)) => Outcome::Skip(why),
-                        Err(e) => {
-                            Outcome::Error(format!("{} {position}: {e}", source.format.as_str()))
-                        }
-                    }
-                };
-                push(i as u64, position, line.to_string(), outcome);
-            }
-        }
-        SourceFormat::Camt => match camt::decode_bytes(bytes) {
-            Ok(msg) => bank_items(
-                &file,
-                &msg.statements,
-                msg.transactions,
-                tz,
-                notes,
-                &mut push,
-            ),
-            Err(e) => push(
-                0,
-                "document".into(),
-                clip(bytes),
-                Outcome::Error(e.to_string()),
-            ),
-        },
-        SourceFormat::Mt940 => match mt940::decode(&String::from_utf8_lossy(bytes)) {
-            Ok(msg) => bank_items(
-                &file,
-                &msg.statements,
-                msg.transactions,
-                tz,
-                notes,
-                &mut push,
-            ),
-            Err(e) => push(0, "file".into(), clip(bytes), Outcome::Error(e.to_string())),
-        },
-        SourceFormat::Csv => {
-            let options = source
-                .csv
-                .as_ref()
-                .ok_or_else(|| format!("source `{}` has no csv mapping", source.name))?;
-            match bank_csv::decode(bytes, options) {
-                Ok(rows) => {
-                    for (i, row) in rows.into_iter().enumerate() {
-                        match row {
-                            Ok(tx) => {
-                                let position = format!("row {} ({})", i + 1, tx.bank_ref);
-                                let raw = serde_json::to_string(&tx).unwrap_or_default();
-                                let r = Record::Bank(tx);
-                                let time = r.event_time(tz);
-                                push(i as u64, position, raw, Outcome::Record(Box::new(r), time));
-                            }
-                            Err(e) => {
-                                let raw = e.raw.clone().unwrap_or_default();
-                                push(
-                                    i as u64,
-                                    e.position.clone(),
-                                    raw,
-                                    Outcome::Error(e.to_string()),
-                                );
-                            }
-                        }
-                    }
-                }
-                Err(e) => push(0, "file".into(), clip(bytes), Outcome::Error(e.to_string())),
-            }
-        }
-    }
-    Ok(items)
+) -> Vec<Item> {
+    let decoded = source.format.decode_file(bytes, &source.format_options());
+    items_of(config, source, file, decoded, skip, notes)
 }
 
-/// One line (or webhook body) of a line-oriented source: a record, a reason to skip it, or
-/// why it cannot be read.
-pub fn decode_line(
+/// A decoded input as positioned items of `source` (from index `skip` on), with its
+/// statements' balance verdicts noted.
+pub fn items_of(
+    config: &Config,
     source: &SourceConfig,
-    line: &str,
-) -> Result<Result<Record, &'static str>, String> {
-    Ok(Ok(match source.format {
-        SourceFormat::Debezium => match debezium::decode(line, &source.debezium)? {
-            debezium::DebeziumMessage::Change(c) => Record::Crm(c),
-            debezium::DebeziumMessage::Tombstone => return Ok(Err("tombstone")),
-            debezium::DebeziumMessage::Ignored(why) => return Ok(Err(why)),
-        },
-        SourceFormat::Docusign => Record::Signature(docusign::decode(line, &source.docusign)?),
-        SourceFormat::EsignCn => Record::Signature(esign_cn::decode(line, &source.esign_cn)?),
-        SourceFormat::Fadada => Record::Signature(fadada::decode(line, &source.fadada)?),
-        SourceFormat::AdobeSign => Record::Signature(adobe_sign::decode(line, &source.adobe_sign)?),
-        other => return Err(format!("{} is not a line-oriented format", other.as_str())),
-    }))
+    file: &str,
+    decoded: Decoded,
+    skip: u64,
+    notes: &mut SourceNotes,
+) -> Vec<Item> {
+    let tz: Tz = config.business.time_zone;
+    note_statements(file, &decoded.statements, notes);
+    decoded
+        .items
+        .into_iter()
+        .filter(|it| it.index >= skip)
+        .map(|it| Item {
+            source: source.name.clone(),
+            file: file.to_string(),
+            index: it.index,
+            position: it.position,
+            raw: it.raw,
+            outcome: match it.outcome {
+                Decoded_::Record(r) => {
+                    let t = r.event_time(tz);
+                    Outcome::Record(r, t)
+                }
+                Decoded_::Skip(why) => Outcome::Skip(why),
+                Decoded_::Error(e) => Outcome::Error(e.to_string()),
+            },
+            inbox_id: None,
+            partial: false,
+            content_key: None,
+        })
+        .collect()
 }
 
-/// The transactions of a decoded statement file, with its balance check's verdicts.
-fn bank_items(
-    file: &str,
-    statements: &[reconlight_formats::statement::StatementSummary],
-    transactions: Vec<
-        Result<reconlight_formats::model::BankTransaction, reconlight_formats::DecodeError>,
-    >,
-    tz: Tz,
-    notes: &mut SourceNotes,
-    push: &mut impl FnMut(u64, String, String, Outcome),
-) {
+/// The balance verdicts of a file's statements.
+fn note_statements(file: &str, statements: &[StatementSummary], notes: &mut SourceNotes) {
     for s in statements {
         for p in &s.problems {
             notes
@@ -375,30 +282,6 @@ fn bank_items(
             s.balance_difference.unwrap_or_default()
         )));
     }
-    for (i, t) in transactions.into_iter().enumerate() {
-        match t {
-            Ok(tx) => {
-                let position = format!("transaction {} ({})", i + 1, tx.bank_ref);
-                let raw = serde_json::to_string(&tx).unwrap_or_default();
-                let r = Record::Bank(tx);
-                let time = r.event_time(tz);
-                push(i as u64, position, raw, Outcome::Record(Box::new(r), time));
-            }
-            Err(e) => {
-                let raw = e.raw.clone().unwrap_or_default();
-                push(
-                    i as u64,
-                    e.position.clone(),
-                    raw,
-                    Outcome::Error(e.to_string()),
-                );
-            }
-        }
-    }
-}
-
-pub(crate) fn clip(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(&bytes[..bytes.len().min(65_536)]).into_owned()
 }
 
 /// The pending items of every source, merged into one deterministic event-time order.
