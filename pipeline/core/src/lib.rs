@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod derived;
 pub mod outbox;
 pub mod reconcile;
 pub mod state;

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::alerts::Alert;
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use reconlight_formats::crm::{CrmEntity, CrmMapping, CrmTable};
 use reconlight_formats::model::{
     BankTransaction, ChangeOp, Contract, Customer, Direction, HandoffTicket, Record, RowChange,
@@ -15,8 +14,7 @@ use reconlight_formats::model::{
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditEntry, AuditHead, record_change};
-use crate::reconcile::matching::{Allocation, ManualDecision, Matches};
-use crate::reconcile::terms::{Installment, installments};
+use crate::derived::{Allocation, Installment, ManualDecision, Matches};
 use crate::workitems::WorkItem;
 
 /// A bank transaction and what became of it.
@@ -478,73 +476,6 @@ impl LiveState {
                 )
             })
             .map(|b| b.tx.bank_ref.clone())
-    }
-
-    fn forget_installments(&mut self, contract_no: &str, dirty: &mut Dirty) {
-        let keys: Vec<_> = self
-            .installments
-            .range((contract_no.to_string(), 0)..=(contract_no.to_string(), u32::MAX))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in keys {
-            self.installments.remove(&k);
-        }
-        self.terms_errors.remove(contract_no);
-        dirty.installments.insert(contract_no.to_string());
-    }
-
-    /// Recomputes the installments of the given contracts from their terms and anchors.
-    pub fn derive_installments(&mut self, contracts: &BTreeSet<String>, tz: Tz, dirty: &mut Dirty) {
-        if contracts.is_empty() {
-            return;
-        }
-        // Delivery anchors: the earliest completed delivery work order of each contract.
-        let mut delivered: std::collections::HashMap<&str, DateTime<Utc>> =
-            std::collections::HashMap::new();
-        for t in self.tickets.values().filter(|t| t.department == "delivery") {
-            if let Some(done) = t.completed_at {
-                delivered
-                    .entry(t.contract_no.as_str())
-                    .and_modify(|d| *d = (*d).min(done))
-                    .or_insert(done);
-            }
-        }
-        let delivered: std::collections::HashMap<String, DateTime<Utc>> = delivered
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-        for no in contracts {
-            let before: Vec<Installment> = self
-                .installments
-                .range((no.clone(), 0)..=(no.clone(), u32::MAX))
-                .map(|(_, v)| v.clone())
-                .collect();
-            let before_err = self.terms_errors.get(no).cloned();
-            self.forget_installments(no, dirty);
-            dirty.installments.remove(no);
-            if let Some(c) = self.contracts.get(no) {
-                match installments(c, delivered.get(no).copied(), tz) {
-                    Ok(list) => {
-                        for i in list {
-                            self.installments.insert((i.contract_no.clone(), i.seq), i);
-                        }
-                    }
-                    Err(e) => {
-                        self.terms_errors.insert(no.clone(), e);
-                    }
-                }
-            }
-            let after: Vec<&Installment> = self
-                .installments
-                .range((no.clone(), 0)..=(no.clone(), u32::MAX))
-                .map(|(_, v)| v)
-                .collect();
-            if before.iter().collect::<Vec<_>>() != after
-                || before_err.as_ref() != self.terms_errors.get(no)
-            {
-                dirty.installments.insert(no.clone());
-            }
-        }
     }
 
     /// Replaces the matches, noting which credits' allocations changed, and where a credit

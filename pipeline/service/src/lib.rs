@@ -4,6 +4,7 @@
 //! tables (`tables`); `store` commits each batch in one transaction; `notify` drains the
 //! outbox; `server` serves the API, the page, webhooks and `/metrics` (`metrics`).
 
+pub mod access;
 pub mod actions;
 pub mod alerts;
 pub mod audit_trail;

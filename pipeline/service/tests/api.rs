@@ -5,7 +5,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
-use reconlight_service::server::auth::Role;
+use reconlight_service::access::Role;
 use tower::ServiceExt;
 
 async fn fetch(app: &axum::Router, uri: &str, token: Option<&str>) -> (StatusCode, String) {

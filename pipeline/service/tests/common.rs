@@ -175,9 +175,9 @@ pub fn assert_same<T: Ord + std::fmt::Debug>(got: &BTreeSet<T>, want: &BTreeSet<
 pub async fn token(
     store: &reconlight_service::store::Store,
     name: &str,
-    role: reconlight_service::server::auth::Role,
+    role: reconlight_service::access::Role,
 ) -> String {
-    let t = reconlight_service::server::auth::new_token().expect("a token");
+    let t = reconlight_service::access::new_token().expect("a token");
     store
         .add_api_token(&t.id, name, role, &t.hash, chrono::Utc::now())
         .await

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
-use reconlight_service::server::auth::Role;
+use reconlight_service::access::Role;
 use tower::ServiceExt;
 
 async fn call(
@@ -284,7 +284,7 @@ async fn oidc_bearer_tokens_name_the_clerk_and_give_the_role() {
     let (p, _) = generate_and_run(dir.path(), 200, 3).await;
     let jwks = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/oidc/jwks.json");
-    let access: reconlight_service::server::auth::AuthConfig = toml::from_str(&format!(
+    let access: reconlight_service::access::AuthConfig = toml::from_str(&format!(
         "[oidc]\nissuer = \"{ISSUER}\"\naudience = \"reconlight\"\njwks_file = \"{}\"\n",
         jwks.display()
     ))

@@ -48,7 +48,11 @@ pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
     p.stop = shutdown.flag();
     let stats = run_with_progress(&mut p).await?;
     print_run(&stats);
-    let mut notifier = reconlight_service::notify::Notifier::for_pipeline(&p, metrics.clone())?;
+    let mut notifier = reconlight_service::notify::Notifier::configured(
+        p.store.clone(),
+        &p.config,
+        metrics.clone(),
+    )?;
     if let Some(n) = notifier.as_mut() {
         let round = n.deliver(chrono::Utc::now()).await?;
         println!(

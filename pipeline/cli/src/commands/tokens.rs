@@ -5,7 +5,7 @@ use anyhow::bail;
 use crate::args::TokensAction;
 
 pub async fn run(action: TokensAction) -> anyhow::Result<()> {
-    use reconlight_service::server::auth::{Role, new_token};
+    use reconlight_service::access::{Role, new_token};
     match action {
         TokensAction::Create { config, name, role } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;

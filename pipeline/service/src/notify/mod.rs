@@ -11,104 +11,17 @@ mod webhook;
 pub use alertmanager::alertmanager_alerts;
 pub use webhook::signature;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
 
+pub use crate::config::notifiers::{
+    AlertmanagerConfig, NotifiersConfig, PagerDutyConfig, WebhookConfig,
+};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use reconlight_core::outbox::OutboxMessage;
-
-/// Prometheus Alertmanager (API v2).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertmanagerConfig {
-    /// e.g. `http://alertmanager:9093`.
-    pub url: String,
-    /// How often every active alert is sent again; `endsAt` is four intervals ahead.
-    #[serde(default = "default_resend")]
-    pub resend_interval: String,
-    /// Where links in alerts point (this server's address as users reach it).
-    #[serde(default)]
-    pub external_url: Option<String>,
-}
-
-fn default_resend() -> String {
-    "1m".into()
-}
-
-/// PagerDuty Events API v2.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PagerDutyConfig {
-    #[serde(default = "default_pagerduty_url")]
-    pub url: String,
-    /// Escalation target -> integration routing key: an alert is sent when its current tier
-    /// notifies one of these targets.
-    pub routing_keys: BTreeMap<String, String>,
-    #[serde(default = "default_source")]
-    pub source: String,
-}
-
-fn default_pagerduty_url() -> String {
-    "https://events.pagerduty.com/v2/enqueue".into()
-}
-
-fn default_source() -> String {
-    "reconlight".into()
-}
-
-/// A generic webhook, signed with HMAC-SHA256.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
-    pub name: String,
-    pub url: String,
-    /// The HMAC key; the signature is in `X-Reconlight-Signature: sha256=<hex>`.
-    pub secret: String,
-    /// Outbox topics it receives.
-    #[serde(default = "default_topics")]
-    pub topics: Vec<String>,
-}
-
-fn default_topics() -> Vec<String> {
-    vec!["alerts".into(), "work_items".into(), "actions".into()]
-}
-
-/// Every notifier; none by default.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotifiersConfig {
-    pub alertmanager: Option<AlertmanagerConfig>,
-    pub pagerduty: Option<PagerDutyConfig>,
-    pub webhook: Vec<WebhookConfig>,
-}
-
-impl NotifiersConfig {
-    pub fn is_empty(&self) -> bool {
-        self.alertmanager.is_none() && self.pagerduty.is_none() && self.webhook.is_empty()
-    }
-
-    pub fn validate(&self) -> Result<(), String> {
-        if let Some(am) = &self.alertmanager {
-            reconlight_rules::duration::parse_duration(&am.resend_interval)
-                .map_err(|e| format!("notifiers.alertmanager.resend_interval: {e}"))?;
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for w in &self.webhook {
-            if !names.insert(&w.name) {
-                return Err(format!("two webhooks are named `{}`", w.name));
-            }
-            if w.secret.is_empty() {
-                return Err(format!("webhook `{}` has an empty secret", w.name));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// What one attempt at a message came to.
 #[derive(Debug, PartialEq, Eq)]
@@ -120,6 +33,18 @@ pub enum Outcome {
     Retry(String),
     /// Refused for good (e.g. PagerDuty 400): retrying would not help.
     Failed(String),
+}
+
+impl Outcome {
+    /// The metric's label for it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Skipped => "skipped",
+            Outcome::Retry(_) => "retry",
+            Outcome::Failed(_) => "failed",
+        }
+    }
 }
 
 /// One HTTP exchange's result: status and body, or a transport error.
@@ -225,13 +150,14 @@ impl Notifier {
         self.config.is_empty() && self.kafka.is_none()
     }
 
-    /// The notifier a pipeline's configuration asks for; `None` when it names no target.
-    pub fn for_pipeline(
-        p: &crate::ingest::Pipeline,
+    /// The notifier a configuration asks for; `None` when it names no target.
+    pub fn configured(
+        store: Store,
+        config: &crate::config::Config,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Option<Notifier>> {
-        let n = Notifier::new(p.store.clone(), p.config.notifiers.clone(), metrics)
-            .with_kafka(p.config.kafka.as_ref())?;
+        let n = Notifier::new(store, config.notifiers.clone(), metrics)
+            .with_kafka(config.kafka.as_ref())?;
         Ok(Some(n).filter(|n| !n.is_empty()))
     }
 
@@ -267,8 +193,7 @@ impl Notifier {
             }
         }
         if let Some(am) = self.config.alertmanager.clone() {
-            let interval = reconlight_rules::duration::parse_duration(&am.resend_interval)
-                .unwrap_or(Duration::minutes(1));
+            let interval = am.resend_interval.0;
             let pending = self
                 .store
                 .pending_deliveries("alertmanager", &["alerts".to_string()], now, 5000)
@@ -278,7 +203,8 @@ impl Notifier {
                 let alerts = self.store.alerts().await?;
                 let outcome = alertmanager::push(&self.agent, &am, &alerts, interval, now).await;
                 let sent = matches!(outcome, Outcome::Delivered);
-                self.metrics.count_notification("alertmanager", &outcome);
+                self.metrics
+                    .count_notification("alertmanager", outcome.label());
                 if sent {
                     self.last_alertmanager = Some(now);
                     for (message, attempts) in pending {
@@ -320,8 +246,7 @@ impl Notifier {
                 Err(e) => {
                     // Tried again next round; nothing is sent until the topics are known.
                     tracing::warn!("kafka sinks: {e}; delivery waits");
-                    self.metrics
-                        .count_notification(kafka::NOTIFIER, &Outcome::Retry(e.to_string()));
+                    self.metrics.count_notification(kafka::NOTIFIER, "retry");
                     return Ok(());
                 }
             };
@@ -370,7 +295,7 @@ impl Notifier {
         now: DateTime<Utc>,
         stats: &mut RoundStats,
     ) -> anyhow::Result<()> {
-        self.metrics.count_notification(notifier, &outcome);
+        self.metrics.count_notification(notifier, outcome.label());
         let attempts = attempts + 1;
         match outcome {
             Outcome::Delivered => {

@@ -10,110 +10,12 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::access::hash_secret;
+#[cfg(test)]
+use crate::access::new_token;
+pub use crate::access::{AuthConfig, Caller, Role};
 use crate::store::Store;
-
-/// What a caller may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Reads the queue, the lights, reports and the audit trail.
-    Viewer,
-    /// Works the queue (assign, comment, resolve, dismiss, match) and acknowledges alerts.
-    Clerk,
-    /// Reloads rules; everything a clerk does.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Clerk => "clerk",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// For messages: `a viewer`, `an admin`.
-    pub fn with_article(&self) -> &'static str {
-        match self {
-            Role::Viewer => "a viewer",
-            Role::Clerk => "a clerk",
-            Role::Admin => "an admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "viewer" => Ok(Role::Viewer),
-            "clerk" => Ok(Role::Clerk),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role `{other}` (viewer, clerk, admin)")),
-        }
-    }
-}
-
-/// The server's access settings (`[auth]`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthConfig {
-    /// The role of a request without a token: `none` (refused), `viewer`, `clerk` or
-    /// `admin`. Only for a server nobody else can reach.
-    pub anonymous: Option<Role>,
-    /// `/metrics` without a token, for Prometheus (it carries counts and sums, no rows).
-    pub public_metrics: bool,
-    /// OIDC bearer tokens (JWTs) as well as API tokens.
-    pub oidc: Option<super::oidc::OidcConfig>,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        AuthConfig {
-            anonymous: None,
-            public_metrics: true,
-            oidc: None,
-        }
-    }
-}
-
-/// Who made a request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    pub name: String,
-    pub role: Role,
-}
-
-/// An API token as `reconlight tokens create` prints it: `rl_<id>_<secret>`.
-pub struct NewToken {
-    pub id: String,
-    pub token: String,
-    pub hash: String,
-}
-
-/// A new random token; only its hash is stored.
-pub fn new_token() -> Result<NewToken, String> {
-    let mut bytes = [0u8; 30];
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut r| r.read_exact(&mut bytes))
-        .map_err(|e| format!("cannot make a token: {e}"))?;
-    let id = hex::encode(&bytes[..6]);
-    let secret = hex::encode(&bytes[6..]);
-    Ok(NewToken {
-        token: format!("rl_{id}_{secret}"),
-        hash: hash_secret(&secret),
-        id,
-    })
-}
-
-fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
 
 /// The role a route needs; `None` for routes that authenticate themselves (webhooks check
 /// their provider's signature) or are public.

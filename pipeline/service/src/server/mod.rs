@@ -46,7 +46,7 @@ pub fn app(store: Store, metrics: Arc<Metrics>) -> Router {
         metrics,
         None,
         None,
-        Arc::new(auth::AuthConfig::default()),
+        Arc::new(crate::access::AuthConfig::default()),
     )
 }
 
@@ -56,7 +56,7 @@ pub fn app_with(
     metrics: Arc<Metrics>,
     reload: Option<Arc<RuleReload>>,
     webhooks: Option<Arc<webhooks::WebhooksConfig>>,
-    access: Arc<auth::AuthConfig>,
+    access: Arc<crate::access::AuthConfig>,
 ) -> Router {
     let gate = auth::Gate {
         store: store.clone(),
@@ -148,7 +148,7 @@ pub async fn serve(
     listen: &str,
     store: Store,
     metrics: Arc<Metrics>,
-    access: Arc<auth::AuthConfig>,
+    access: Arc<crate::access::AuthConfig>,
 ) -> anyhow::Result<()> {
     serve_with(listen, store, metrics, None, access).await
 }
@@ -159,7 +159,7 @@ pub async fn serve_with(
     store: Store,
     metrics: Arc<Metrics>,
     webhooks: Option<Arc<webhooks::WebhooksConfig>>,
-    access: Arc<auth::AuthConfig>,
+    access: Arc<crate::access::AuthConfig>,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -3,58 +3,13 @@
 //! Only asymmetric algorithms are accepted, so nobody can sign a token with a shared or
 //! empty secret.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-use serde::Deserialize;
 use tokio::sync::RwLock;
 
-use super::auth::{Caller, Role};
-
-/// `[auth.oidc]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OidcConfig {
-    /// The `iss` the tokens must carry.
-    pub issuer: String,
-    /// The `aud` the tokens must carry (this server's client id).
-    pub audience: String,
-    /// Where the provider publishes its signing keys (JWKS).
-    pub jwks_url: Option<String>,
-    /// The same keys from a file, for providers the server cannot reach.
-    pub jwks_file: Option<PathBuf>,
-    /// The claim that names the caller.
-    #[serde(default = "default_name_claim")]
-    pub name_claim: String,
-    /// The claim holding the caller's groups or roles (a string or a list).
-    #[serde(default = "default_roles_claim")]
-    pub roles_claim: String,
-    /// Claim values and the role each gives; the highest one wins.
-    #[serde(default = "default_roles")]
-    pub roles: BTreeMap<String, Role>,
-}
-
-fn default_name_claim() -> String {
-    "preferred_username".into()
-}
-
-fn default_roles_claim() -> String {
-    "roles".into()
-}
-
-fn default_roles() -> BTreeMap<String, Role> {
-    [
-        ("reconlight-viewer", Role::Viewer),
-        ("reconlight-clerk", Role::Clerk),
-        ("reconlight-admin", Role::Admin),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
+use crate::access::{Caller, OidcConfig};
 
 /// How long fetched keys are trusted before they are fetched again.
 const KEYS_FRESH: Duration = Duration::from_secs(600);

@@ -71,7 +71,7 @@ fn ctx<E: std::error::Error + Send + Sync + 'static>(
 pub struct ApiToken {
     pub id: String,
     pub name: String,
-    pub role: crate::server::auth::Role,
+    pub role: crate::access::Role,
     #[serde(skip)]
     pub hash: String,
     pub created_at: String,
@@ -871,7 +871,7 @@ impl Store {
         &self,
         id: &str,
         name: &str,
-        role: crate::server::auth::Role,
+        role: crate::access::Role,
         hash: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {

@@ -4,6 +4,8 @@
 
 pub mod freetext;
 
+pub use crate::derived::{Anchor, Installment};
+
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -12,26 +14,6 @@ use reconlight_formats::model::{Contract, Currency, Money};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
-
-/// The event an installment's due date counts from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Anchor {
-    Signed,
-    Accepted,
-    /// Delivery: the completion of the contract's `delivery` handoff ticket.
-    Delivered,
-}
-
-impl Anchor {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Anchor::Signed => "signed",
-            Anchor::Accepted => "accepted",
-            Anchor::Delivered => "delivered",
-        }
-    }
-}
 
 /// One installment of a contract's payment terms.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,19 +32,6 @@ pub enum Share {
     Fixed(Decimal),
     /// Whatever the other installments leave (the balance).
     Remainder,
-}
-
-/// An expected receipt.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Installment {
-    pub contract_no: String,
-    pub seq: u32,
-    pub customer_id: String,
-    pub amount: Money,
-    pub anchor: Anchor,
-    pub due_days: i64,
-    /// Unknown until the anchor event (signing, acceptance) has happened.
-    pub due_date: Option<NaiveDate>,
 }
 
 /// Decimal places of a currency's minor unit.

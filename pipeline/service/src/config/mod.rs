@@ -1,6 +1,9 @@
 //! reconlight's configuration: one TOML file, every field with a default, unknown keys
 //! rejected. Relative paths are read from the configuration file's directory.
 
+pub mod notifiers;
+pub mod webhooks;
+
 use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
@@ -35,16 +38,16 @@ pub struct Config {
     #[serde(default)]
     pub escalation: crate::escalation::EscalationConfig,
     #[serde(default)]
-    pub notifiers: crate::notify::NotifiersConfig,
+    pub notifiers: notifiers::NotifiersConfig,
     #[serde(default)]
-    pub webhooks: crate::server::webhooks::WebhooksConfig,
+    pub webhooks: webhooks::WebhooksConfig,
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
     #[serde(default)]
     pub audit: AuditConfig,
     /// Who may use the API and the page, and as what.
     #[serde(default)]
-    pub auth: crate::server::auth::AuthConfig,
+    pub auth: crate::access::AuthConfig,
     /// The Kafka cluster sources with `topics` read from and the sinks write to.
     #[serde(default)]
     pub kafka: Option<KafkaConfig>,
@@ -341,10 +344,7 @@ impl SourceConfig {
     }
 
     /// A source for webhook bodies of `format`, with the provider's options.
-    pub fn webhook(
-        format: Format,
-        webhooks: &crate::server::webhooks::WebhooksConfig,
-    ) -> SourceConfig {
+    pub fn webhook(format: Format, webhooks: &webhooks::WebhooksConfig) -> SourceConfig {
         let mut s = SourceConfig {
             name: format!("webhook:{}", format.as_str()),
             format,

@@ -1,0 +1,91 @@
+//! `[notifiers]`: where alerts, work items and actions are delivered from the outbox.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::ConfigDuration;
+
+/// Prometheus Alertmanager (API v2).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// e.g. `http://alertmanager:9093`.
+    pub url: String,
+    /// How often every active alert is sent again; `endsAt` is four intervals ahead.
+    #[serde(default = "default_resend")]
+    pub resend_interval: ConfigDuration,
+    /// Where links in alerts point (this server's address as users reach it).
+    #[serde(default)]
+    pub external_url: Option<String>,
+}
+
+fn default_resend() -> ConfigDuration {
+    ConfigDuration(chrono::Duration::minutes(1))
+}
+
+/// PagerDuty Events API v2.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyConfig {
+    #[serde(default = "default_pagerduty_url")]
+    pub url: String,
+    /// Escalation target -> integration routing key: an alert is sent when its current tier
+    /// notifies one of these targets.
+    pub routing_keys: BTreeMap<String, String>,
+    #[serde(default = "default_source")]
+    pub source: String,
+}
+
+fn default_pagerduty_url() -> String {
+    "https://events.pagerduty.com/v2/enqueue".into()
+}
+
+fn default_source() -> String {
+    "reconlight".into()
+}
+
+/// A generic webhook, signed with HMAC-SHA256.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    /// The HMAC key; the signature is in `X-Reconlight-Signature: sha256=<hex>`.
+    pub secret: String,
+    /// Outbox topics it receives.
+    #[serde(default = "default_topics")]
+    pub topics: Vec<String>,
+}
+
+fn default_topics() -> Vec<String> {
+    vec!["alerts".into(), "work_items".into(), "actions".into()]
+}
+
+/// Every notifier; none by default.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifiersConfig {
+    pub alertmanager: Option<AlertmanagerConfig>,
+    pub pagerduty: Option<PagerDutyConfig>,
+    pub webhook: Vec<WebhookConfig>,
+}
+
+impl NotifiersConfig {
+    pub fn is_empty(&self) -> bool {
+        self.alertmanager.is_none() && self.pagerduty.is_none() && self.webhook.is_empty()
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let mut names = std::collections::BTreeSet::new();
+        for w in &self.webhook {
+            if !names.insert(&w.name) {
+                return Err(format!("two webhooks are named `{}`", w.name));
+            }
+            if w.secret.is_empty() {
+                return Err(format!("webhook `{}` has an empty secret", w.name));
+            }
+        }
+        Ok(())
+    }
+}
