@@ -1,0 +1,99 @@
+//! Alerts as stored, and the acknowledgements people give them.
+
+use super::*;
+
+impl Store {
+    /// Acknowledgements by alert id.
+    pub async fn alert_acks(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, reconlight_rules::Acknowledgement>, StoreError>
+    {
+        let rows: Vec<AnyRow> = sqlx::query("SELECT alert_id, doc FROM alert_acks")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ctx("reading alert acknowledgements"))?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r
+                    .try_get(0)
+                    .map_err(ctx("reading alert acknowledgements"))?;
+                let doc: String = r
+                    .try_get(1)
+                    .map_err(ctx("reading alert acknowledgements"))?;
+                Ok((id.clone(), from_json("alert_acks", &id, &doc)?))
+            })
+            .collect()
+    }
+
+    /// Acknowledges a firing alert: the ack and its message, in one transaction.
+    pub async fn acknowledge_alert(
+        &self,
+        alert_id: &str,
+        by: &str,
+        reason: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Result<reconlight_rules::Alert, String>, StoreError> {
+        let Some(mut alert) = self
+            .doc::<reconlight_rules::Alert>("alerts", "alert_id", alert_id)
+            .await?
+        else {
+            return Ok(Err(format!("no alert `{alert_id}`")));
+        };
+        if alert.state != reconlight_rules::AlertState::Firing {
+            return Ok(Err(format!(
+                "alert {alert_id} is {}; only firing alerts can be acknowledged",
+                alert.state.as_str()
+            )));
+        }
+        // The pipeline copies an ack onto the alert at its next batch: look at both.
+        let stored: Option<reconlight_rules::Acknowledgement> =
+            self.doc("alert_acks", "alert_id", alert_id).await?;
+        if let Some(a) = alert
+            .acknowledged
+            .as_ref()
+            .or(stored.as_ref())
+            .filter(|a| a.fired_at == alert.fired_at)
+        {
+            return Ok(Err(format!(
+                "alert {alert_id} was already acknowledged by {} at {}",
+                a.by,
+                a.at.to_rfc3339()
+            )));
+        }
+        let ack = reconlight_rules::Acknowledgement {
+            by: by.to_string(),
+            at: now,
+            reason: reason.to_string(),
+            fired_at: alert.fired_at,
+        };
+        alert.acknowledged = Some(ack.clone());
+        let message = reconlight_core::outbox::OutboxMessage::new(
+            "alerts",
+            &alert.id,
+            &serde_json::json!({"transition": "acknowledged", "alert": alert}),
+            now,
+        );
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(ctx("starting a transaction"))?;
+        upsert(
+            &mut tx,
+            "alert_acks",
+            &["alert_id", "doc"],
+            vec![Some(alert_id.to_string()), Some(to_json(&ack))],
+        )
+        .await?;
+        write_outbox(&mut tx, &message).await?;
+        tx.commit()
+            .await
+            .map_err(ctx("committing the acknowledgement"))?;
+        Ok(Ok(alert))
+    }
+
+    /// Every alert, by id.
+    pub async fn alerts(&self) -> Result<Vec<reconlight_rules::Alert>, StoreError> {
+        self.docs("alerts", "alert_id").await
+    }
+}
