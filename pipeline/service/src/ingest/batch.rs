@@ -1,0 +1,206 @@
+//! One micro-batch, top to bottom: apply each record, reconcile what changed, evaluate the rules, commit everything in one transaction (the one place the pipeline commits), then tell the metrics. Rule reloads and clock ticks are batches without records.
+
+use super::pipeline::*;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use super::source::{Item, Outcome};
+use crate::alerts::RuleRunner;
+use reconlight_core::outbox::OutboxMessage;
+use reconlight_core::reconcile::matching::MatchSettings;
+use reconlight_core::reconcile::reconcile_batch;
+use reconlight_core::state::{Applied, DeadLetter, Dirty};
+
+impl Pipeline {
+    /// Applies one micro-batch and commits it with everything it caused.
+    pub async fn process_batch(
+        &mut self,
+        items: Vec<Item>,
+        stats: &mut RunStats,
+    ) -> anyhow::Result<()> {
+        let mut dirty = Dirty::default();
+        self.take_pending_letters(&mut dirty, stats);
+        let mapping = self.config.crm.clone();
+        let (size, started) = (items.len(), Instant::now());
+        for item in items {
+            stats.records += 1;
+            match &item.inbox_id {
+                Some(id) => dirty.inbox_consumed.push(id.clone()),
+                None => {
+                    let key = item.position_key();
+                    self.state
+                        .positions
+                        .insert(key.clone(), item.next_position());
+                    dirty.positions.insert(key);
+                }
+            }
+            let where_ = item.where_();
+            let horizon = Utc::now() + self.config.ingest.max_future.0;
+            let reason = match item.outcome {
+                Outcome::Record(_, time) if time > horizon => Some((
+                    format!(
+                        "{where_}: dated {}, more than {} past the clock ({}): a date typed wrong or a timestamp in other units; it would move the pipeline's clock",
+                        time.to_rfc3339(),
+                        self.config.ingest.max_future,
+                        Utc::now().format("%Y-%m-%d %H:%M UTC")
+                    ),
+                    "future",
+                )),
+                Outcome::Record(record, time) => {
+                    if self.state.watermark.is_none_or(|w| time > w) {
+                        self.state.watermark = Some(time);
+                        dirty.watermark = true;
+                    }
+                    match self.state.apply(*record, &where_, &mapping, &mut dirty) {
+                        Ok(Applied::Changed) => {
+                            stats.applied += 1;
+                            self.metrics.events.with_label_values(&[&item.source]).inc();
+                            None
+                        }
+                        Ok(Applied::Ignored(why)) => {
+                            *stats.ignored.entry(why.into()).or_default() += 1;
+                            self.metrics
+                                .ignored
+                                .with_label_values(&[&item.source, why])
+                                .inc();
+                            None
+                        }
+                        Err(e) => Some((format!("{where_}: {e}"), "invariant")),
+                    }
+                }
+                Outcome::Skip(why) => {
+                    *stats.ignored.entry(why.into()).or_default() += 1;
+                    self.metrics
+                        .ignored
+                        .with_label_values(&[&item.source, why])
+                        .inc();
+                    None
+                }
+                Outcome::Error(e) => Some((format!("{}: {e}", item.file), "decode")),
+            };
+            if let Some((reason, class)) = reason {
+                tracing::warn!("dead letter from {}: {reason}", item.source);
+                stats.dead_letters += 1;
+                self.state.dead_letter_count += 1;
+                self.metrics
+                    .dead_letters
+                    .with_label_values(&[&item.source, class])
+                    .inc();
+                let letter = DeadLetter {
+                    source: item.source.clone(),
+                    position: where_,
+                    reason,
+                    raw: item.raw,
+                    recorded_at: self.state.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                };
+                dirty.outbox.push(OutboxMessage::new(
+                    "dead_letters",
+                    &letter.position,
+                    &letter,
+                    letter.recorded_at,
+                ));
+                dirty.dead_letters.push(letter);
+            }
+        }
+        let applied = started.elapsed();
+        self.reconcile_and_evaluate(&mut dirty).await?;
+        let evaluated = started.elapsed();
+        self.commit(&dirty, None).await?;
+        let committed = started.elapsed();
+        self.metrics
+            .batch_commit_seconds
+            .observe((committed - evaluated).as_secs_f64());
+        tracing::debug!(
+            "batch of {size}: applied in {:.3}s, reconciled and evaluated in {:.3}s, committed in {:.3}s",
+            applied.as_secs_f64(),
+            (evaluated - applied).as_secs_f64(),
+            (committed - evaluated).as_secs_f64()
+        );
+        stats.batches += 1;
+        Ok(())
+    }
+
+    /// Picks up what clerks did through the API or the CLI since the last look.
+    pub(super) async fn refresh_clerk_decisions(&mut self) -> anyhow::Result<bool> {
+        let manual = self.store.manual_decisions().await?;
+        let changed = manual != self.state.manual;
+        self.state.manual = manual;
+        Ok(changed)
+    }
+
+    pub(super) async fn reconcile_and_evaluate(&mut self, dirty: &mut Dirty) -> anyhow::Result<()> {
+        let tz = self.config.business.time_zone;
+        let decisions_changed = self.refresh_clerk_decisions().await?;
+        let inputs_changed = dirty.touched_inputs() || decisions_changed;
+        let settings = MatchSettings {
+            tolerance: self.config.business.amount_tolerance,
+            auto_confirm: self.config.business.auto_confirm_confidence,
+            finder: &self.finder,
+        };
+        reconcile_batch(&mut self.state, dirty, &settings, tz, decisions_changed);
+        let acks = self.store.alert_acks().await?;
+        crate::alerts::apply_acks(&mut self.state, &acks, dirty);
+        let now = self.now();
+        self.rules
+            .evaluate(
+                &mut self.state,
+                now,
+                inputs_changed || !dirty.matches.is_empty(),
+                dirty,
+                &self.metrics,
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Loads the rule packs again (SIGHUP, `POST /api/v1/rules/reload`) and evaluates them at
+    /// once. Alerts of a rule that was removed keep their last state: nothing evaluates them.
+    pub async fn reload_rules(&mut self) -> anyhow::Result<usize> {
+        self.rules = RuleRunner::load(&self.config).await;
+        for e in self.rules.broken.values() {
+            tracing::error!("rule skipped after reload: {e}");
+        }
+        let mut dirty = Dirty::default();
+        let now = self.now();
+        self.rules
+            .evaluate(&mut self.state, now, true, &mut dirty, &self.metrics)
+            .await;
+        self.commit(&dirty, None).await?;
+        Ok(self.rules.rules.len())
+    }
+
+    /// Re-evaluates the rules at the current clock without new input (the clock tick).
+    pub async fn tick(&mut self) -> anyhow::Result<()> {
+        let mut dirty = Dirty::default();
+        let now = self.now();
+        let acks = self.store.alert_acks().await?;
+        crate::alerts::apply_acks(&mut self.state, &acks, &mut dirty);
+        self.rules
+            .evaluate(&mut self.state, now, false, &mut dirty, &self.metrics)
+            .await;
+        if !dirty.alerts.is_empty() {
+            self.commit(&dirty, None).await?;
+        }
+        Ok(())
+    }
+
+    /// The one place the pipeline commits: everything a batch changed, in one transaction
+    /// (the nightly diff's, under its lock, when it passes one), then the audit trail's
+    /// witness and the metrics. A write that lost a race to a clerk is a `StoreError` that
+    /// `is_conflict`.
+    pub(super) async fn commit(
+        &mut self,
+        dirty: &Dirty,
+        tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    ) -> anyhow::Result<()> {
+        self.store.commit_in(tx, &self.state, dirty).await?;
+        if !dirty.audit.is_empty() {
+            let witness = self.config.resolve(&self.config.audit.head_file);
+            reconlight_core::audit::write_witness(&witness, &self.state.audit_head.sealed())
+                .map_err(anyhow::Error::msg)?;
+        }
+        self.metrics.observe_state(&self.state);
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! Reading what the sources hold beyond the stored positions: files, drop folders and the webhook inbox, with their statements' balance verdicts.
+
+use super::pipeline::*;
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+
+use super::source::{
+    Dropped, Item, Merged, Outcome, SourceNotes, StatementNote, items_of, read_dropped, read_file,
+    source_files,
+};
+use reconlight_core::outbox::OutboxMessage;
+use reconlight_core::state::{DeadLetter, Dirty};
+
+impl Pipeline {
+    /// Reads everything the sources hold beyond the stored positions.
+    pub async fn pending_items(&mut self, stats: &mut RunStats) -> anyhow::Result<Merged> {
+        let mut queues = Vec::new();
+        let mut dropped = Vec::new();
+        let mut found_notes = Vec::new();
+        for source in &self.config.sources {
+            let mut q = VecDeque::new();
+            let mut notes = SourceNotes::default();
+            for path in source_files(&self.config, source).map_err(anyhow::Error::msg)? {
+                if source.drop_folder {
+                    match read_dropped(
+                        &self.config,
+                        source,
+                        &path,
+                        &self.state.positions,
+                        &mut notes,
+                    )
+                    .map_err(anyhow::Error::msg)?
+                    {
+                        Dropped::Settling => {
+                            tracing::debug!(
+                                "{} changed too recently: read next round",
+                                path.display()
+                            );
+                        }
+                        Dropped::Vanished => {
+                            tracing::warn!("{} vanished before it could be read", path.display());
+                        }
+                        Dropped::Read { items, failed } => {
+                            dropped.push((path.clone(), failed));
+                            q.extend(items);
+                        }
+                    }
+                    continue;
+                }
+                let file = path
+                    .strip_prefix(&self.config.base_dir)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string();
+                let skip = self
+                    .state
+                    .positions
+                    .get(&format!("{}:{file}", source.name))
+                    .copied()
+                    .unwrap_or(0);
+                match read_file(&self.config, source, &path, skip, &mut notes) {
+                    Ok(items) => q.extend(items),
+                    // Listed a moment ago, gone now: somebody moved it; nothing to read.
+                    Err(_) if !path.exists() => {
+                        tracing::warn!("{} vanished before it could be read", path.display());
+                    }
+                    Err(e) => return Err(anyhow::Error::msg(e)),
+                }
+            }
+            found_notes.extend(notes.notes.into_iter().map(|n| (source.name.clone(), n)));
+            queues.push(q);
+        }
+        for (source, n) in found_notes {
+            self.note_statement(&source, n, stats);
+        }
+        queues.push(self.inbox_items().await?);
+        let mut merged = Merged::new(queues);
+        merged.dropped = dropped;
+        Ok(merged)
+    }
+
+    /// A statement that does not balance is counted and reported; one whose balance could
+    /// not be checked is also a dead letter, so the gap is on record.
+    pub(super) fn note_statement(
+        &mut self,
+        source: &str,
+        note: StatementNote,
+        stats: &mut RunStats,
+    ) {
+        match note {
+            StatementNote::Unbalanced(note) => {
+                tracing::warn!("{note}");
+                self.metrics
+                    .unbalanced_statements
+                    .with_label_values(&[source])
+                    .inc();
+                stats.unbalanced_statements.push(note);
+            }
+            StatementNote::Unchecked(note) => {
+                tracing::warn!("{note}");
+                self.metrics
+                    .dead_letters
+                    .with_label_values(&[source, "statement"])
+                    .inc();
+                stats.unchecked_statements.push(note.clone());
+                let (position, reason) = match note.split_once(": ") {
+                    Some((file, reason)) => (format!("{file} balances"), reason.to_string()),
+                    None => ("balances".to_string(), note),
+                };
+                self.pending_letters.push(DeadLetter {
+                    source: source.to_string(),
+                    position,
+                    reason,
+                    raw: String::new(),
+                    recorded_at: self.state.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+                });
+            }
+        }
+    }
+
+    /// Webhook bodies received since the last batch, decoded like the provider's file lines.
+    pub(super) async fn inbox_items(&self) -> anyhow::Result<VecDeque<Item>> {
+        let hooks = &self.config.webhooks;
+        let mut q = VecDeque::new();
+        for (id, provider, body) in self.store.inbox_pending(100_000).await? {
+            let format: reconlight_formats::Format =
+                provider.parse().map_err(anyhow::Error::msg)?;
+            let source = crate::config::SourceConfig::webhook(format, hooks);
+            let decoded = format.decode_message(body.as_bytes(), &source.format_options());
+            let mut notes = SourceNotes::default();
+            for mut item in items_of(&self.config, &source, "inbox", decoded, 0, &mut notes) {
+                item.position = id.clone();
+                if let Outcome::Error(e) = &mut item.outcome {
+                    *e = format!("{provider} webhook: {e}");
+                }
+                item.inbox_id = Some(id.clone());
+                q.push_back(item);
+            }
+        }
+        Ok(q)
+    }
+
+    pub(super) fn take_pending_letters(&mut self, dirty: &mut Dirty, stats: &mut RunStats) {
+        for letter in std::mem::take(&mut self.pending_letters) {
+            stats.dead_letters += 1;
+            self.state.dead_letter_count += 1;
+            dirty.outbox.push(OutboxMessage::new(
+                "dead_letters",
+                &letter.position,
+                &letter,
+                letter.recorded_at,
+            ));
+            dirty.dead_letters.push(letter);
+        }
+    }
+}
