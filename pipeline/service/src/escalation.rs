@@ -10,12 +10,14 @@ use reconlight_rules::template::render;
 use reconlight_rules::{Alert, AlertState};
 use serde::Deserialize;
 
+use crate::config::ConfigDuration;
+
 /// One tier: after how long since firing, and whom it notifies.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     /// `0s`, `4h`, `1d`...
-    pub after: String,
+    pub after: ConfigDuration,
     pub notify: Vec<String>,
 }
 
@@ -36,7 +38,7 @@ pub struct EscalationConfig {
 impl Default for EscalationConfig {
     fn default() -> Self {
         let tier = |after: &str, notify: &[&str]| Tier {
-            after: after.into(),
+            after: ConfigDuration(parse_duration(after).expect("a valid default")),
             notify: notify.iter().map(|s| s.to_string()).collect(),
         };
         EscalationConfig {
@@ -70,8 +72,7 @@ impl EscalationConfig {
             }
             let mut last = Duration::zero();
             for (i, t) in p.tiers.iter().enumerate() {
-                let d = parse_duration(&t.after)
-                    .map_err(|e| format!("escalation policy `{name}` tier {}: {e}", i + 1))?;
+                let d = t.after.0;
                 if d < last {
                     return Err(format!(
                         "escalation policy `{name}` tier {}: delays must not decrease",
@@ -100,7 +101,7 @@ impl EscalationConfig {
             .tiers
             .iter()
             .enumerate()
-            .filter(|(_, t)| parse_duration(&t.after).is_ok_and(|d| now - fired >= d))
+            .filter(|(_, t)| now - fired >= t.after.0)
             .map(|(i, _)| i)
             .next_back()?;
         let notify: Vec<String> = p.tiers[tier]

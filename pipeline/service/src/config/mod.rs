@@ -106,7 +106,7 @@ pub struct BusinessConfig {
     pub auto_confirm_confidence: u8,
     /// How contract numbers look in remittance text: a regex whose capture groups are
     /// re-assembled by `contract_no_template` into the CRM's spelling.
-    pub contract_no_pattern: String,
+    pub contract_no_pattern: ConfigRegex,
     pub contract_no_template: String,
 }
 
@@ -116,7 +116,8 @@ impl Default for BusinessConfig {
             time_zone: chrono_tz::Asia::Shanghai,
             amount_tolerance: Decimal::new(100, 2),
             auto_confirm_confidence: 90,
-            contract_no_pattern: r"(?i)HT[\s\-_/]*([0-9]{4})[\s\-_/]*([0-9]{6})".into(),
+            contract_no_pattern: ConfigRegex::new(r"(?i)HT[\s\-_/]*([0-9]{4})[\s\-_/]*([0-9]{6})")
+                .expect("the default contract number pattern compiles"),
             contract_no_template: "HT-${1}-${2}".into(),
         }
     }
@@ -174,6 +175,28 @@ impl<'de> Deserialize<'de> for ConfigDuration {
 impl std::fmt::Display for ConfigDuration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&reconlight_rules::duration::format_duration(self.0))
+    }
+}
+
+/// A regular expression, compiled when the configuration loads so that a typo is reported
+/// with the key that holds it rather than when the first statement arrives.
+#[derive(Clone, Debug)]
+pub struct ConfigRegex(regex::Regex);
+
+impl ConfigRegex {
+    pub fn new(pattern: &str) -> Result<Self, regex::Error> {
+        regex::Regex::new(pattern).map(ConfigRegex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfigRegex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        ConfigRegex::new(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -466,8 +489,6 @@ impl Config {
                 }
             }
         }
-        regex::Regex::new(&self.business.contract_no_pattern)
-            .map_err(|e| format!("business.contract_no_pattern: {e}"))?;
         self.escalation.validate()?;
         self.notifiers.validate()?;
         if self.workitems.sla_days.is_empty() {

@@ -64,7 +64,7 @@ impl Pipeline {
         );
         let rules = RuleRunner::load(&config).await;
         let finder = ContractRefFinder::new(
-            &config.business.contract_no_pattern,
+            config.business.contract_no_pattern.as_str(),
             &config.business.contract_no_template,
         )?;
         metrics.observe_state(&state);
