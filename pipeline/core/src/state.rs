@@ -481,41 +481,49 @@ impl LiveState {
     /// Replaces the matches, noting which credits' allocations changed, and where a credit
     /// that was allocated moved elsewhere, why (its match history).
     pub fn set_matches(&mut self, matches: Matches, dirty: &mut Dirty) {
+        let scope: BTreeSet<String> = matches.keys().chain(self.matches.keys()).cloned().collect();
+        self.replace_matches(&scope, matches, dirty);
+    }
+
+    /// Replaces the matches of the credits in `scope` with those in `matches` (a credit of
+    /// the scope without an entry there is no longer matched), as `set_matches` does.
+    pub fn replace_matches(
+        &mut self,
+        scope: &BTreeSet<String>,
+        mut matches: Matches,
+        dirty: &mut Dirty,
+    ) {
         let at = self.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
         let placed = |v: &[Allocation]| -> Vec<(String, u32, rust_decimal::Decimal)> {
             v.iter()
                 .map(|a| (a.contract_no.clone(), a.seq, a.amount))
                 .collect()
         };
-        for (k, v) in &matches {
-            let old = self.matches.get(k);
-            if old == Some(v) {
+        for k in scope {
+            let new = matches.remove(k).filter(|v| !v.is_empty());
+            let old = self.matches.get(k).filter(|v| !v.is_empty());
+            if old == new.as_ref() {
                 continue;
             }
             dirty.matches.insert(k.clone());
-            if let Some(old) = old.filter(|o| !o.is_empty() && placed(o) != placed(v)) {
+            if let Some(old) = old.filter(|o| new.as_ref().is_none_or(|n| placed(o) != placed(n))) {
+                let after = new.as_deref().unwrap_or_default();
                 dirty.match_history.push(MatchChange {
                     bank_ref: k.clone(),
                     at,
                     before: placed(old),
-                    after: placed(v),
-                    why: v.first().map(|a| a.explanation.clone()).unwrap_or_default(),
+                    after: placed(after),
+                    why: after
+                        .first()
+                        .map(|a| a.explanation.clone())
+                        .unwrap_or_default(),
                 });
             }
+            match new {
+                Some(v) => self.matches.insert(k.clone(), v),
+                None => self.matches.remove(k),
+            };
         }
-        for (k, v) in &self.matches {
-            if !matches.contains_key(k) && !v.is_empty() {
-                dirty.matches.insert(k.clone());
-                dirty.match_history.push(MatchChange {
-                    bank_ref: k.clone(),
-                    at,
-                    before: placed(v),
-                    after: Vec::new(),
-                    why: String::new(),
-                });
-            }
-        }
-        self.matches = matches;
     }
 
     /// Confirmed amount allocated to each installment.

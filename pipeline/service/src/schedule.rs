@@ -119,6 +119,13 @@ impl std::fmt::Display for Schedule {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Schedule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Schedule::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,12 +159,5 @@ mod tests {
             weekdays.last_between(sunday - Duration::minutes(1), sunday, tz),
             None
         );
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Schedule {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Schedule::parse(&text).map_err(serde::de::Error::custom)
     }
 }

@@ -11,8 +11,9 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 use reconlight_core::reconcile::diff::nightly_diff;
 use reconlight_core::reconcile::matching::MatchSettings;
-use reconlight_core::reconcile::reconcile_batch;
+use reconlight_core::reconcile::matching::incremental::differences_from_full;
 use reconlight_core::reconcile::reference::ContractRefFinder;
+use reconlight_core::reconcile::{Reconciler, reconcile_in_full};
 use reconlight_core::state::{Dirty, LiveState};
 use reconlight_formats::crm::CrmMapping;
 use reconlight_formats::model::{
@@ -196,6 +197,7 @@ fn work_items(records: &[Record], batch: usize) -> BTreeSet<Subject> {
     let tz = chrono_tz::Asia::Shanghai;
     let mapping = CrmMapping::default();
     let mut state = LiveState::default();
+    let mut reconciler = Reconciler::default();
     for chunk in records.chunks(batch) {
         let mut dirty = Dirty::default();
         for r in chunk {
@@ -203,7 +205,12 @@ fn work_items(records: &[Record], batch: usize) -> BTreeSet<Subject> {
                 .apply(r.clone(), "test", &mapping, &mut dirty)
                 .expect("valid record");
         }
-        reconcile_batch(&mut state, &mut dirty, &settings, tz, false);
+        reconciler.reconcile_batch(&mut state, &mut dirty, &settings, tz, &BTreeSet::new());
+        let wrong = differences_from_full(&state, &settings);
+        assert!(
+            wrong.is_empty(),
+            "incremental differs from full: {wrong:#?}"
+        );
     }
     let date = NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
     let (_, findings, _) = nightly_diff(&state, &settings, tz, date);
@@ -309,13 +316,14 @@ fn a_later_credit_naming_the_installment_moves_an_earlier_guess_and_says_so() {
         })
     };
     let mut state = LiveState::default();
-    let batch = |records: Vec<Record>, state: &mut LiveState| {
+    let mut reconciler = Reconciler::default();
+    let mut batch = |records: Vec<Record>, state: &mut LiveState| {
         let mut dirty = Dirty::default();
         for r in records {
             state.apply(r, "test", &mapping, &mut dirty).unwrap();
         }
         state.watermark = Some(at(signed + Duration::days(60)));
-        reconcile_batch(state, &mut dirty, &settings, tz, false);
+        reconciler.reconcile_batch(state, &mut dirty, &settings, tz, &BTreeSet::new());
         dirty
     };
     // Installment 3 (due 02-09) and 4 (01-25): the unhinted credit of 02-08 is nearest 3.
@@ -420,13 +428,7 @@ fn of_two_equal_payments_the_first_pays_and_the_later_is_the_duplicate() {
             .apply(Record::Bank(tx), "t", &mapping, &mut dirty)
             .unwrap();
     }
-    reconcile_batch(
-        &mut state,
-        &mut dirty,
-        &settings,
-        chrono_tz::Asia::Shanghai,
-        false,
-    );
+    reconcile_in_full(&mut state, &mut dirty, &settings, chrono_tz::Asia::Shanghai);
     let early = &state.matches["EARLY"][0];
     let later = &state.matches["LATER"][0];
     assert!(!early.duplicate, "{}", early.explanation);

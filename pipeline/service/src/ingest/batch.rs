@@ -9,7 +9,7 @@ use super::source::{Item, Outcome};
 use crate::alerts::RuleRunner;
 use reconlight_core::outbox::OutboxMessage;
 use reconlight_core::reconcile::matching::MatchSettings;
-use reconlight_core::reconcile::reconcile_batch;
+use reconlight_core::reconcile::matching::incremental::differences_from_full;
 use reconlight_core::state::{Applied, DeadLetter, Dirty};
 
 impl Pipeline {
@@ -121,24 +121,46 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Picks up what clerks did through the API or the CLI since the last look.
-    pub(super) async fn refresh_clerk_decisions(&mut self) -> anyhow::Result<bool> {
+    /// Picks up what clerks did through the API or the CLI since the last look, noting the
+    /// credits whose decision changed for the next reconciliation.
+    pub(super) async fn refresh_clerk_decisions(&mut self) -> anyhow::Result<()> {
         let manual = self.store.manual_decisions().await?;
-        let changed = manual != self.state.manual;
+        let changed = manual
+            .iter()
+            .filter(|(k, v)| self.state.manual.get(*k) != Some(*v))
+            .chain(
+                self.state
+                    .manual
+                    .iter()
+                    .filter(|(k, _)| !manual.contains_key(*k)),
+            )
+            .map(|(k, _)| k.clone());
+        self.decisions_changed.extend(changed.collect::<Vec<_>>());
         self.state.manual = manual;
-        Ok(changed)
+        Ok(())
     }
 
     pub(super) async fn reconcile_and_evaluate(&mut self, dirty: &mut Dirty) -> anyhow::Result<()> {
         let tz = self.config.business.time_zone;
-        let decisions_changed = self.refresh_clerk_decisions().await?;
-        let inputs_changed = dirty.touched_inputs() || decisions_changed;
+        self.refresh_clerk_decisions().await?;
+        let decisions = std::mem::take(&mut self.decisions_changed);
+        let inputs_changed = dirty.touched_inputs() || !decisions.is_empty();
         let settings = MatchSettings {
             tolerance: self.config.business.amount_tolerance,
             auto_confirm: self.config.business.auto_confirm_confidence,
             finder: &self.finder,
         };
-        reconcile_batch(&mut self.state, dirty, &settings, tz, decisions_changed);
+        self.reconciler
+            .reconcile_batch(&mut self.state, dirty, &settings, tz, &decisions);
+        if self.verify_incremental {
+            let wrong = differences_from_full(&self.state, &settings);
+            anyhow::ensure!(
+                wrong.is_empty(),
+                "the incremental matches differ from a full recomputation for {} credits:\n{}",
+                wrong.len(),
+                wrong.join("\n")
+            );
+        }
         let acks = self.store.alert_acks().await?;
         crate::alerts::apply_acks(&mut self.state, &acks, dirty);
         let now = self.now();
@@ -170,16 +192,12 @@ impl Pipeline {
         Ok(self.rules.rules.len())
     }
 
-    /// Re-evaluates the rules at the current clock without new input (the clock tick).
+    /// Re-evaluates the rules at the current clock without new input (the clock tick), after
+    /// bringing in what clerks decided since the last batch.
     pub async fn tick(&mut self) -> anyhow::Result<()> {
         let mut dirty = Dirty::default();
-        let now = self.now();
-        let acks = self.store.alert_acks().await?;
-        crate::alerts::apply_acks(&mut self.state, &acks, &mut dirty);
-        self.rules
-            .evaluate(&mut self.state, now, false, &mut dirty, &self.metrics)
-            .await;
-        if !dirty.alerts.is_empty() {
+        self.reconcile_and_evaluate(&mut dirty).await?;
+        if !(dirty.alerts.is_empty() && dirty.matches.is_empty()) {
             self.commit(&dirty, None).await?;
         }
         Ok(())

@@ -1,6 +1,6 @@
 //! The pipeline: one path for every record, one commit point per micro-batch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,8 @@ use crate::alerts::RuleRunner;
 use crate::config::{ClockMode, Config};
 use crate::metrics::Metrics;
 use crate::store::Store;
+use reconlight_core::reconcile::Reconciler;
+use reconlight_core::reconcile::matching::MatchSettings;
 use reconlight_core::reconcile::reference::ContractRefFinder;
 use reconlight_core::state::{DeadLetter, Dirty, LiveState};
 
@@ -36,6 +38,13 @@ pub struct Pipeline {
     pub rules: RuleRunner,
     pub metrics: Arc<Metrics>,
     pub(super) finder: ContractRefFinder,
+    /// What reconciliation remembers between batches.
+    pub(super) reconciler: Reconciler,
+    /// Credits whose clerk decision changed since the last reconciliation.
+    pub(super) decisions_changed: BTreeSet<String>,
+    /// Check after every batch that the incremental matches equal a full recomputation
+    /// (slow: for tests and for diagnosing a suspected difference).
+    pub verify_incremental: bool,
     pub(super) kafka: Option<KafkaFeed>,
     /// How long one `run_until_idle` may spend on Kafka: `None` reads until every assigned
     /// partition is applied to its end (`--until-idle`, tests); a budget lets a running
@@ -67,6 +76,14 @@ impl Pipeline {
             config.business.contract_no_pattern.as_str(),
             &config.business.contract_no_template,
         )?;
+        let reconciler = Reconciler::new(
+            &state,
+            &MatchSettings {
+                tolerance: config.business.amount_tolerance,
+                auto_confirm: config.business.auto_confirm_confidence,
+                finder: &finder,
+            },
+        );
         metrics.observe_state(&state);
         let kafka = match &config.kafka {
             Some(k) => KafkaFeed::open(&config, k, &state.positions)?,
@@ -79,6 +96,9 @@ impl Pipeline {
             rules,
             metrics,
             finder,
+            reconciler,
+            decisions_changed: BTreeSet::new(),
+            verify_incremental: false,
             kafka,
             kafka_budget: None,
             pending_letters: Vec::new(),

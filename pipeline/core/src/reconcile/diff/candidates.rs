@@ -40,10 +40,14 @@ impl<'a> OpenCredits<'a> {
             {
                 continue;
             }
-            if let Some(customer) = payers.identify_exactly(
-                tx.counterparty_account.as_deref(),
-                tx.counterparty_name.as_deref(),
-            ) {
+            if let Some(customer) = payers
+                .identify_exactly(
+                    tx.counterparty_account.as_deref(),
+                    tx.counterparty_name.as_deref(),
+                )
+                .and_then(|c| state.customers.get_key_value(c))
+                .map(|(id, _)| id.as_str())
+            {
                 open.by_customer.entry(customer).or_default().push(b);
                 open.payer.insert(tx.bank_ref.as_str(), customer);
             }

@@ -61,7 +61,7 @@ pub(super) fn findings(
         })
     };
 
-    let open_credits = OpenCredits::new(state, &matches, through);
+    let open_credits = OpenCredits::new(state, matches, through);
     for ((no, seq), inst) in &state.installments {
         let Some(contract) = state
             .contracts

@@ -31,8 +31,18 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Whether who paid decides where the credit belongs: its text names no contract that
+    /// can be paid, and not only cancelled ones.
+    pub fn asks_payer(&self) -> bool {
+        self.contracts.is_empty() && !self.cancelled_only
+    }
+
     /// The customers whose installments this credit may pay.
-    fn customers<'s>(&self, state: &'s LiveState, manual: Option<&ManualDecision>) -> Vec<&'s str> {
+    pub fn customers<'s>(
+        &self,
+        state: &'s LiveState,
+        manual: Option<&ManualDecision>,
+    ) -> Vec<&'s str> {
         let customer_of = |no: &str| state.contracts.get(no).map(|c| c.customer_id.as_str());
         let mut out: Vec<&str> = Vec::new();
         for a in manual.into_iter().flat_map(|m| &m.allocations) {
@@ -66,39 +76,48 @@ pub fn read_evidence(
     credits
         .iter()
         .zip(named)
-        .map(|(credit, (numbers, hints))| {
-            let mut evidence = Evidence {
-                hints,
-                ..Evidence::default()
-            };
-            let mut cancelled = 0;
-            for no in numbers {
-                match state.contracts.get(&no) {
-                    Some(c) if c.status == ContractStatus::Cancelled => cancelled += 1,
-                    Some(_) => evidence.contracts.push(no),
-                    None => {
-                        let near = one_digit_away(&no, |n| {
-                            state
-                                .contracts
-                                .get(n)
-                                .is_some_and(|c| c.status != ContractStatus::Cancelled)
-                        });
-                        evidence.unknown.push((no, near));
-                    }
-                }
-            }
-            evidence.cancelled_only = cancelled > 0 && evidence.contracts.is_empty();
-            if evidence.contracts.is_empty() && !evidence.cancelled_only {
-                evidence.payer = payers
-                    .identify(
-                        credit.tx.counterparty_account.as_deref(),
-                        credit.tx.counterparty_name.as_deref(),
-                    )
-                    .map(|(c, how)| (c.to_string(), how));
-            }
-            evidence
-        })
+        .map(|(credit, (numbers, hints))| evidence_of(state, payers, credit, &numbers, hints))
         .collect()
+}
+
+/// What one credit says, given the contract numbers and installments its text names.
+pub fn evidence_of(
+    state: &LiveState,
+    payers: &PayerIndex,
+    credit: &BankRow,
+    numbers: &[String],
+    hints: Vec<u32>,
+) -> Evidence {
+    let mut evidence = Evidence {
+        hints,
+        ..Evidence::default()
+    };
+    let mut cancelled = 0;
+    for no in numbers {
+        match state.contracts.get(no) {
+            Some(c) if c.status == ContractStatus::Cancelled => cancelled += 1,
+            Some(_) => evidence.contracts.push(no.clone()),
+            None => {
+                let near = one_digit_away(no, |n| {
+                    state
+                        .contracts
+                        .get(n)
+                        .is_some_and(|c| c.status != ContractStatus::Cancelled)
+                });
+                evidence.unknown.push((no.clone(), near));
+            }
+        }
+    }
+    evidence.cancelled_only = cancelled > 0 && evidence.contracts.is_empty();
+    if evidence.asks_payer() {
+        evidence.payer = payers
+            .identify(
+                credit.tx.counterparty_account.as_deref(),
+                credit.tx.counterparty_name.as_deref(),
+            )
+            .map(|(c, how)| (c.to_string(), how));
+    }
+    evidence
 }
 
 /// The contract numbers that differ from `no` in one digit or by two neighbouring digits

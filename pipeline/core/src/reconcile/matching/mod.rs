@@ -16,6 +16,7 @@ pub use crate::derived::{Allocation, ManualAllocation, ManualDecision, MatchRule
 
 mod allocate;
 mod evidence;
+pub mod incremental;
 mod payer;
 
 use super::reference::ContractRefFinder;

@@ -2,7 +2,7 @@
 //! account, by the payer's normalized company name, or (as a suggestion for a clerk only)
 //! by a name that is merely similar.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use reconlight_formats::model::Customer;
 
@@ -33,24 +33,40 @@ pub enum PayerMatch {
     },
 }
 
-/// A customer's id, name and the character pairs of its normalized name.
-type IndexedName<'s> = (&'s str, &'s str, Vec<(char, char)>);
+/// One indexed customer: its id, name, normalized account and name, and the character
+/// pairs of the normalized name.
+struct Indexed {
+    id: String,
+    name: String,
+    account: Option<String>,
+    normalized: String,
+    grams: Vec<(char, char)>,
+}
 
-/// Indexes of the customers by account, normalized name and name fragments.
-pub struct PayerIndex<'s> {
-    by_account: HashMap<String, &'s str>,
-    /// `None` when two customers share a normalized name: it identifies neither.
-    by_name: HashMap<String, Option<&'s str>>,
-    names: Vec<IndexedName<'s>>,
-    by_bigram: HashMap<(char, char), Vec<usize>>,
+/// Indexes of the customers by account, normalized name and name fragments, kept up to
+/// date as customers change (`upsert`, `remove`) so that a batch need not rebuild it.
+#[derive(Default)]
+pub struct PayerIndex {
+    /// Customers by slot; a removed customer's slot is reused.
+    slots: Vec<Option<Indexed>>,
+    free: Vec<u32>,
+    slot_of: HashMap<String, u32>,
+    /// Several customers may share an account; the greatest id wins, as in the CRM's order.
+    by_account: HashMap<String, BTreeSet<String>>,
+    /// A normalized name shared by two customers identifies neither.
+    by_name: HashMap<String, BTreeSet<String>>,
+    by_bigram: HashMap<(char, char), Vec<u32>>,
 }
 
 /// Similar names below this are not suggested.
 pub const MIN_SIMILARITY: f64 = 0.6;
 /// The best similar name must lead the next one by this much.
 pub const SIMILARITY_MARGIN: f64 = 0.1;
+/// A customer whose name is less similar than this to a payer's can change neither the
+/// best similar name nor whether it leads by the margin.
+pub const RELEVANT_SIMILARITY: f64 = MIN_SIMILARITY - SIMILARITY_MARGIN - 1e-9;
 
-fn bigrams(normalized: &str) -> Vec<(char, char)> {
+pub(crate) fn bigrams(normalized: &str) -> Vec<(char, char)> {
     let chars: Vec<char> = normalized.chars().collect();
     let mut out: Vec<(char, char)> = chars.windows(2).map(|w| (w[0], w[1])).collect();
     out.sort_unstable();
@@ -59,7 +75,7 @@ fn bigrams(normalized: &str) -> Vec<(char, char)> {
 }
 
 /// Dice coefficient of two sorted, deduplicated bigram sets.
-fn dice(a: &[(char, char)], b: &[(char, char)]) -> f64 {
+pub(crate) fn dice(a: &[(char, char)], b: &[(char, char)]) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
@@ -86,57 +102,133 @@ pub fn name_similarity(a: &str, b: &str) -> f64 {
     )
 }
 
-impl<'s> PayerIndex<'s> {
-    pub fn new(customers: impl Iterator<Item = &'s Customer>) -> Self {
-        let mut index = PayerIndex {
-            by_account: HashMap::new(),
-            by_name: HashMap::new(),
-            names: Vec::new(),
-            by_bigram: HashMap::new(),
-        };
+/// The account and normalized name a customer is known by, as the index sees them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PayerKeys {
+    pub account: Option<String>,
+    pub name: String,
+    pub grams: Vec<(char, char)>,
+}
+
+impl PayerIndex {
+    pub fn new<'s>(customers: impl Iterator<Item = &'s Customer>) -> Self {
+        let mut index = PayerIndex::default();
         for c in customers {
-            if let Some(acct) = c
-                .bank_account_no
-                .as_deref()
-                .map(normalize_account)
-                .filter(|a| !a.is_empty())
-            {
-                index.by_account.insert(acct, c.customer_id.as_str());
-            }
-            let name = normalize_company_name(&c.name);
-            if name.is_empty() {
-                continue;
-            }
-            index
-                .by_name
-                .entry(name.clone())
-                .and_modify(|v| *v = None)
-                .or_insert(Some(c.customer_id.as_str()));
-            let grams = bigrams(&name);
-            for g in &grams {
-                index
-                    .by_bigram
-                    .entry(*g)
-                    .or_default()
-                    .push(index.names.len());
-            }
-            index
-                .names
-                .push((c.customer_id.as_str(), c.name.as_str(), grams));
+            index.upsert(c);
         }
         index
     }
 
+    /// The keys a customer is indexed under, if it is.
+    pub fn keys_of(&self, customer_id: &str) -> Option<PayerKeys> {
+        let slot = self.slots[*self.slot_of.get(customer_id)? as usize].as_ref()?;
+        Some(PayerKeys {
+            account: slot.account.clone(),
+            name: slot.normalized.clone(),
+            grams: slot.grams.clone(),
+        })
+    }
+
+    /// Adds a customer, or replaces what the index knew of it.
+    pub fn upsert(&mut self, c: &Customer) {
+        self.remove(&c.customer_id);
+        let account = c
+            .bank_account_no
+            .as_deref()
+            .map(normalize_account)
+            .filter(|a| !a.is_empty());
+        if let Some(acct) = &account {
+            self.by_account
+                .entry(acct.clone())
+                .or_default()
+                .insert(c.customer_id.clone());
+        }
+        let normalized = normalize_company_name(&c.name);
+        let grams = if normalized.is_empty() {
+            Vec::new()
+        } else {
+            self.by_name
+                .entry(normalized.clone())
+                .or_default()
+                .insert(c.customer_id.clone());
+            bigrams(&normalized)
+        };
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        for g in &grams {
+            self.by_bigram.entry(*g).or_default().push(slot);
+        }
+        self.slots[slot as usize] = Some(Indexed {
+            id: c.customer_id.clone(),
+            name: c.name.clone(),
+            account,
+            normalized,
+            grams,
+        });
+        self.slot_of.insert(c.customer_id.clone(), slot);
+    }
+
+    /// Forgets a customer.
+    pub fn remove(&mut self, customer_id: &str) {
+        let Some(slot) = self.slot_of.remove(customer_id) else {
+            return;
+        };
+        let Some(old) = self.slots[slot as usize].take() else {
+            return;
+        };
+        self.free.push(slot);
+        let forget = |map: &mut HashMap<String, BTreeSet<String>>, key: &str| {
+            if let Some(ids) = map.get_mut(key) {
+                ids.remove(customer_id);
+                if ids.is_empty() {
+                    map.remove(key);
+                }
+            }
+        };
+        if let Some(acct) = &old.account {
+            forget(&mut self.by_account, acct);
+        }
+        if !old.normalized.is_empty() {
+            forget(&mut self.by_name, &old.normalized);
+        }
+        for g in &old.grams {
+            if let Some(list) = self.by_bigram.get_mut(g) {
+                if let Some(at) = list.iter().position(|s| *s == slot) {
+                    list.swap_remove(at);
+                }
+                if list.is_empty() {
+                    self.by_bigram.remove(g);
+                }
+            }
+        }
+    }
+
+    fn by_account(&self, acct: &str) -> Option<&str> {
+        self.by_account
+            .get(acct)
+            .and_then(|ids| ids.last())
+            .map(String::as_str)
+    }
+
     /// The customer a payer's account or exact (normalized) name belongs to, without
     /// looking for similar names.
-    pub fn identify_exactly(&self, account: Option<&str>, name: Option<&str>) -> Option<&'s str> {
+    pub fn identify_exactly(&self, account: Option<&str>, name: Option<&str>) -> Option<&str> {
         if let Some(acct) = account.map(normalize_account).filter(|a| !a.is_empty())
-            && let Some(c) = self.by_account.get(&acct)
+            && let Some(c) = self.by_account(&acct)
         {
             return Some(c);
         }
         let name = name.map(normalize_company_name).filter(|n| !n.is_empty())?;
-        self.by_name.get(&name).copied().flatten()
+        self.by_name
+            .get(&name)
+            .filter(|ids| ids.len() == 1)
+            .and_then(|ids| ids.first())
+            .map(String::as_str)
     }
 
     /// The customer a payer is, and how that was found.
@@ -144,40 +236,43 @@ impl<'s> PayerIndex<'s> {
         &self,
         account: Option<&str>,
         name: Option<&str>,
-    ) -> Option<(&'s str, PayerMatch)> {
+    ) -> Option<(&str, PayerMatch)> {
         if let Some(acct) = account.map(normalize_account).filter(|a| !a.is_empty())
-            && let Some(c) = self.by_account.get(&acct)
+            && let Some(c) = self.by_account(&acct)
         {
             return Some((c, PayerMatch::Account { account: acct }));
         }
         let name = name.map(normalize_company_name).filter(|n| !n.is_empty())?;
         if let Some(found) = self.by_name.get(&name) {
             // A shared name identifies nobody, not even by similarity.
-            return found.map(|c| (c, PayerMatch::Name { normalized: name }));
+            return (found.len() == 1)
+                .then(|| found.first())
+                .flatten()
+                .map(|c| (c.as_str(), PayerMatch::Name { normalized: name }));
         }
         let grams = bigrams(&name);
-        let mut shared: HashMap<usize, usize> = HashMap::new();
+        let mut shared: HashMap<u32, usize> = HashMap::new();
         for g in &grams {
             for &i in self.by_bigram.get(g).into_iter().flatten() {
                 *shared.entry(i).or_default() += 1;
             }
         }
-        let mut scored: Vec<(f64, usize)> = shared
+        let mut scored: Vec<(f64, &Indexed)> = shared
             .keys()
-            .map(|&i| (dice(&grams, &self.names[i].2), i))
+            .filter_map(|&i| self.slots[i as usize].as_ref())
+            .map(|c| (dice(&grams, &c.grams), c))
             .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let (best, i) = *scored.first()?;
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+        let (best, customer) = *scored.first()?;
         let runner_up = scored.get(1).map(|s| s.0).unwrap_or(0.0);
         if best < MIN_SIMILARITY || best - runner_up < SIMILARITY_MARGIN {
             return None;
         }
-        let (customer, customer_name, _) = self.names[i];
         Some((
-            customer,
+            customer.id.as_str(),
             PayerMatch::SimilarName {
                 similarity: best,
-                customer_name: customer_name.to_string(),
+                customer_name: customer.name.clone(),
             },
         ))
     }

@@ -156,7 +156,7 @@ pub(super) fn sets(book: &mut Book, claims: &mut [Option<Claim>], credits: &[Uni
             .copied()
             .filter(|&i| book.open(i))
             .collect();
-        if let Some(set) = combination(&book, &open, amount(c)) {
+        if let Some(set) = combination(book, &open, amount(c)) {
             let names = book.names(&set);
             let (rule, confidence) = match claim.tier {
                 Tier::Contract => (MatchRule::ContractReferenceCombined, claim.confidence),
@@ -369,7 +369,7 @@ pub(super) fn weak_evidence(
             });
         let (set, confidence) = match single {
             Some(i) => (vec![i], claim.confidence),
-            None => match combination(&book, &open, amount(c)) {
+            None => match combination(book, &open, amount(c)) {
                 Some(set) => (set, claim.confidence.saturating_sub(5)),
                 None => continue,
             },

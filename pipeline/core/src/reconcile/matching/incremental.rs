@@ -1,0 +1,410 @@
+//! Matching that follows the change, not the history. What each credit's text names is read
+//! once and remembered, with indexes from each contract number, account and payer name back
+//! to the credits that mention it; a batch then re-reads the evidence of only the credits
+//! its changes can concern, and re-allocates only the units (`evidence::Unit`) those credits
+//! and the changed contracts and customers belong to. Units share nothing, so the result is
+//! the one `match_credits` computes over everything (`differences_from_full` checks it).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use reconlight_formats::model::{ContractStatus, Customer};
+
+use super::evidence::{Evidence, Unit, UnitCredit, evidence_of, one_digit_away};
+use super::payer::{PayerIndex, PayerKeys, RELEVANT_SIMILARITY, bigrams, dice, normalize_account};
+use super::{MatchSettings, Matches, allocate_units, is_live_credit, read_references};
+use crate::reconcile::reference::normalize_company_name;
+use crate::state::{BankRow, LiveState};
+
+/// What the matcher remembers of one live credit.
+struct CreditFacts {
+    /// The contract numbers its text names, known or not.
+    numbers: Vec<String>,
+    evidence: Evidence,
+    /// The contracts a clerk allocated it to.
+    manual_contracts: Vec<String>,
+    /// The customers it may pay (its unit's links).
+    customers: Vec<String>,
+    /// The keys its payer is looked up by, when the evidence asks who paid.
+    payer_keys: Vec<String>,
+    /// The payer name's character pairs, when no customer has its account or exact name.
+    inexact: Option<Vec<(char, char)>>,
+}
+
+/// The changes a batch made that matching depends on.
+pub struct MatchChanges<'a> {
+    pub credits: &'a BTreeSet<String>,
+    pub contracts: &'a BTreeSet<String>,
+    pub customers: &'a BTreeSet<String>,
+    /// Contracts whose installments changed.
+    pub installments: &'a BTreeSet<String>,
+    /// Credits whose clerk decision changed.
+    pub decisions: &'a BTreeSet<String>,
+}
+
+/// The matcher's memory between batches.
+#[derive(Default)]
+pub struct IncrementalMatcher {
+    payers: PayerIndex,
+    credits: HashMap<String, CreditFacts>,
+    /// Contract number (as read in a text, or a clerk's allocation) to the credits naming it.
+    mentions: HashMap<String, BTreeSet<String>>,
+    /// Payer account (`acct:`) or normalized name (`name:`) to the credits asking for it.
+    payer_keys: HashMap<String, BTreeSet<String>>,
+    /// Credits whose payer no customer's account or exact name identifies.
+    inexact: BTreeSet<String>,
+    /// Customer to the credits that may pay it.
+    credits_of: HashMap<String, BTreeSet<String>>,
+    /// Customer to its contracts, and each contract's customer.
+    contracts_of: HashMap<String, BTreeSet<String>>,
+    customer_of: HashMap<String, String>,
+}
+
+fn add_to(map: &mut HashMap<String, BTreeSet<String>>, key: &str, value: &str) {
+    map.entry(key.to_string())
+        .or_default()
+        .insert(value.to_string());
+}
+
+fn remove_from(map: &mut HashMap<String, BTreeSet<String>>, key: &str, value: &str) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(value);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+fn payer_keys_of(row: &BankRow) -> Vec<String> {
+    let mut keys = Vec::new();
+    if let Some(a) = row
+        .tx
+        .counterparty_account
+        .as_deref()
+        .map(normalize_account)
+        .filter(|a| !a.is_empty())
+    {
+        keys.push(format!("acct:{a}"));
+    }
+    if let Some(n) = row
+        .tx
+        .counterparty_name
+        .as_deref()
+        .map(normalize_company_name)
+        .filter(|n| !n.is_empty())
+    {
+        keys.push(format!("name:{n}"));
+    }
+    keys
+}
+
+impl IncrementalMatcher {
+    /// Reads every credit of the state once.
+    pub fn new(state: &LiveState, settings: &MatchSettings) -> Self {
+        let mut m = IncrementalMatcher {
+            payers: PayerIndex::new(state.customers.values()),
+            ..Default::default()
+        };
+        for c in state.contracts.values() {
+            m.customer_of
+                .insert(c.contract_no.clone(), c.customer_id.clone());
+            add_to(&mut m.contracts_of, &c.customer_id, &c.contract_no);
+        }
+        let credits: Vec<&BankRow> = state.bank.values().filter(|b| is_live_credit(b)).collect();
+        let texts: Vec<&str> = credits.iter().map(|c| c.tx.remittance.as_str()).collect();
+        let named = read_references(settings.finder, &texts);
+        for (row, (numbers, hints)) in credits.into_iter().zip(named) {
+            m.remember(state, row, numbers, hints);
+        }
+        m
+    }
+
+    /// Brings the matches up to date with a batch's changes: re-reads what the changes
+    /// concern and re-allocates the units they touch.
+    pub fn update(
+        &mut self,
+        state: &mut LiveState,
+        changes: &MatchChanges,
+        settings: &MatchSettings,
+        dirty: &mut crate::state::Dirty,
+    ) {
+        let mut recheck: BTreeSet<String> = changes.credits.clone();
+        recheck.extend(changes.decisions.iter().cloned());
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for no in changes.contracts {
+            // The credits naming it, or a number one slip away from it.
+            recheck.extend(self.mentions.get(no).into_iter().flatten().cloned());
+            for near in one_digit_away(no, |n| self.mentions.contains_key(n)) {
+                recheck.extend(self.mentions[&near].iter().cloned());
+            }
+            if let Some(old) = self.customer_of.remove(no) {
+                remove_from(&mut self.contracts_of, &old, no);
+                touched.insert(old);
+            }
+            if let Some(c) = state.contracts.get(no) {
+                self.customer_of.insert(no.clone(), c.customer_id.clone());
+                add_to(&mut self.contracts_of, &c.customer_id, no);
+                touched.insert(c.customer_id.clone());
+            }
+        }
+        for no in changes.installments {
+            touched.extend(self.customer_of.get(no).cloned());
+        }
+        for id in changes.customers {
+            let old = self.payers.keys_of(id);
+            match state.customers.get(id) {
+                Some(c) => self.payers.upsert(c),
+                None => self.payers.remove(id),
+            }
+            let new = state.customers.get(id).map(customer_keys);
+            for keys in old.iter().chain(new.iter()) {
+                self.payers_concerned(keys, &mut recheck);
+            }
+            touched.insert(id.clone());
+        }
+        let mut scope = recheck.clone();
+        let recheck: Vec<&BankRow> = recheck
+            .iter()
+            .filter_map(|r| {
+                self.forget(r, &mut touched);
+                state.bank.get(r).filter(|b| is_live_credit(b))
+            })
+            .collect();
+        let texts: Vec<&str> = recheck.iter().map(|c| c.tx.remittance.as_str()).collect();
+        let named = read_references(settings.finder, &texts);
+        for (row, (numbers, hints)) in recheck.into_iter().zip(named) {
+            let facts = self.remember(state, row, numbers, hints);
+            touched.extend(facts.customers.iter().cloned());
+        }
+        let (units, in_units) = self.units_of(state, &touched);
+        scope.extend(in_units);
+        let matches: Matches = allocate_units(&units, settings);
+        state.replace_matches(&scope, matches, dirty);
+    }
+
+    /// The credits a change of this customer's account or name can concern.
+    fn payers_concerned(&self, keys: &PayerKeys, out: &mut BTreeSet<String>) {
+        let mut lookup =
+            |key: String| out.extend(self.payer_keys.get(&key).into_iter().flatten().cloned());
+        if let Some(a) = &keys.account {
+            lookup(format!("acct:{a}"));
+        }
+        if !keys.name.is_empty() {
+            lookup(format!("name:{}", keys.name));
+        }
+        if keys.grams.is_empty() {
+            return;
+        }
+        for r in &self.inexact {
+            if let Some(grams) = self.credits.get(r).and_then(|f| f.inexact.as_ref())
+                && dice(grams, &keys.grams) >= RELEVANT_SIMILARITY
+            {
+                out.insert(r.clone());
+            }
+        }
+    }
+
+    /// Drops what was remembered of a credit, noting the customers it pointed at.
+    fn forget(&mut self, bank_ref: &str, touched: &mut BTreeSet<String>) {
+        let Some(facts) = self.credits.remove(bank_ref) else {
+            return;
+        };
+        for no in mention_keys(&facts) {
+            remove_from(&mut self.mentions, &no, bank_ref);
+        }
+        for key in &facts.payer_keys {
+            remove_from(&mut self.payer_keys, key, bank_ref);
+        }
+        self.inexact.remove(bank_ref);
+        for c in &facts.customers {
+            remove_from(&mut self.credits_of, c, bank_ref);
+        }
+        touched.extend(facts.customers);
+    }
+
+    /// Reads a live credit's evidence and indexes it.
+    fn remember(
+        &mut self,
+        state: &LiveState,
+        row: &BankRow,
+        numbers: Vec<String>,
+        hints: Vec<u32>,
+    ) -> &CreditFacts {
+        let bank_ref = row.tx.bank_ref.clone();
+        let evidence = evidence_of(state, &self.payers, row, &numbers, hints);
+        let manual = state.manual.get(&bank_ref);
+        let customers: Vec<String> = evidence
+            .customers(state, manual)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let asks_payer = evidence.asks_payer();
+        let payer_keys = if asks_payer {
+            payer_keys_of(row)
+        } else {
+            Vec::new()
+        };
+        let exact = matches!(
+            evidence.payer,
+            Some((
+                _,
+                super::PayerMatch::Account { .. } | super::PayerMatch::Name { .. }
+            ))
+        );
+        let inexact = (asks_payer && !exact)
+            .then(|| {
+                row.tx
+                    .counterparty_name
+                    .as_deref()
+                    .map(normalize_company_name)
+                    .filter(|n| !n.is_empty())
+                    .map(|n| bigrams(&n))
+            })
+            .flatten();
+        let manual_contracts = manual
+            .into_iter()
+            .flat_map(|m| &m.allocations)
+            .map(|a| a.contract_no.clone())
+            .collect();
+        let facts = CreditFacts {
+            numbers,
+            evidence,
+            manual_contracts,
+            customers,
+            payer_keys,
+            inexact,
+        };
+        for no in mention_keys(&facts) {
+            add_to(&mut self.mentions, &no, &bank_ref);
+        }
+        for key in &facts.payer_keys {
+            add_to(&mut self.payer_keys, key, &bank_ref);
+        }
+        if facts.inexact.is_some() {
+            self.inexact.insert(bank_ref.clone());
+        }
+        for c in &facts.customers {
+            add_to(&mut self.credits_of, c, &bank_ref);
+        }
+        self.credits.entry(bank_ref).or_insert(facts)
+    }
+
+    /// The units holding these customers, and every credit in them.
+    fn units_of<'s>(
+        &'s self,
+        state: &'s LiveState,
+        customers: &BTreeSet<String>,
+    ) -> (Vec<Unit<'s>>, BTreeSet<String>) {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut in_units = BTreeSet::new();
+        let mut units = Vec::new();
+        for start in customers {
+            if !seen.insert(start.as_str()) {
+                continue;
+            }
+            let (mut members, mut credits) = (vec![start.as_str()], BTreeSet::new());
+            let mut queue = vec![start.as_str()];
+            while let Some(c) = queue.pop() {
+                for r in self.credits_of.get(c).into_iter().flatten() {
+                    if !credits.insert(r.as_str()) {
+                        continue;
+                    }
+                    for other in &self.credits[r].customers {
+                        if seen.insert(other.as_str()) {
+                            members.push(other.as_str());
+                            queue.push(other.as_str());
+                        }
+                    }
+                }
+            }
+            if credits.is_empty() {
+                continue;
+            }
+            in_units.extend(credits.iter().map(|r| r.to_string()));
+            units.push(self.unit(state, &members, &credits));
+        }
+        (units, in_units)
+    }
+
+    /// One unit, in the order `evidence::units` builds it.
+    fn unit<'s>(
+        &'s self,
+        state: &'s LiveState,
+        members: &[&str],
+        credits: &BTreeSet<&str>,
+    ) -> Unit<'s> {
+        let mut unit = Unit::default();
+        let members: HashSet<&str> = members.iter().copied().collect();
+        let mut rows: Vec<&BankRow> = credits.iter().filter_map(|r| state.bank.get(*r)).collect();
+        rows.sort_by(|a, b| {
+            (a.tx.booking_date, &a.tx.bank_ref).cmp(&(b.tx.booking_date, &b.tx.bank_ref))
+        });
+        for row in rows {
+            unit.credits.push(UnitCredit {
+                row,
+                evidence: self.credits[&row.tx.bank_ref].evidence.clone(),
+                manual: state.manual.get(&row.tx.bank_ref),
+            });
+        }
+        let contracts: BTreeSet<&str> = members
+            .iter()
+            .flat_map(|c| self.contracts_of.get(*c).into_iter().flatten())
+            .map(String::as_str)
+            .collect();
+        for no in contracts {
+            let payable = state
+                .contracts
+                .get(no)
+                .is_some_and(|c| c.status != ContractStatus::Cancelled);
+            for inst in state
+                .installments
+                .range((no.to_string(), 0)..=(no.to_string(), u32::MAX))
+                .map(|(_, i)| i)
+                .filter(|i| members.contains(&i.customer_id.as_str()))
+            {
+                unit.installments.push(inst);
+                unit.payable.push(payable);
+            }
+        }
+        unit
+    }
+}
+
+/// The numbers a credit is found by when a contract changes: those its text names and
+/// those a clerk allocated it to.
+fn mention_keys(facts: &CreditFacts) -> Vec<String> {
+    let mut keys = facts.numbers.clone();
+    keys.extend(facts.manual_contracts.iter().cloned());
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn customer_keys(c: &Customer) -> PayerKeys {
+    let name = normalize_company_name(&c.name);
+    PayerKeys {
+        account: c
+            .bank_account_no
+            .as_deref()
+            .map(normalize_account)
+            .filter(|a| !a.is_empty()),
+        grams: bigrams(&name),
+        name,
+    }
+}
+
+/// The credits whose allocation differs from a full recomputation, with both versions:
+/// empty when the incremental matches are right.
+pub fn differences_from_full(state: &LiveState, settings: &MatchSettings) -> Vec<String> {
+    let full = super::match_credits(state, settings, None);
+    let keys: BTreeSet<&String> = full.keys().chain(state.matches.keys()).collect();
+    keys.into_iter()
+        .filter(|k| full.get(*k) != state.matches.get(*k))
+        .map(|k| {
+            format!(
+                "{k}: kept {:?}, recomputed {:?}",
+                state.matches.get(k),
+                full.get(k)
+            )
+        })
+        .collect()
+}
