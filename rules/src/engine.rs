@@ -111,6 +111,24 @@ impl Engine {
         Ok(())
     }
 
+    /// Reads from the rule's plans which rows its answer for one subject depends on (see
+    /// `scope`). The plans are taken before optimization, which folds the clock away.
+    pub async fn analyse(
+        &self,
+        rule: &Rule,
+        on_offer: &[crate::scope::Partitioning<'_>],
+    ) -> Result<crate::scope::Analysis, RuleError> {
+        let state = self.ctx.state();
+        let mut plans = Vec::new();
+        for sql in std::iter::once(&rule.sql).chain(rule.resolve_sql.iter()) {
+            plans.push(state.create_logical_plan(sql).await.map_err(|e| {
+                rule.sql_error(format!("{}: {}", rule.id, first_line(&e.to_string())))
+            })?);
+        }
+        let plans: Vec<&datafusion::logical_expr::LogicalPlan> = plans.iter().collect();
+        Ok(crate::scope::analyse(&plans, on_offer))
+    }
+
     /// Runs a rule at the given pipeline time.
     pub async fn evaluate(&self, rule: &Rule, now: DateTime<Utc>) -> Result<Evaluation, RuleError> {
         let started = Instant::now();

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod lifecycle;
 pub mod pack;
 pub mod rule;
+pub mod scope;
 pub mod template;
 pub mod testing;
 

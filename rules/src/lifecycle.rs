@@ -48,6 +48,24 @@ pub fn apply(
     current: &BTreeMap<String, Alert>,
     now: DateTime<Utc>,
 ) -> Vec<(Alert, Option<Transition>)> {
+    apply_among(
+        rule,
+        evaluation,
+        current,
+        current.values().filter(|a| a.rule_id == rule.id),
+        now,
+    )
+}
+
+/// `apply` for an evaluation that covered only some subjects: of the rule's alerts not in
+/// breach, only those in `evaluated` (the subjects the evaluation looked at) may clear.
+pub fn apply_among<'a>(
+    rule: &Rule,
+    evaluation: &Evaluation,
+    current: &BTreeMap<String, Alert>,
+    evaluated: impl Iterator<Item = &'a Alert>,
+    now: DateTime<Utc>,
+) -> Vec<(Alert, Option<Transition>)> {
     let mut changes = Vec::new();
     let breaching: BTreeMap<&str, &Breach> = evaluation
         .breaches
@@ -61,7 +79,7 @@ pub fn apply(
             changes.push(change);
         }
     }
-    for alert in current.values().filter(|a| a.rule_id == rule.id) {
+    for alert in evaluated {
         if breaching.contains_key(alert.subject.as_str()) {
             continue;
         }

@@ -2,17 +2,20 @@
 //! to the state, the store and the outbox. A rule that fails to load or to run is skipped
 //! and raises a red meta-alert; the other rules go on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use reconlight_rules::lifecycle::apply;
+use reconlight_rules::lifecycle::{apply, apply_among};
 use reconlight_rules::pack::{load_dir, load_embedded};
-use reconlight_rules::{Breach, Engine, Evaluation, Level, Rule, RuleError, Transition};
+use reconlight_rules::scope::{Analysis, Scope};
+use reconlight_rules::{
+    Alert, AlertState, Breach, Engine, Evaluation, Level, Rule, RuleError, Transition,
+};
 
 use crate::config::Config;
 use crate::escalation::EscalationConfig;
 use crate::metrics::Metrics;
-use crate::tables::build_tables;
+use crate::tables::{PARTITIONINGS, Selection, SubjectIndex, build_selected, build_tables};
 use reconlight_core::outbox::OutboxMessage;
 use reconlight_core::state::{Dirty, LiveState};
 
@@ -30,6 +33,24 @@ pub struct RuleRunner {
     tz: chrono_tz::Tz,
     extra_tables: std::collections::BTreeMap<String, reconlight_formats::crm::extra::ExtraTable>,
     escalation: EscalationConfig,
+    /// How each rule can be evaluated when a batch changed some subjects, by rule id.
+    pub analyses: BTreeMap<String, Analysis>,
+    /// Each contract's rows in the other tables.
+    index: SubjectIndex,
+    /// Pending and firing alerts by rule: the ones an evaluation may change.
+    active: BTreeMap<String, BTreeSet<String>>,
+    /// Rules that failed when last run, reported by the meta-rule.
+    failing: BTreeMap<String, RuleError>,
+    /// `[rules] full_every`.
+    pub full_every: std::time::Duration,
+    last_full: Option<std::time::Instant>,
+    /// The pipeline time of the last full evaluation.
+    last_now: Option<DateTime<Utc>>,
+    /// Some evaluation was put off since the last full one.
+    pub behind: bool,
+    /// Check every partitioned evaluation against a full one (slow: tests, diagnosis).
+    pub verify: bool,
+    pub verify_failures: Vec<String>,
 }
 
 impl RuleRunner {
@@ -58,9 +79,17 @@ impl RuleRunner {
             broken.insert(e.file.clone(), e);
         }
         let mut rules = Vec::new();
+        let mut analyses = BTreeMap::new();
         for rule in loaded.rules {
-            match engine.check(&rule).await {
-                Ok(()) => rules.push(rule),
+            let checked = match engine.check(&rule).await {
+                Ok(()) => engine.analyse(&rule, &PARTITIONINGS).await,
+                Err(e) => Err(e),
+            };
+            match checked {
+                Ok(analysis) => {
+                    analyses.insert(rule.id.clone(), analysis);
+                    rules.push(rule);
+                }
                 Err(e) => {
                     tracing::error!("rule skipped: {e}");
                     broken.insert(rule.id.clone(), e);
@@ -83,58 +112,245 @@ impl RuleRunner {
             tz,
             extra_tables: config.crm.tables.clone(),
             escalation: config.escalation.clone(),
+            analyses,
+            index: SubjectIndex::default(),
+            active: BTreeMap::new(),
+            failing: BTreeMap::new(),
+            full_every: config.rules.full_every.0.to_std().unwrap_or_default(),
+            last_full: None,
+            last_now: None,
+            behind: false,
+            verify: false,
+            verify_failures: Vec::new(),
         }
     }
 
-    /// Evaluates every rule at `now` and applies the alert lifecycle.
-    pub async fn evaluate(
+    /// Indexes the state the rules will be evaluated over (at start-up and after a reload).
+    pub fn attach(&mut self, state: &LiveState) {
+        self.index = SubjectIndex::new(state);
+        self.active.clear();
+        for a in state.alerts.values() {
+            if a.state != AlertState::Resolved {
+                self.active
+                    .entry(a.rule_id.clone())
+                    .or_default()
+                    .insert(a.id.clone());
+            }
+        }
+    }
+
+    /// Whether a full evaluation is due: the interval has passed since the last one.
+    fn full_due(&self) -> bool {
+        self.last_full
+            .is_none_or(|at| at.elapsed() >= self.full_every)
+    }
+
+    /// Brings the alerts up to date with a batch: each rule partitioned by a key (see
+    /// `reconlight_rules::scope`) is evaluated over the rows of the subjects the batch
+    /// changed; the other rules, and what the clock alone changes, wait for the next full
+    /// evaluation, which runs here when `[rules] full_every` has passed since the last.
+    pub async fn evaluate_batch(
         &mut self,
         state: &mut LiveState,
         now: DateTime<Utc>,
-        refresh_tables: bool,
         dirty: &mut Dirty,
         metrics: &Metrics,
     ) {
-        if refresh_tables {
-            let started = std::time::Instant::now();
-            for (name, batch) in build_tables(state, self.tolerance, self.tz, &self.extra_tables) {
+        let changed = self.index.update(state, dirty);
+        if self.full_due() {
+            return self.evaluate_full(state, now, dirty, metrics).await;
+        }
+        if changed.contracts.is_empty() && changed.credits.is_empty() {
+            self.behind |= self.last_now != Some(now);
+            return;
+        }
+        self.behind = true;
+        let started = std::time::Instant::now();
+        for (key, selection) in [
+            ("contract_no", Selection::Contracts(&changed.contracts)),
+            ("bank_ref", Selection::Credits(&changed.credits)),
+        ] {
+            let keys = match &selection {
+                Selection::Contracts(k) | Selection::Credits(k) => *k,
+                Selection::All => continue,
+            };
+            let rules: Vec<Rule> = self
+                .rules
+                .iter()
+                .filter(|r| {
+                    matches!(&self.analyses.get(&r.id).map(|a| &a.scope),
+                        Some(Scope::Partitioned { key: k }) if k == key)
+                })
+                .cloned()
+                .collect();
+            if keys.is_empty() || rules.is_empty() {
+                continue;
+            }
+            let tables = build_selected(
+                state,
+                self.tolerance,
+                self.tz,
+                &self.extra_tables,
+                &selection,
+                &self.index,
+            );
+            for (name, batch) in tables {
                 if let Err(e) = self.engine.set_table(&name, batch) {
                     tracing::error!("{e}");
                 }
             }
-            tracing::debug!(
-                "live tables rebuilt in {:.3}s",
-                started.elapsed().as_secs_f64()
-            );
-        }
-        let mut failing: BTreeMap<String, RuleError> = self.broken.clone();
-        for rule in &self.rules {
-            let evaluation = match self.engine.evaluate(rule, now).await {
-                Ok(e) => e,
-                Err(e) => {
-                    metrics.rule_errors.with_label_values(&[&rule.id]).inc();
-                    tracing::error!("rule failed: {e}");
-                    failing.insert(rule.id.clone(), e);
+            let mut evaluations = Vec::new();
+            for rule in rules {
+                let Some(evaluation) = self.run(&rule, now, metrics).await else {
                     continue;
-                }
+                };
+                evaluations.push((rule, evaluation));
+            }
+            if self.verify {
+                self.check_against_full(state, now, key, keys, &evaluations)
+                    .await;
+            }
+            for (rule, evaluation) in &evaluations {
+                let active = self.active.get(&rule.id);
+                let evaluated: Vec<&Alert> = active
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| state.alerts.get(id))
+                    .filter(|a| a.fields.get(key).is_some_and(|v| keys.contains(v)))
+                    .collect();
+                let changes =
+                    apply_among(rule, evaluation, &state.alerts, evaluated.into_iter(), now);
+                record(
+                    rule,
+                    changes,
+                    state,
+                    now,
+                    dirty,
+                    metrics,
+                    &self.escalation,
+                    &mut self.active,
+                );
+            }
+        }
+        tracing::debug!(
+            "rules evaluated for {} contracts and {} credits in {:.3}s",
+            changed.contracts.len(),
+            changed.credits.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    /// Compares partitioned evaluations with a full evaluation's breaches of the same
+    /// subjects, noting every difference in `verify_failures` (tests, diagnosis).
+    async fn check_against_full(
+        &mut self,
+        state: &LiveState,
+        now: DateTime<Utc>,
+        key: &str,
+        keys: &BTreeSet<String>,
+        partial: &[(Rule, Evaluation)],
+    ) {
+        for (name, batch) in build_tables(state, self.tolerance, self.tz, &self.extra_tables) {
+            if let Err(e) = self.engine.set_table(&name, batch) {
+                tracing::error!("{e}");
+            }
+        }
+        let sorted = |breaches: Vec<&Breach>| -> Vec<(String, Level, BTreeMap<String, String>)> {
+            let mut v: Vec<_> = breaches
+                .into_iter()
+                .map(|b| (b.subject.clone(), b.level, b.fields.clone()))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        for (rule, evaluation) in partial {
+            let Ok(full) = self.engine.evaluate(rule, now).await else {
+                continue;
             };
-            metrics
-                .rule_evaluation_seconds
-                .with_label_values(&[&rule.id])
-                .observe(evaluation.seconds);
+            let expected = sorted(
+                full.breaches
+                    .iter()
+                    .filter(|b| b.fields.get(key).is_some_and(|v| keys.contains(v)))
+                    .collect(),
+            );
+            let got = sorted(evaluation.breaches.iter().collect());
+            if expected != got {
+                self.verify_failures.push(format!(
+                    "{} for {} {key} values: partitioned {got:?}, full {expected:?}",
+                    rule.id,
+                    keys.len()
+                ));
+            }
+        }
+    }
+
+    /// Evaluates a full pass if any evaluation was put off since the last one (the end of
+    /// a run, the clock tick), so that the alerts end as a full evaluation gives them.
+    pub async fn catch_up(
+        &mut self,
+        state: &mut LiveState,
+        now: DateTime<Utc>,
+        dirty: &mut Dirty,
+        metrics: &Metrics,
+    ) {
+        if self.behind || self.last_now != Some(now) {
+            self.evaluate_full(state, now, dirty, metrics).await;
+        }
+    }
+
+    /// Evaluates every rule over every row at `now`, climbs escalation tiers, and reports
+    /// broken rules.
+    pub async fn evaluate_full(
+        &mut self,
+        state: &mut LiveState,
+        now: DateTime<Utc>,
+        dirty: &mut Dirty,
+        metrics: &Metrics,
+    ) {
+        let started = std::time::Instant::now();
+        self.index.index_work_items(state);
+        for (name, batch) in build_tables(state, self.tolerance, self.tz, &self.extra_tables) {
+            if let Err(e) = self.engine.set_table(&name, batch) {
+                tracing::error!("{e}");
+            }
+        }
+        tracing::debug!(
+            "live tables rebuilt in {:.3}s",
+            started.elapsed().as_secs_f64()
+        );
+        self.failing.clear();
+        for i in 0..self.rules.len() {
+            let rule = self.rules[i].clone();
+            let Some(evaluation) = self.run(&rule, now, metrics).await else {
+                continue;
+            };
+            let changes = apply(&rule, &evaluation, &state.alerts, now);
             record(
-                rule,
-                &evaluation,
+                &rule,
+                changes,
                 state,
                 now,
                 dirty,
                 metrics,
                 &self.escalation,
+                &mut self.active,
             );
             if let Some(policy) = &rule.escalation {
-                escalate(rule, policy, &self.escalation, state, now, dirty, metrics);
+                let ids = self.active.get(&rule.id).cloned().unwrap_or_default();
+                escalate(
+                    &rule,
+                    policy,
+                    &ids,
+                    &self.escalation,
+                    state,
+                    now,
+                    dirty,
+                    metrics,
+                );
             }
         }
+        let mut failing = self.broken.clone();
+        failing.extend(self.failing.clone());
         let meta = Evaluation {
             breaches: failing
                 .iter()
@@ -151,15 +367,46 @@ impl RuleRunner {
                 .collect(),
             ..Default::default()
         };
+        let changes = apply(&self.meta_rule, &meta, &state.alerts, now);
+        let meta_rule = self.meta_rule.clone();
         record(
-            &self.meta_rule,
-            &meta,
+            &meta_rule,
+            changes,
             state,
             now,
             dirty,
             metrics,
             &self.escalation,
+            &mut self.active,
         );
+        self.last_full = Some(std::time::Instant::now());
+        self.last_now = Some(now);
+        self.behind = false;
+    }
+
+    /// Runs one rule over the tables as they are registered; a failure is counted, logged
+    /// and reported by the meta-rule at the next full evaluation.
+    async fn run(
+        &mut self,
+        rule: &Rule,
+        now: DateTime<Utc>,
+        metrics: &Metrics,
+    ) -> Option<Evaluation> {
+        match self.engine.evaluate(rule, now).await {
+            Ok(e) => {
+                metrics
+                    .rule_evaluation_seconds
+                    .with_label_values(&[&rule.id])
+                    .observe(e.seconds);
+                Some(e)
+            }
+            Err(e) => {
+                metrics.rule_errors.with_label_values(&[&rule.id]).inc();
+                tracing::error!("rule failed: {e}");
+                self.failing.insert(rule.id.clone(), e);
+                None
+            }
+        }
     }
 
     /// Runs every rule-pack test file (the configured packs' `tests/`, or the shipped ones).
@@ -256,20 +503,17 @@ pub fn apply_acks(
 fn escalate(
     rule: &Rule,
     policy: &str,
+    ids: &BTreeSet<String>,
     escalation: &EscalationConfig,
     state: &mut LiveState,
     now: DateTime<Utc>,
     dirty: &mut Dirty,
     metrics: &Metrics,
 ) {
-    let ids: Vec<String> = state
-        .alerts
-        .values()
-        .filter(|a| a.rule_id == rule.id)
-        .map(|a| a.id.clone())
-        .collect();
     for id in ids {
-        let alert = state.alerts.get_mut(&id).expect("listed above");
+        let Some(alert) = state.alerts.get_mut(id) else {
+            continue;
+        };
         let Some((tier, notify)) = escalation.step(policy, alert, now) else {
             continue;
         };
@@ -284,7 +528,7 @@ fn escalate(
                 .inc();
             dirty.outbox.push(OutboxMessage::new(
                 "alerts",
-                &id,
+                id,
                 &serde_json::json!({"transition": Transition::TierUp, "alert": alert}),
                 now,
             ));
@@ -292,16 +536,18 @@ fn escalate(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn record(
     rule: &Rule,
-    evaluation: &Evaluation,
+    changes: Vec<(Alert, Option<Transition>)>,
     state: &mut LiveState,
     now: DateTime<Utc>,
     dirty: &mut Dirty,
     metrics: &Metrics,
     escalation: &EscalationConfig,
+    active: &mut BTreeMap<String, BTreeSet<String>>,
 ) {
-    for (mut alert, transition) in apply(rule, evaluation, &state.alerts, now) {
+    for (mut alert, transition) in changes {
         // A newly firing alert notifies its policy's first tier from the start.
         if transition == Some(Transition::Fired)
             && let Some(policy) = &rule.escalation
@@ -341,6 +587,12 @@ fn record(
                     now,
                 ));
             }
+        }
+        let ids = active.entry(rule.id.clone()).or_default();
+        if alert.state == AlertState::Resolved {
+            ids.remove(&alert.id);
+        } else {
+            ids.insert(alert.id.clone());
         }
         dirty.alerts.insert(alert.id.clone());
         state.alerts.insert(alert.id.clone(), alert);

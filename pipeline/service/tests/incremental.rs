@@ -19,6 +19,7 @@ async fn run_checked(contracts: usize, seed: u64, batch_size: usize) {
     let mut p = open(dir.path()).await;
     p.config.ingest.batch_size = batch_size;
     p.verify_incremental = true;
+    p.rules.full_every = std::time::Duration::from_secs(3600);
     let stats = p
         .run_until_idle(|_, _| {})
         .await
@@ -62,6 +63,7 @@ async fn run_in_groups(contracts: usize, seed: u64, groups: &[fn(&str) -> bool])
         .await
         .unwrap();
         p.verify_incremental = true;
+        p.rules.full_every = std::time::Duration::from_secs(3600);
         p.run_until_idle(|_, _| {})
             .await
             .unwrap_or_else(|e| panic!("{contracts} contracts, seed {seed}: {e:#}"));
@@ -84,6 +86,50 @@ fn anything(_: &str) -> bool {
 async fn credits_before_their_contracts_and_contracts_before_their_credits() {
     run_in_groups(400, 7, &[is_bank, is_crm, anything]).await;
     run_in_groups(400, 8, &[is_crm, anything]).await;
+}
+
+/// The alerts in force (pending or firing) after a run, by rule, subject and level.
+async fn alerts_in_force(dir: &std::path::Path, full_every: u64) -> Vec<(String, String, String)> {
+    let mut p = open(dir).await;
+    p.rules.full_every = std::time::Duration::from_secs(full_every);
+    p.config.ingest.batch_size = 400;
+    p.run_until_idle(|_, _| {}).await.expect("run");
+    let mut out: Vec<(String, String, String)> = p
+        .state
+        .alerts
+        .values()
+        .filter(|a| a.state != reconlight_rules::AlertState::Resolved)
+        .filter(|a| {
+            // Hysteresis and keep_firing_for remember evaluations in between, which a run
+            // that evaluates in full only at its end does not make.
+            p.rules
+                .rules
+                .iter()
+                .find(|r| r.id == a.rule_id)
+                .is_some_and(|r| r.resolve_sql.is_none() && r.keep_firing_for.is_zero())
+        })
+        .map(|a| {
+            (
+                a.rule_id.clone(),
+                a.subject.clone(),
+                a.level.as_str().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_ends_with_the_alerts_of_full_evaluations_after_every_batch() {
+    let incremental = tempfile::tempdir().unwrap();
+    let full = tempfile::tempdir().unwrap();
+    reconlight_testkit::generate(600, 11, incremental.path()).unwrap();
+    reconlight_testkit::generate(600, 11, full.path()).unwrap();
+    let a = alerts_in_force(incremental.path(), 3600).await;
+    let b = alerts_in_force(full.path(), 0).await;
+    assert!(a.len() > 20, "the dataset raises alerts: {}", a.len());
+    assert_eq!(a, b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,9 @@ pub async fn run(action: RulesAction) -> anyhow::Result<()> {
             let runner = reconlight_service::alerts::RuleRunner::load(&cfg).await;
             for r in &runner.rules {
                 println!("ok      {:<40} {}", r.id, r.origin);
+                if let Some(a) = runner.analyses.get(&r.id) {
+                    println!("        {}", a.describe());
+                }
             }
             for e in runner.broken.values() {
                 println!("BROKEN  {e}");

@@ -123,12 +123,27 @@ impl Default for BusinessConfig {
     }
 }
 
-/// Which rule packs to load.
-#[derive(Clone, Debug, Default, Deserialize)]
+/// Which rule packs to load, and how often they are evaluated in full.
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     /// A packs directory (`<dir>/<pack>/*.toml`); unset means the packs shipped in the binary.
     pub dir: Option<PathBuf>,
+    /// How often every rule is evaluated over every row (wall-clock time). Between full
+    /// evaluations a batch evaluates the rules that are partitioned by contract or credit
+    /// for the subjects it changed only; rules over everything (a company-wide rate) and
+    /// what the clock alone changes (an installment falling due) wait for the next one.
+    /// `0s` evaluates every rule in full after every batch.
+    pub full_every: ConfigDuration,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            dir: None,
+            full_every: ConfigDuration(chrono::Duration::minutes(1)),
+        }
+    }
 }
 
 /// Micro-batching.

@@ -144,7 +144,6 @@ impl Pipeline {
         let tz = self.config.business.time_zone;
         self.refresh_clerk_decisions().await?;
         let decisions = std::mem::take(&mut self.decisions_changed);
-        let inputs_changed = dirty.touched_inputs() || !decisions.is_empty();
         let settings = MatchSettings {
             tolerance: self.config.business.amount_tolerance,
             auto_confirm: self.config.business.auto_confirm_confidence,
@@ -164,15 +163,16 @@ impl Pipeline {
         let acks = self.store.alert_acks().await?;
         crate::alerts::apply_acks(&mut self.state, &acks, dirty);
         let now = self.now();
+        self.rules.verify = self.verify_incremental;
         self.rules
-            .evaluate(
-                &mut self.state,
-                now,
-                inputs_changed || !dirty.matches.is_empty(),
-                dirty,
-                &self.metrics,
-            )
+            .evaluate_batch(&mut self.state, now, dirty, &self.metrics)
             .await;
+        let wrong = std::mem::take(&mut self.rules.verify_failures);
+        anyhow::ensure!(
+            wrong.is_empty(),
+            "partitioned rule evaluations differ from a full one:\n{}",
+            wrong.join("\n")
+        );
         Ok(())
     }
 
@@ -180,23 +180,29 @@ impl Pipeline {
     /// once. Alerts of a rule that was removed keep their last state: nothing evaluates them.
     pub async fn reload_rules(&mut self) -> anyhow::Result<usize> {
         self.rules = RuleRunner::load(&self.config).await;
+        self.rules.attach(&self.state);
         for e in self.rules.broken.values() {
             tracing::error!("rule skipped after reload: {e}");
         }
         let mut dirty = Dirty::default();
         let now = self.now();
         self.rules
-            .evaluate(&mut self.state, now, true, &mut dirty, &self.metrics)
+            .evaluate_full(&mut self.state, now, &mut dirty, &self.metrics)
             .await;
         self.commit(&dirty, None).await?;
         Ok(self.rules.rules.len())
     }
 
     /// Re-evaluates the rules at the current clock without new input (the clock tick), after
-    /// bringing in what clerks decided since the last batch.
+    /// bringing in what clerks decided since the last batch; evaluates in full what was
+    /// put off.
     pub async fn tick(&mut self) -> anyhow::Result<()> {
         let mut dirty = Dirty::default();
         self.reconcile_and_evaluate(&mut dirty).await?;
+        let now = self.now();
+        self.rules
+            .catch_up(&mut self.state, now, &mut dirty, &self.metrics)
+            .await;
         if !(dirty.alerts.is_empty() && dirty.matches.is_empty()) {
             self.commit(&dirty, None).await?;
         }

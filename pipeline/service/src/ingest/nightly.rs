@@ -102,7 +102,7 @@ impl Pipeline {
         // Work items are a table rules can read: evaluate with the new queue.
         let mut dirty = Dirty::default();
         self.rules
-            .evaluate(&mut self.state, now, true, &mut dirty, &self.metrics)
+            .evaluate_full(&mut self.state, now, &mut dirty, &self.metrics)
             .await;
         self.commit(&dirty, None).await?;
         self.metrics.observe_nightly(&outcome);

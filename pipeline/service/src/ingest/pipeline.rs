@@ -71,7 +71,8 @@ impl Pipeline {
             )
             .map_err(anyhow::Error::msg)?,
         );
-        let rules = RuleRunner::load(&config).await;
+        let mut rules = RuleRunner::load(&config).await;
+        rules.attach(&state);
         let finder = ContractRefFinder::new(
             config.business.contract_no_pattern.as_str(),
             &config.business.contract_no_template,
@@ -160,7 +161,25 @@ impl Pipeline {
             self.kafka = Some(feed);
             drained?;
         }
+        self.catch_up_rules().await?;
         Ok(stats)
+    }
+
+    /// After reading all there was: evaluates in full whatever the batches put off, so a
+    /// run ends with the alerts a full evaluation gives.
+    pub(super) async fn catch_up_rules(&mut self) -> anyhow::Result<()> {
+        if !self.rules.behind {
+            return Ok(());
+        }
+        let mut dirty = Dirty::default();
+        let now = self.now();
+        self.rules
+            .catch_up(&mut self.state, now, &mut dirty, &self.metrics)
+            .await;
+        if !dirty.alerts.is_empty() {
+            self.commit(&dirty, None).await?;
+        }
+        Ok(())
     }
 
     pub(super) fn stopping(&self) -> bool {

@@ -1,5 +1,10 @@
-//! The live tables as Arrow record batches, for rule SQL. Money is `Decimal128(18, 2)`,
-//! times are `Timestamp(µs, UTC)`, business dates are `Date32`.
+//! The live tables as Arrow record batches, for rule SQL: all of them, or only the rows of
+//! the contracts or credits a batch changed (`Selection`, found through `SubjectIndex`).
+//! Money is `Decimal128(18, 2)`, times are `Timestamp(µs, UTC)`, business dates are `Date32`.
+
+mod index;
+
+pub use index::{ChangedSubjects, SubjectIndex};
 
 use std::sync::Arc;
 
@@ -169,6 +174,39 @@ fn extra_table(def: &ExtraTable, rows: Option<&BTreeMap<String, Row>>) -> Record
     c.finish()
 }
 
+/// Which rows the tables hold.
+pub enum Selection<'a> {
+    All,
+    /// The rows of these contracts (and their customers); tables without a contract
+    /// number are empty.
+    Contracts(&'a std::collections::BTreeSet<String>),
+    /// The rows of these credits; tables without a bank reference are empty.
+    Credits(&'a std::collections::BTreeSet<String>),
+}
+
+/// How the tables a rule reads are cut by subject: contract-keyed tables (with a contract's
+/// customer as a dimension), and credit-keyed ones.
+pub const PARTITIONINGS: [reconlight_rules::scope::Partitioning<'static>; 2] = [
+    reconlight_rules::scope::Partitioning {
+        key: "contract_no",
+        tables: &[
+            "contracts",
+            "installments",
+            "signatures",
+            "handoff_tickets",
+            "contract_amount_changes",
+            "matches",
+            "work_items",
+        ],
+        dimensions: &[("customers", "customer_id")],
+    },
+    reconlight_rules::scope::Partitioning {
+        key: "bank_ref",
+        tables: &["bank_transactions", "matches"],
+        dimensions: &[],
+    },
+];
+
 /// Builds every table. `tolerance` is exposed on installments so rules need not repeat it;
 /// `extra` are the configured extra CRM tables.
 pub fn build_tables(
@@ -177,10 +215,29 @@ pub fn build_tables(
     tz: chrono_tz::Tz,
     extra: &BTreeMap<String, ExtraTable>,
 ) -> Vec<(String, RecordBatch)> {
-    let received = state.received();
+    build_selected(
+        state,
+        tolerance,
+        tz,
+        extra,
+        &Selection::All,
+        &SubjectIndex::default(),
+    )
+}
+
+/// Builds the tables holding the selected rows.
+pub fn build_selected(
+    state: &LiveState,
+    tolerance: Decimal,
+    tz: chrono_tz::Tz,
+    extra: &BTreeMap<String, ExtraTable>,
+    selection: &Selection,
+    index: &SubjectIndex,
+) -> Vec<(String, RecordBatch)> {
+    let selected = index::SelectedRows::new(state, selection, index);
     let mut out = Vec::with_capacity(TABLES.len());
 
-    let rows: Vec<_> = state.customers.values().collect();
+    let rows: Vec<_> = selected.customers.clone();
     let mut c = Columns::default();
     col!(c.text("customer_id", rows, |r| Some(r.customer_id.clone())));
     col!(c.text("name", rows, |r| Some(r.name.clone())));
@@ -188,7 +245,7 @@ pub fn build_tables(
     col!(c.text("region", rows, |r| r.region.clone()));
     out.push(("customers", c.finish()));
 
-    let rows: Vec<_> = state.contracts.values().collect();
+    let rows: Vec<_> = selected.contracts.clone();
     let mut c = Columns::default();
     col!(c.text("contract_no", rows, |r| Some(r.contract_no.clone())));
     col!(c.text("customer_id", rows, |r| Some(r.customer_id.clone())));
@@ -209,7 +266,7 @@ pub fn build_tables(
     col!(c.text("updated_ip", rows, |r| r.updated_ip.clone()));
     out.push(("contracts", c.finish()));
 
-    let rows: Vec<_> = state.tickets.values().collect();
+    let rows: Vec<_> = selected.tickets.clone();
     let mut c = Columns::default();
     col!(c.text("ticket_id", rows, |r| Some(r.ticket_id.clone())));
     col!(c.text("contract_no", rows, |r| Some(r.contract_no.clone())));
@@ -219,7 +276,7 @@ pub fn build_tables(
     col!(c.time("completed_at", rows, |r| r.completed_at));
     out.push(("handoff_tickets", c.finish()));
 
-    let rows: Vec<_> = state.signatures.values().collect();
+    let rows: Vec<_> = selected.signatures.clone();
     let mut c = Columns::default();
     col!(c.text("event_id", rows, |r| Some(r.event_id.clone())));
     col!(c.text("provider", rows, |r| Some(r.provider.clone())));
@@ -244,20 +301,27 @@ pub fn build_tables(
     col!(c.time("occurred_at", rows, |r| Some(r.occurred_at)));
     out.push(("signatures", c.finish()));
 
+    // Received, and how many credits (and how many of the installment's full amount) paid
+    // each installment, from the confirmed allocations to the selected installments.
     let mut per_installment: std::collections::BTreeMap<(String, u32), (i64, i64)> =
         Default::default();
-    for a in state.matches.values().flatten().filter(|a| a.confirmed) {
-        let e = per_installment
-            .entry((a.contract_no.clone(), a.seq))
-            .or_default();
+    let mut received: std::collections::BTreeMap<(String, u32), Decimal> = Default::default();
+    for a in selected
+        .allocations_to_installments
+        .iter()
+        .filter(|a| a.confirmed)
+    {
+        let key = (a.contract_no.clone(), a.seq);
+        *received.entry(key.clone()).or_default() += a.amount;
+        let e = per_installment.entry(key.clone()).or_default();
         e.0 += 1;
-        if let Some(i) = state.installments.get(&(a.contract_no.clone(), a.seq))
+        if let Some(i) = state.installments.get(&key)
             && (a.amount - i.amount.amount).abs() <= tolerance
         {
             e.1 += 1;
         }
     }
-    let rows: Vec<_> = state.installments.iter().collect();
+    let rows: Vec<_> = selected.installments.clone();
     let mut c = Columns::default();
     col!(c.text("contract_no", rows, |r| Some(r.0.0.clone())));
     col!(c.int("seq", rows, |r| Some(r.0.1 as i64)));
@@ -285,7 +349,7 @@ pub fn build_tables(
     col!(c.money("tolerance", rows, |_r| Some(tolerance)));
     out.push(("installments", c.finish()));
 
-    let rows: Vec<_> = state.bank.values().collect();
+    let rows: Vec<_> = selected.bank.clone();
     let matched = |bank_ref: &str, confirmed: bool| -> Decimal {
         state
             .matches
@@ -335,7 +399,7 @@ pub fn build_tables(
     ))));
     out.push(("bank_transactions", c.finish()));
 
-    let rows: Vec<_> = state.matches.values().flatten().collect();
+    let rows: Vec<_> = selected.allocations.clone();
     let mut c = Columns::default();
     col!(c.text("bank_ref", rows, |r| Some(r.bank_ref.clone())));
     col!(c.text("contract_no", rows, |r| Some(r.contract_no.clone())));
@@ -347,7 +411,7 @@ pub fn build_tables(
     col!(c.flag("confirmed", rows, |r| r.confirmed));
     out.push(("matches", c.finish()));
 
-    let rows: Vec<_> = state.work_items.values().collect();
+    let rows: Vec<_> = selected.work_items.clone();
     let mut c = Columns::default();
     col!(c.text("id", rows, |r| Some(r.id.clone())));
     col!(c.text("kind", rows, |r| Some(r.finding.kind.as_str().to_string())));
@@ -365,11 +429,7 @@ pub fn build_tables(
     col!(c.text("assignee", rows, |r| r.assignee.clone()));
     out.push(("work_items", c.finish()));
 
-    let rows: Vec<_> = state
-        .amount_changes
-        .iter()
-        .filter(|e| e.field == "amount")
-        .collect();
+    let rows: Vec<_> = selected.amount_changes.clone();
     let mut c = Columns::default();
     col!(c.text("contract_no", rows, |r| Some(r.key.clone())));
     col!(c.money("before", rows, |r| {
@@ -388,7 +448,11 @@ pub fn build_tables(
     let mut out: Vec<(String, RecordBatch)> =
         out.into_iter().map(|(n, b)| (n.to_string(), b)).collect();
     for (name, def) in extra {
-        out.push((name.clone(), extra_table(def, state.extra.get(name))));
+        let rows = match selection {
+            Selection::All => state.extra.get(name),
+            _ => None,
+        };
+        out.push((name.clone(), extra_table(def, rows)));
     }
     out
 }
