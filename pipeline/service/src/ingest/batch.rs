@@ -142,8 +142,10 @@ impl Pipeline {
 
     pub(super) async fn reconcile_and_evaluate(&mut self, dirty: &mut Dirty) -> anyhow::Result<()> {
         let tz = self.config.business.time_zone;
+        let started = Instant::now();
         self.refresh_clerk_decisions().await?;
         let decisions = std::mem::take(&mut self.decisions_changed);
+        let read_decisions = started.elapsed();
         let settings = MatchSettings {
             tolerance: self.config.business.amount_tolerance,
             auto_confirm: self.config.business.auto_confirm_confidence,
@@ -151,6 +153,7 @@ impl Pipeline {
         };
         self.reconciler
             .reconcile_batch(&mut self.state, dirty, &settings, tz, &decisions);
+        let reconciled = started.elapsed();
         if self.verify_incremental {
             let wrong = differences_from_full(&self.state, &settings);
             anyhow::ensure!(
@@ -162,11 +165,19 @@ impl Pipeline {
         }
         let acks = self.store.alert_acks().await?;
         crate::alerts::apply_acks(&mut self.state, &acks, dirty);
+        let acked = started.elapsed();
         let now = self.now();
         self.rules.verify = self.verify_incremental;
         self.rules
             .evaluate_batch(&mut self.state, now, dirty, &self.metrics)
             .await;
+        tracing::debug!(
+            "clerk decisions read in {:.3}s, reconciled in {:.3}s, acknowledgements in {:.3}s, rules in {:.3}s",
+            read_decisions.as_secs_f64(),
+            (reconciled - read_decisions).as_secs_f64(),
+            (acked - reconciled).as_secs_f64(),
+            (started.elapsed() - acked).as_secs_f64()
+        );
         let wrong = std::mem::take(&mut self.rules.verify_failures);
         anyhow::ensure!(
             wrong.is_empty(),
@@ -218,13 +229,20 @@ impl Pipeline {
         dirty: &Dirty,
         tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
     ) -> anyhow::Result<()> {
+        let started = Instant::now();
         self.store.commit_in(tx, &self.state, dirty).await?;
+        let stored = started.elapsed();
         if !dirty.audit.is_empty() {
             let witness = self.config.resolve(&self.config.audit.head_file);
             reconlight_core::audit::write_witness(&witness, &self.state.audit_head.sealed())
                 .map_err(anyhow::Error::msg)?;
         }
         self.metrics.observe_state(&self.state);
+        tracing::debug!(
+            "stored in {:.3}s, metrics in {:.3}s",
+            stored.as_secs_f64(),
+            (started.elapsed() - stored).as_secs_f64()
+        );
         Ok(())
     }
 }

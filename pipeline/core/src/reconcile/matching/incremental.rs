@@ -48,6 +48,8 @@ pub struct IncrementalMatcher {
     credits: HashMap<String, CreditFacts>,
     /// Contract number (as read in a text, or a clerk's allocation) to the credits naming it.
     mentions: HashMap<String, BTreeSet<String>>,
+    /// Numbers read in a text that are no contract, to the credits naming them.
+    unknown: HashMap<String, BTreeSet<String>>,
     /// Payer account (`acct:`) or normalized name (`name:`) to the credits asking for it.
     payer_keys: HashMap<String, BTreeSet<String>>,
     /// Credits whose payer no customer's account or exact name identifies.
@@ -57,6 +59,7 @@ pub struct IncrementalMatcher {
     /// Customer to its contracts, and each contract's customer.
     contracts_of: HashMap<String, BTreeSet<String>>,
     customer_of: HashMap<String, String>,
+    cancelled: HashSet<String>,
 }
 
 fn add_to(map: &mut HashMap<String, BTreeSet<String>>, key: &str, value: &str) {
@@ -105,6 +108,9 @@ impl IncrementalMatcher {
             ..Default::default()
         };
         for c in state.contracts.values() {
+            if c.status == ContractStatus::Cancelled {
+                m.cancelled.insert(c.contract_no.clone());
+            }
             m.customer_of
                 .insert(c.contract_no.clone(), c.customer_id.clone());
             add_to(&mut m.contracts_of, &c.customer_id, &c.contract_no);
@@ -131,19 +137,36 @@ impl IncrementalMatcher {
         recheck.extend(changes.decisions.iter().cloned());
         let mut touched: BTreeSet<String> = BTreeSet::new();
         for no in changes.contracts {
-            // The credits naming it, or a number one slip away from it.
-            recheck.extend(self.mentions.get(no).into_iter().flatten().cloned());
-            for near in one_digit_away(no, |n| self.mentions.contains_key(n)) {
-                recheck.extend(self.mentions[&near].iter().cloned());
-            }
+            let before = (
+                self.customer_of.get(no).cloned(),
+                self.cancelled.contains(no),
+            );
             if let Some(old) = self.customer_of.remove(no) {
                 remove_from(&mut self.contracts_of, &old, no);
                 touched.insert(old);
             }
+            self.cancelled.remove(no);
             if let Some(c) = state.contracts.get(no) {
                 self.customer_of.insert(no.clone(), c.customer_id.clone());
                 add_to(&mut self.contracts_of, &c.customer_id, no);
                 touched.insert(c.customer_id.clone());
+                if c.status == ContractStatus::Cancelled {
+                    self.cancelled.insert(no.clone());
+                }
+            }
+            // What a text naming it says changes only when it appears, disappears, is
+            // cancelled or changes hands: then the credits naming it, and those naming an
+            // unknown number one slip away from it, are read again.
+            if before
+                != (
+                    self.customer_of.get(no).cloned(),
+                    self.cancelled.contains(no),
+                )
+            {
+                recheck.extend(self.mentions.get(no).into_iter().flatten().cloned());
+                for near in one_digit_away(no, |n| self.unknown.contains_key(n)) {
+                    recheck.extend(self.unknown[&near].iter().cloned());
+                }
             }
         }
         for no in changes.installments {
@@ -211,6 +234,9 @@ impl IncrementalMatcher {
         for no in mention_keys(&facts) {
             remove_from(&mut self.mentions, &no, bank_ref);
         }
+        for (no, _) in &facts.evidence.unknown {
+            remove_from(&mut self.unknown, no, bank_ref);
+        }
         for key in &facts.payer_keys {
             remove_from(&mut self.payer_keys, key, bank_ref);
         }
@@ -275,6 +301,9 @@ impl IncrementalMatcher {
         };
         for no in mention_keys(&facts) {
             add_to(&mut self.mentions, &no, &bank_ref);
+        }
+        for (no, _) in &facts.evidence.unknown {
+            add_to(&mut self.unknown, no, &bank_ref);
         }
         for key in &facts.payer_keys {
             add_to(&mut self.payer_keys, key, &bank_ref);
