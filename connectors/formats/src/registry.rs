@@ -88,19 +88,29 @@ impl Format {
         let items = text
             .lines()
             .enumerate()
-            .map(|(i, line)| {
-                let position = format!("line {}", i + 1);
-                DecodedItem {
-                    index: i as u64,
-                    outcome: record_outcome(self, line, options, &position),
-                    position,
-                    raw: line.to_string(),
-                }
-            })
+            .map(|(i, line)| self.decode_line(i as u64, line, options))
             .collect();
         Decoded {
             items,
             statements: Vec::new(),
+        }
+    }
+
+    /// Whether a file of this format holds one record per line (and can be read a line at
+    /// a time) rather than one document.
+    pub fn one_record_per_line(self) -> bool {
+        self.decoder().one_record_per_line()
+    }
+
+    /// The item on the 0-based line `index` of a line format's file, as `decode_file`
+    /// decodes it.
+    pub fn decode_line(self, index: u64, line: &str, options: &FormatOptions) -> DecodedItem {
+        let position = format!("line {}", index + 1);
+        DecodedItem {
+            index,
+            outcome: record_outcome(self, line, options, &position),
+            position,
+            raw: line.to_string(),
         }
     }
 

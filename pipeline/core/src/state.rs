@@ -82,6 +82,23 @@ pub struct LiveState {
     /// The event-time watermark: the latest event time applied.
     pub watermark: Option<DateTime<Utc>>,
     pub dead_letter_count: u64,
+    /// Bank entries by account and amount, for finding what a reversal undoes; built on
+    /// first use over what the store loaded, then kept up to date by `apply`.
+    bank_by_amount: std::sync::Mutex<BankByAmount>,
+}
+
+/// Bank references by (account, amount, currency), over the first `len` entries known.
+#[derive(Debug, Default)]
+struct BankByAmount {
+    len: usize,
+    refs: std::collections::HashMap<(String, String), Vec<String>>,
+}
+
+fn amount_key(tx: &BankTransaction) -> (String, String) {
+    (
+        tx.account.clone(),
+        format!("{} {}", tx.amount.amount.normalize(), tx.amount.currency),
+    )
 }
 
 /// What one batch changed, for the store to write in one transaction.
@@ -445,6 +462,15 @@ impl LiveState {
             dirty.bank.insert(original);
         }
         dirty.bank.insert(row.tx.bank_ref.clone());
+        let index = self.bank_by_amount.get_mut().expect("not poisoned");
+        if index.len == self.bank.len() {
+            index
+                .refs
+                .entry(amount_key(&row.tx))
+                .or_default()
+                .push(row.tx.bank_ref.clone());
+            index.len += 1;
+        }
         self.bank.insert(row.tx.bank_ref.clone(), row);
         Ok(Applied::Changed)
     }
@@ -456,8 +482,24 @@ impl LiveState {
             Direction::Credit => Direction::Debit,
             Direction::Debit => Direction::Credit,
         };
-        self.bank
-            .values()
+        let mut index = self.bank_by_amount.lock().expect("not poisoned");
+        if index.len != self.bank.len() {
+            index.refs.clear();
+            for b in self.bank.values() {
+                index
+                    .refs
+                    .entry(amount_key(&b.tx))
+                    .or_default()
+                    .push(b.tx.bank_ref.clone());
+            }
+            index.len = self.bank.len();
+        }
+        index
+            .refs
+            .get(&amount_key(rev))
+            .into_iter()
+            .flatten()
+            .filter_map(|r| self.bank.get(r))
             .filter(|b| {
                 !b.tx.reversal
                     && b.reversed_by.is_none()

@@ -19,7 +19,7 @@ async fn run_checked(contracts: usize, seed: u64, batch_size: usize) {
     let mut p = open(dir.path()).await;
     p.config.ingest.batch_size = batch_size;
     p.verify_incremental = true;
-    p.rules.full_every = std::time::Duration::from_secs(3600);
+    p.rules.full_every = std::time::Duration::from_secs(400 * 86_400);
     let stats = p
         .run_until_idle(|_, _| {})
         .await
@@ -63,7 +63,7 @@ async fn run_in_groups(contracts: usize, seed: u64, groups: &[fn(&str) -> bool])
         .await
         .unwrap();
         p.verify_incremental = true;
-        p.rules.full_every = std::time::Duration::from_secs(3600);
+        p.rules.full_every = std::time::Duration::from_secs(400 * 86_400);
         p.run_until_idle(|_, _| {})
             .await
             .unwrap_or_else(|e| panic!("{contracts} contracts, seed {seed}: {e:#}"));
@@ -126,7 +126,7 @@ async fn a_run_ends_with_the_alerts_of_full_evaluations_after_every_batch() {
     let full = tempfile::tempdir().unwrap();
     reconlight_testkit::generate(600, 11, incremental.path()).unwrap();
     reconlight_testkit::generate(600, 11, full.path()).unwrap();
-    let a = alerts_in_force(incremental.path(), 3600).await;
+    let a = alerts_in_force(incremental.path(), 400 * 86_400).await;
     let b = alerts_in_force(full.path(), 0).await;
     assert!(a.len() > 20, "the dataset raises alerts: {}", a.len());
     assert_eq!(a, b);

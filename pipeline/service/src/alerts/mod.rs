@@ -10,7 +10,7 @@ use reconlight_rules::pack::{load_dir, load_embedded};
 use reconlight_rules::scope::{Analysis, Scope};
 use reconlight_rules::{Alert, AlertState, Breach, Engine, Evaluation, Level, Rule, RuleError};
 
-use crate::config::Config;
+use crate::config::{ClockMode, Config};
 use crate::escalation::EscalationConfig;
 use crate::metrics::Metrics;
 mod record;
@@ -45,6 +45,9 @@ pub struct RuleRunner {
     /// `[rules] full_every`.
     pub full_every: std::time::Duration,
     last_full: Option<std::time::Instant>,
+    clock: ClockMode,
+    /// The pipeline time of the last batch evaluated.
+    last_batch_now: Option<DateTime<Utc>>,
     /// The pipeline time of the last full evaluation.
     last_now: Option<DateTime<Utc>>,
     /// Some evaluation was put off since the last full one.
@@ -119,6 +122,8 @@ impl RuleRunner {
             failing: BTreeMap::new(),
             full_every: config.rules.full_every.0.to_std().unwrap_or_default(),
             last_full: None,
+            clock: config.ingest.clock,
+            last_batch_now: None,
             last_now: None,
             behind: false,
             verify: false,
@@ -129,6 +134,7 @@ impl RuleRunner {
     /// Indexes the state the rules will be evaluated over (at start-up and after a reload).
     pub fn attach(&mut self, state: &LiveState) {
         self.index = SubjectIndex::new(state);
+        self.last_batch_now = state.watermark;
         self.active.clear();
         for a in state.alerts.values() {
             if a.state != AlertState::Resolved {
@@ -140,10 +146,25 @@ impl RuleRunner {
         }
     }
 
-    /// Whether a full evaluation is due: the interval has passed since the last one.
-    fn full_due(&self) -> bool {
-        self.last_full
-            .is_none_or(|at| at.elapsed() >= self.full_every)
+    /// Whether a full evaluation is due. On the wall clock: the interval has passed since
+    /// the last one. On event time: the pipeline clock crossed a multiple of the interval
+    /// since the last batch, so a replay (and a replay resumed after a crash) evaluates in
+    /// full at the same batches every time.
+    fn full_due(&self, now: DateTime<Utc>) -> bool {
+        if self.full_every.is_zero() {
+            return true;
+        }
+        match self.clock {
+            ClockMode::Wall => self
+                .last_full
+                .is_none_or(|at| at.elapsed() >= self.full_every),
+            ClockMode::EventTime => {
+                let every = self.full_every.as_millis().max(1) as i64;
+                let slot = |t: DateTime<Utc>| t.timestamp_millis().div_euclid(every);
+                self.last_batch_now
+                    .is_none_or(|last| slot(last) != slot(now))
+            }
+        }
     }
 
     /// Brings the alerts up to date with a batch: each rule partitioned by a key (see
@@ -158,7 +179,9 @@ impl RuleRunner {
         metrics: &Metrics,
     ) {
         let changed = self.index.update(state, dirty);
-        if self.full_due() {
+        let full = self.full_due(now);
+        self.last_batch_now = Some(now);
+        if full {
             return self.evaluate_full(state, now, dirty, metrics).await;
         }
         if changed.contracts.is_empty() && changed.credits.is_empty() {

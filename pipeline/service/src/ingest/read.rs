@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use chrono::{DateTime, Utc};
 
 use super::source::{
-    Dropped, Item, Merged, Outcome, SourceNotes, StatementNote, items_of, read_dropped, read_file,
-    source_files,
+    Dropped, Item, Merged, Outcome, Pending, Queue, SourceNotes, StatementNote, items_of,
+    read_dropped, read_file, source_files,
 };
 use reconlight_core::outbox::OutboxMessage;
 use reconlight_core::state::{DeadLetter, Dirty};
@@ -19,7 +19,7 @@ impl Pipeline {
         let mut dropped = Vec::new();
         let mut found_notes = Vec::new();
         for source in &self.config.sources {
-            let mut q = VecDeque::new();
+            let mut q: Vec<Pending> = Vec::new();
             let mut notes = SourceNotes::default();
             for path in source_files(&self.config, source).map_err(anyhow::Error::msg)? {
                 if source.drop_folder {
@@ -43,7 +43,10 @@ impl Pipeline {
                         }
                         Dropped::Read { items, failed } => {
                             dropped.push((path.clone(), failed));
-                            q.extend(items);
+                            q.push(Pending {
+                                count: items.len(),
+                                items: Box::new(items.into_iter()),
+                            });
                         }
                     }
                     continue;
@@ -60,7 +63,7 @@ impl Pipeline {
                     .copied()
                     .unwrap_or(0);
                 match read_file(&self.config, source, &path, skip, &mut notes) {
-                    Ok(items) => q.extend(items),
+                    Ok(pending) => q.push(pending),
                     // Listed a moment ago, gone now: somebody moved it; nothing to read.
                     Err(_) if !path.exists() => {
                         tracing::warn!("{} vanished before it could be read", path.display());
@@ -69,12 +72,16 @@ impl Pipeline {
                 }
             }
             found_notes.extend(notes.notes.into_iter().map(|n| (source.name.clone(), n)));
-            queues.push(q);
+            queues.push(Queue::new(q));
         }
         for (source, n) in found_notes {
             self.note_statement(&source, n, stats);
         }
-        queues.push(self.inbox_items().await?);
+        let inbox = self.inbox_items().await?;
+        queues.push(Queue::new(vec![Pending {
+            count: inbox.len(),
+            items: Box::new(inbox.into_iter()),
+        }]));
         let mut merged = Merged::new(queues);
         merged.dropped = dropped;
         Ok(merged)

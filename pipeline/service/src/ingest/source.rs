@@ -2,7 +2,6 @@
 //! items. Each file's position is the number of items consumed from it, so a restart
 //! resumes exactly where the last committed batch ended.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -207,10 +206,85 @@ pub fn read_file(
     path: &Path,
     skip: u64,
     notes: &mut SourceNotes,
-) -> Result<Vec<Item>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+) -> Result<Pending, String> {
     let file = display_path(config, path);
-    Ok(decode_document(config, source, &file, &bytes, skip, notes))
+    if source.format.one_record_per_line() {
+        return read_lines(config, source, path, file, skip);
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let items = decode_document(config, source, &file, &bytes, skip, notes);
+    Ok(Pending {
+        count: items.len(),
+        items: Box::new(items.into_iter()),
+    })
+}
+
+/// Items not read yet, and how many there are.
+pub struct Pending {
+    pub count: usize,
+    pub items: Box<dyn Iterator<Item = Item> + Send>,
+}
+
+/// A line format's file, read and decoded one line at a time as the batches take them, so
+/// that a large backlog is never held in memory at once.
+fn read_lines(
+    config: &Config,
+    source: &SourceConfig,
+    path: &Path,
+    file: String,
+    skip: u64,
+) -> Result<Pending, String> {
+    use std::io::BufRead;
+    let open = || {
+        std::fs::File::open(path)
+            .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let mut count = 0usize;
+    for line in open()?.split(b'\n') {
+        line.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        count += 1;
+    }
+    let tz: Tz = config.business.time_zone;
+    let source = source.clone();
+    let mut lines = open()?.split(b'\n').enumerate().skip(skip as usize);
+    let mut failed = false;
+    let items = std::iter::from_fn(move || {
+        if failed {
+            return None;
+        }
+        let (index, line) = lines.next()?;
+        let decoded = match line {
+            Ok(mut bytes) => {
+                if bytes.last() == Some(&b'\r') {
+                    bytes.pop();
+                }
+                source.format.decode_line(
+                    index as u64,
+                    &String::from_utf8_lossy(&bytes),
+                    &source.format_options(),
+                )
+            }
+            Err(e) => {
+                failed = true;
+                reconlight_formats::DecodedItem {
+                    index: index as u64,
+                    position: format!("line {}", index + 1),
+                    raw: String::new(),
+                    outcome: Decoded_::Error(reconlight_formats::DecodeError::new(
+                        source.format.as_str(),
+                        &format!("line {}", index + 1),
+                        format!("the file could not be read on: {e}"),
+                    )),
+                }
+            }
+        };
+        Some(item_of(&source, &file, decoded, tz))
+    });
+    Ok(Pending {
+        count: count.saturating_sub(skip as usize),
+        items: Box::new(items),
+    })
 }
 
 /// Decodes the items of one file's bytes from index `skip` on: one per line for record
@@ -243,25 +317,29 @@ pub fn items_of(
         .items
         .into_iter()
         .filter(|it| it.index >= skip)
-        .map(|it| Item {
-            source: source.name.clone(),
-            file: file.to_string(),
-            index: it.index,
-            position: it.position,
-            raw: it.raw,
-            outcome: match it.outcome {
-                Decoded_::Record(r) => {
-                    let t = r.event_time(tz);
-                    Outcome::Record(r, t)
-                }
-                Decoded_::Skip(why) => Outcome::Skip(why),
-                Decoded_::Error(e) => Outcome::Error(e.to_string()),
-            },
-            inbox_id: None,
-            partial: false,
-            content_key: None,
-        })
+        .map(|it| item_of(source, file, it, tz))
         .collect()
+}
+
+fn item_of(source: &SourceConfig, file: &str, it: reconlight_formats::DecodedItem, tz: Tz) -> Item {
+    Item {
+        source: source.name.clone(),
+        file: file.to_string(),
+        index: it.index,
+        position: it.position,
+        raw: it.raw,
+        outcome: match it.outcome {
+            Decoded_::Record(r) => {
+                let t = r.event_time(tz);
+                Outcome::Record(r, t)
+            }
+            Decoded_::Skip(why) => Outcome::Skip(why),
+            Decoded_::Error(e) => Outcome::Error(e.to_string()),
+        },
+        inbox_id: None,
+        partial: false,
+        content_key: None,
+    }
 }
 
 /// The balance verdicts of a file's statements.
@@ -286,13 +364,54 @@ fn note_statements(file: &str, statements: &[StatementSummary], notes: &mut Sour
 
 /// The pending items of every source, merged into one deterministic event-time order.
 pub struct Merged {
-    queues: Vec<VecDeque<Item>>,
+    queues: Vec<Queue>,
     /// Drop-folder files read, and whether each failed as a whole: moved once applied.
     pub dropped: Vec<(PathBuf, bool)>,
 }
 
+/// One source's pending items: its files one after another, each read as it is reached.
+pub struct Queue {
+    head: Option<Item>,
+    rest: std::collections::VecDeque<Pending>,
+    remaining: usize,
+}
+
+impl Queue {
+    pub fn new(pending: Vec<Pending>) -> Self {
+        let remaining = pending.iter().map(|p| p.count).sum();
+        let mut q = Queue {
+            head: None,
+            rest: pending.into(),
+            remaining,
+        };
+        q.fill();
+        q
+    }
+
+    fn fill(&mut self) {
+        while self.head.is_none() {
+            let Some(front) = self.rest.front_mut() else {
+                return;
+            };
+            match front.items.next() {
+                Some(item) => self.head = Some(item),
+                None => {
+                    self.rest.pop_front();
+                }
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<Item> {
+        let item = self.head.take()?;
+        self.remaining = self.remaining.saturating_sub(1);
+        self.fill();
+        Some(item)
+    }
+}
+
 impl Merged {
-    pub fn new(queues: Vec<VecDeque<Item>>) -> Self {
+    pub fn new(queues: Vec<Queue>) -> Self {
         Merged {
             queues,
             dropped: Vec::new(),
@@ -343,7 +462,7 @@ impl Merged {
     }
 
     pub fn remaining(&self) -> usize {
-        self.queues.iter().map(VecDeque::len).sum()
+        self.queues.iter().map(|q| q.remaining).sum()
     }
 
     /// The next item: the queue head with the earliest event time (items without one, such
@@ -351,7 +470,7 @@ impl Merged {
     pub fn next_item(&mut self) -> Option<Item> {
         let mut best: Option<(usize, Option<DateTime<Utc>>)> = None;
         for (i, q) in self.queues.iter().enumerate() {
-            let Some(head) = q.front() else { continue };
+            let Some(head) = &q.head else { continue };
             let t = match &head.outcome {
                 Outcome::Record(_, t) => Some(*t),
                 _ => None,
@@ -364,6 +483,6 @@ impl Merged {
                 best = Some((i, t));
             }
         }
-        best.and_then(|(i, _)| self.queues[i].pop_front())
+        best.and_then(|(i, _)| self.queues[i].pop())
     }
 }
