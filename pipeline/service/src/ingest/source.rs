@@ -273,7 +273,7 @@ fn read_lines(
                     raw: String::new(),
                     outcome: Decoded_::Error(reconlight_formats::DecodeError::new(
                         source.format.as_str(),
-                        &format!("line {}", index + 1),
+                        format!("line {}", index + 1),
                         format!("the file could not be read on: {e}"),
                     )),
                 }
