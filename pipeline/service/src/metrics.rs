@@ -15,6 +15,8 @@ pub struct Metrics {
     pub rule_evaluation_seconds: HistogramVec,
     pub rule_errors: IntCounterVec,
     pub alerts: IntGaugeVec,
+    /// Each alert's labels as last counted in `alerts`, so a commit moves only its own.
+    alert_labels: std::sync::Mutex<std::collections::HashMap<String, (String, String, String)>>,
     pub alert_transitions: IntCounterVec,
     pub work_items_open: IntGaugeVec,
     pub watermark_seconds: IntGauge,
@@ -199,6 +201,7 @@ impl Metrics {
             alerts,
             alert_transitions,
             work_items_open,
+            alert_labels: Default::default(),
             watermark_seconds,
             unbalanced_statements,
         }
@@ -207,23 +210,58 @@ impl Metrics {
     /// Sets the gauges that mirror the live tables.
     pub fn observe_state(&self, state: &reconlight_core::state::LiveState) {
         self.alerts.reset();
+        let mut labels = self.alert_labels.lock().expect("not poisoned");
+        labels.clear();
         for a in state.alerts.values() {
-            self.alerts
-                .with_label_values(&[&a.rule_id, a.level.as_str(), a.state.as_str()])
-                .inc();
+            let l = alert_labels(a);
+            self.alerts.with_label_values(&[&l.0, &l.1, &l.2]).inc();
+            labels.insert(a.id.clone(), l);
         }
-        for kind in reconlight_core::workitems::WorkItemKind::ALL {
-            let n = state
-                .work_items
-                .values()
-                .filter(|w| w.finding.kind == kind && w.state.is_active())
-                .count();
-            self.work_items_open
-                .with_label_values(&[kind.as_str()])
-                .set(n as i64);
+        drop(labels);
+        self.observe_work_items(state);
+        if let Some(w) = state.watermark {
+            self.watermark_seconds.set(w.timestamp());
+        }
+    }
+
+    /// Moves the gauges by what a commit changed: the alerts it touched and, when the queue
+    /// changed, the open work items.
+    pub fn observe_changes(
+        &self,
+        state: &reconlight_core::state::LiveState,
+        dirty: &reconlight_core::state::Dirty,
+    ) {
+        let mut labels = self.alert_labels.lock().expect("not poisoned");
+        for id in &dirty.alerts {
+            if let Some(old) = labels.remove(id) {
+                self.alerts
+                    .with_label_values(&[&old.0, &old.1, &old.2])
+                    .dec();
+            }
+            if let Some(a) = state.alerts.get(id) {
+                let l = alert_labels(a);
+                self.alerts.with_label_values(&[&l.0, &l.1, &l.2]).inc();
+                labels.insert(id.clone(), l);
+            }
+        }
+        drop(labels);
+        if !dirty.work_items.is_empty() {
+            self.observe_work_items(state);
         }
         if let Some(w) = state.watermark {
             self.watermark_seconds.set(w.timestamp());
+        }
+    }
+
+    fn observe_work_items(&self, state: &reconlight_core::state::LiveState) {
+        let mut open: std::collections::BTreeMap<&str, i64> = Default::default();
+        for w in state.work_items.values().filter(|w| w.state.is_active()) {
+            *open.entry(w.finding.kind.as_str()).or_default() += 1;
+        }
+        for kind in reconlight_core::workitems::WorkItemKind::ALL {
+            self.work_items_open
+                .with_label_values(&[kind.as_str()])
+                .set(open.get(kind.as_str()).copied().unwrap_or(0));
         }
     }
 
@@ -270,4 +308,12 @@ impl Metrics {
             .expect("metrics encode");
         String::from_utf8(buf).expect("metrics are UTF-8")
     }
+}
+
+fn alert_labels(a: &reconlight_rules::Alert) -> (String, String, String) {
+    (
+        a.rule_id.clone(),
+        a.level.as_str().to_string(),
+        a.state.as_str().to_string(),
+    )
 }

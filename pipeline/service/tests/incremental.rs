@@ -32,6 +32,31 @@ async fn run_checked(contracts: usize, seed: u64, batch_size: usize) {
         !p.state.matches.is_empty(),
         "the dataset matched credits at all"
     );
+    // The alert gauges, moved commit by commit, equal a count of the alerts.
+    let recount = reconlight_service::metrics::Metrics::new();
+    recount.observe_state(&p.state);
+    let gauges = |m: &reconlight_service::metrics::Metrics| {
+        let mut v: Vec<(String, i64)> = m
+            .registry
+            .gather()
+            .into_iter()
+            .filter(|f| f.name() == "reconlight_alerts")
+            .flat_map(|f| f.get_metric().to_vec())
+            .map(|m| {
+                let labels: Vec<String> = m
+                    .get_label()
+                    .iter()
+                    .map(|l| format!("{}={}", l.name(), l.value()))
+                    .collect();
+                (labels.join(","), m.get_gauge().get_value() as i64)
+            })
+            .filter(|(_, n)| *n != 0)
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!gauges(&recount).is_empty());
+    assert_eq!(gauges(&p.metrics), gauges(&recount));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,7 +237,7 @@ impl Pipeline {
             reconlight_core::audit::write_witness(&witness, &self.state.audit_head.sealed())
                 .map_err(anyhow::Error::msg)?;
         }
-        self.metrics.observe_state(&self.state);
+        self.metrics.observe_changes(&self.state, dirty);
         tracing::debug!(
             "stored in {:.3}s, metrics in {:.3}s",
             stored.as_secs_f64(),
