@@ -122,21 +122,40 @@ impl Pipeline {
     }
 
     /// Picks up what clerks did through the API or the CLI since the last look, noting the
-    /// credits whose decision changed for the next reconciliation.
+    /// credits whose decision changed for the next reconciliation and keeping the
+    /// acknowledgements for the next evaluation. The first look reads every decision and
+    /// acknowledgement; later ones read the change log after the cursor.
     pub(super) async fn refresh_clerk_decisions(&mut self) -> anyhow::Result<()> {
-        let manual = self.store.manual_decisions().await?;
-        let changed = manual
-            .iter()
-            .filter(|(k, v)| self.state.manual.get(*k) != Some(*v))
-            .chain(
-                self.state
-                    .manual
-                    .iter()
-                    .filter(|(k, _)| !manual.contains_key(*k)),
-            )
-            .map(|(k, _)| k.clone());
-        self.decisions_changed.extend(changed.collect::<Vec<_>>());
-        self.state.manual = manual;
+        let Some(cursor) = self.clerk_cursor else {
+            // Read the cursor first: a change made during the full read is read again next
+            // time, which changes nothing.
+            let cursor = self.store.clerk_change_cursor().await?;
+            let manual = self.store.manual_decisions().await?;
+            let changed = manual
+                .iter()
+                .filter(|(k, v)| self.state.manual.get(*k) != Some(*v))
+                .chain(
+                    self.state
+                        .manual
+                        .iter()
+                        .filter(|(k, _)| !manual.contains_key(*k)),
+                )
+                .map(|(k, _)| k.clone());
+            self.decisions_changed.extend(changed.collect::<Vec<_>>());
+            self.state.manual = manual;
+            self.acks_pending.extend(self.store.alert_acks().await?);
+            self.clerk_cursor = Some(cursor);
+            return Ok(());
+        };
+        let changes = self.store.clerk_changes_since(cursor).await?;
+        for (bank_ref, decision) in changes.decisions {
+            if self.state.manual.get(&bank_ref) != Some(&decision) {
+                self.decisions_changed.insert(bank_ref.clone());
+                self.state.manual.insert(bank_ref, decision);
+            }
+        }
+        self.acks_pending.extend(changes.acknowledgements);
+        self.clerk_cursor = Some(changes.cursor);
         Ok(())
     }
 
@@ -163,7 +182,7 @@ impl Pipeline {
                 wrong.join("\n")
             );
         }
-        let acks = self.store.alert_acks().await?;
+        let acks = std::mem::take(&mut self.acks_pending);
         crate::alerts::apply_acks(&mut self.state, &acks, dirty);
         let acked = started.elapsed();
         let now = self.now();

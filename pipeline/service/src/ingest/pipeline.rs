@@ -42,6 +42,10 @@ pub struct Pipeline {
     pub(super) reconciler: Reconciler,
     /// Credits whose clerk decision changed since the last reconciliation.
     pub(super) decisions_changed: BTreeSet<String>,
+    /// How far the clerk change log has been read (`None` until the first full read).
+    pub(super) clerk_cursor: Option<i64>,
+    /// Acknowledgements read and not yet applied to the alerts.
+    pub(super) acks_pending: std::collections::BTreeMap<String, reconlight_rules::Acknowledgement>,
     /// Check after every batch that the incremental matches equal a full recomputation
     /// (slow: for tests and for diagnosing a suspected difference).
     pub verify_incremental: bool,
@@ -99,6 +103,8 @@ impl Pipeline {
             finder,
             reconciler,
             decisions_changed: BTreeSet::new(),
+            clerk_cursor: None,
+            acks_pending: Default::default(),
             verify_incremental: false,
             kafka,
             kafka_budget: None,

@@ -85,6 +85,7 @@ impl Store {
             vec![Some(alert_id.to_string()), Some(to_json(&ack))],
         )
         .await?;
+        log_change(&mut tx, self.backend, ChangeKind::Acknowledgement, alert_id).await?;
         write_outbox(&mut tx, &message).await?;
         tx.commit()
             .await

@@ -15,6 +15,9 @@ use reconlight_core::state::{DeadLetter, Dirty, LiveState};
 
 mod acks;
 mod audit;
+mod clerk_changes;
+pub use clerk_changes::ClerkChanges;
+use clerk_changes::{ChangeKind, log_change};
 mod deliveries;
 mod queue;
 mod schema;

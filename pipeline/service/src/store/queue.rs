@@ -155,6 +155,7 @@ impl Store {
                     format!("the decisions about credit {}", d.bank_ref),
                 ));
             }
+            log_change(&mut tx, self.backend, ChangeKind::Decision, &d.bank_ref).await?;
         }
         write_outbox(&mut tx, message).await?;
         tx.commit().await.map_err(ctx("committing the action"))?;

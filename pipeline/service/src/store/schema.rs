@@ -41,7 +41,13 @@ const V2: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS api_tokens (token_id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, hash TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT)",
 ];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2];
+/// A log of what clerks change (match decisions, acknowledgements), so the pipeline reads
+/// what changed since its last batch instead of every decision ever made.
+const V3: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS clerk_changes (seq BIGINT PRIMARY KEY, kind TEXT NOT NULL, item_key TEXT NOT NULL)",
+];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
