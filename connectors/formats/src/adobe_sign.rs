@@ -12,7 +12,7 @@ use crate::json_fields::{amount_at, first_text};
 use crate::model::{Currency, SignatureEvent, SignatureStatus};
 
 /// Where the contract's data is in an Acrobat Sign notification.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdobeSignOptions {
     /// JSON pointers tried in order for the contract number.

@@ -14,7 +14,7 @@ use crate::model::{BankTransaction, Currency, Direction, Money};
 use crate::money::parse_amount_with;
 
 /// Which header holds what. Unset optional columns are simply not read.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CsvColumns {
     pub booking_date: String,
@@ -44,7 +44,7 @@ pub struct CsvColumns {
 }
 
 /// A bank's CSV layout.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CsvOptions {
     pub columns: CsvColumns,

@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 use crate::model::{ChangeOp, Row, RowChange, Value};
 
 /// How the connector encoded DECIMAL/NUMERIC columns (`decimal.handling.mode`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DecimalHandling {
     #[default]
@@ -28,7 +28,7 @@ pub enum DecimalHandling {
 }
 
 /// Options for messages that carry no schema.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DebeziumOptions {
     /// The connector's `decimal.handling.mode`.

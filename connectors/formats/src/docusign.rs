@@ -14,7 +14,7 @@ use crate::model::{Currency, Money, SignatureEvent, SignatureStatus};
 use crate::money::parse_amount;
 
 /// Names of the envelope custom fields that carry the contract's data.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DocusignFields {
     pub contract_no: String,
@@ -35,7 +35,7 @@ impl Default for DocusignFields {
 }
 
 /// How DocuSign events map onto reconlight's signature events.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DocusignOptions {
     pub fields: DocusignFields,

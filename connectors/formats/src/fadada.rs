@@ -11,7 +11,7 @@ use crate::json_fields::{amount_at, first_text};
 use crate::model::{Currency, SignatureEvent, SignatureStatus};
 
 /// Where the contract's data is in a 法大大 callback.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FadadaOptions {
     /// JSON pointers into `bizContent` tried in order for the contract number.

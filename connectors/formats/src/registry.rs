@@ -18,7 +18,7 @@ use crate::mt940;
 use crate::statement::StatementSummary;
 
 /// A wire format a source speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Format {
     /// Debezium JSON change events, one per line.

@@ -9,7 +9,19 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// What a caller may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    schemars::JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads the queue, the lights, reports and the audit trail.
@@ -52,7 +64,7 @@ impl std::str::FromStr for Role {
 }
 
 /// The server's access settings (`[auth]`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// The role of a request without a token: `none` (refused), `viewer`, `clerk` or
@@ -105,7 +117,7 @@ pub fn new_token() -> Result<NewToken, String> {
 }
 
 /// `[auth.oidc]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcConfig {
     /// The `iss` the tokens must carry.

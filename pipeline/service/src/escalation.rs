@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::config::ConfigDuration;
 
 /// One tier: after how long since firing, and whom it notifies.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     /// `0s`, `4h`, `1d`...
@@ -22,14 +22,14 @@ pub struct Tier {
 }
 
 /// An escalation policy.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     pub tiers: Vec<Tier>,
 }
 
 /// The configured policies, by name.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EscalationConfig {
     pub policies: BTreeMap<String, Policy>,

@@ -13,7 +13,7 @@ use crate::debezium::parse_timestamp;
 use crate::model::{Row, Value};
 
 /// The SQL type of a column.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnType {
     Text,
@@ -28,7 +28,7 @@ pub enum ColumnType {
 }
 
 /// One extra table: where its change events come from, its key and its columns.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtraTable {
     /// `schema.table` as the change events name it (a bare name matches any schema).

@@ -26,7 +26,7 @@ pub enum CrmTable {
 }
 
 /// Where one reference table lives in the CRM, and what its columns are called there.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableMapping {
     /// `schema.table` as the change events name it (a bare `table` matches any schema).
@@ -61,7 +61,7 @@ impl TableMapping {
 }
 
 /// The whole CRM mapping.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CrmMapping {
     pub customers: TableMapping,

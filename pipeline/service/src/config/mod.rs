@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 /// The whole configuration.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -57,7 +57,7 @@ pub struct Config {
 }
 
 /// The audit trail's key and witness, kept outside the database.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
     /// The HMAC key the trail is chained with (hex), created on first use; the environment
@@ -79,7 +79,7 @@ impl Default for AuditConfig {
 }
 
 /// Where state lives.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     /// `sqlite://reconlight.db` (relative to the config file) or `postgres://user@host/db`.
@@ -95,10 +95,11 @@ impl Default for StoreConfig {
 }
 
 /// The business calendar and money rules.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusinessConfig {
     /// Time zone of business dates (due dates, the nightly diff, reports).
+    #[schemars(with = "String")]
     pub time_zone: Tz,
     /// A received amount within this of the expected one counts as paid in full.
     pub amount_tolerance: Decimal,
@@ -124,7 +125,7 @@ impl Default for BusinessConfig {
 }
 
 /// Which rule packs to load, and how often they are evaluated in full.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     /// A packs directory (`<dir>/<pack>/*.toml`); unset means the packs shipped in the binary.
@@ -149,7 +150,7 @@ impl Default for RulesConfig {
 }
 
 /// Micro-batching.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// Records per micro-batch (one database transaction each).
@@ -217,8 +218,29 @@ impl<'de> Deserialize<'de> for ConfigRegex {
     }
 }
 
+/// Values written as text in the configuration and parsed at load.
+macro_rules! text_schema {
+    ($($ty:ty: $what:literal),* $(,)?) => {$(
+        impl schemars::JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($ty).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({"type": "string", "description": $what})
+            }
+        }
+    )*};
+}
+
+text_schema!(
+    ConfigDuration: "a duration: 30s, 15m, 24h, 2d",
+    ConfigRegex: "a regular expression",
+    crate::schedule::Schedule: "a cron expression in the business time zone",
+);
+
 /// Where the pipeline's "now" comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClockMode {
     EventTime,
@@ -226,7 +248,7 @@ pub enum ClockMode {
 }
 
 /// The HTTP server (API, metrics, web page).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: String,
@@ -241,7 +263,7 @@ impl Default for ServerConfig {
 }
 
 /// The nightly diff.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NightlyConfig {
     /// When `reconlight run` runs the diff for the previous business date: a cron
@@ -261,7 +283,7 @@ impl Default for NightlyConfig {
 }
 
 /// The work-item queue.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkItemsConfig {
     /// Days to act by money at stake: `[[min_amount, days], ...]`, the first tier whose
@@ -278,7 +300,7 @@ impl Default for WorkItemsConfig {
 }
 
 /// The Kafka cluster: one consumer group over every source's topics, and the sink topics.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     /// `host:port[,host:port...]`.
@@ -333,7 +355,7 @@ fn default_max_backlog() -> u64 {
 pub const OUTBOX_TOPICS: [&str; 4] = ["alerts", "work_items", "dead_letters", "actions"];
 
 /// One input: a file, a directory of files or Kafka topics, in one format.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub name: String,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::ConfigDuration;
 
 /// Prometheus Alertmanager (API v2).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerConfig {
     /// e.g. `http://alertmanager:9093`.
@@ -25,7 +25,7 @@ fn default_resend() -> ConfigDuration {
 }
 
 /// PagerDuty Events API v2.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PagerDutyConfig {
     #[serde(default = "default_pagerduty_url")]
@@ -46,7 +46,7 @@ fn default_source() -> String {
 }
 
 /// A generic webhook, signed with HMAC-SHA256.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub name: String,
@@ -63,7 +63,7 @@ fn default_topics() -> Vec<String> {
 }
 
 /// Every notifier; none by default.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifiersConfig {
     pub alertmanager: Option<AlertmanagerConfig>,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::ConfigDuration;
 
 /// DocuSign Connect with HMAC: any of the keys may have signed (key rotation).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocusignHook {
     pub keys: Vec<String>,
@@ -18,7 +18,7 @@ pub struct DocusignHook {
 }
 
 /// e签宝 v3: app id and secret of the open-platform application.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EsignCnHook {
     pub app_id: String,
@@ -32,7 +32,7 @@ pub struct EsignCnHook {
 }
 
 /// 法大大 FASC 5.1: app id and secret.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FadadaHook {
     pub app_id: String,
@@ -52,7 +52,7 @@ fn five_minutes() -> ConfigDuration {
 /// client id of an application of the account (echoed back in the reply), and, with
 /// webhook OAuth enabled on the account, a bearer token from the company's authorization
 /// server. (Two-way TLS and Adobe's address ranges belong to the proxy in front.)
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdobeSignHook {
     /// The application's client id (or several, while one is being replaced).
@@ -75,7 +75,7 @@ impl AdobeSignHook {
 }
 
 /// The webhook receivers; a provider without a section is not received.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhooksConfig {
     pub docusign: Option<DocusignHook>,
