@@ -4,6 +4,7 @@
 //! external id by default). Acrobat Sign's e-signatures carry no CA certificate unless the
 //! account uses certificate-based digital signatures: configure which.
 
+use crate::error::{ValueError, invalid};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
@@ -35,8 +36,8 @@ impl Default for AdobeSignOptions {
 }
 
 /// Decodes one notification body.
-pub fn decode(text: &str, options: &AdobeSignOptions) -> Result<SignatureEvent, String> {
-    let doc: Json = serde_json::from_str(text.trim()).map_err(|e| format!("not JSON: {e}"))?;
+pub fn decode(text: &str, options: &AdobeSignOptions) -> Result<SignatureEvent, ValueError> {
+    let doc: Json = serde_json::from_str(text.trim()).map_err(|e| invalid!("not JSON: {e}"))?;
     let event = doc
         .get("event")
         .and_then(Json::as_str)

@@ -2,6 +2,7 @@
 //! mapping is configuration: column names, a signed amount or separate credit/debit
 //! columns, date formats, separators and the file's encoding (GBK for most Chinese banks).
 
+use crate::error::{ValueError, invalid};
 use std::collections::HashMap;
 use std::str::FromStr;
 
@@ -201,9 +202,9 @@ pub fn decode(
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
         };
-        let result = (|| -> Result<BankTransaction, String> {
+        let result = (|| -> Result<BankTransaction, ValueError> {
             let date_text =
-                get(Some(date_col)).ok_or_else(|| format!("empty `{}`", c.booking_date))?;
+                get(Some(date_col)).ok_or_else(|| invalid!("empty `{}`", c.booking_date))?;
             let booking_date = parse_date(date_text, &options.date_formats)?;
             let value_date = get(value_date_col)
                 .map(|d| parse_date(d, &options.date_formats))
@@ -235,7 +236,7 @@ pub fn decode(
                 // (a reversal? a correction?) is not guessed at.
                 for (a, name) in [(credit, &c.credit), (debit, &c.debit)] {
                     if let Some(a) = a.filter(|a| a.is_sign_negative()) {
-                        return Err(format!(
+                        return Err(invalid!(
                             "`{}` holds the negative amount {a}; with separate credit and debit columns each holds a positive amount",
                             name.as_deref().unwrap_or_default()
                         ));
@@ -294,12 +295,12 @@ pub fn decode(
             .iter()
             .collect::<Vec<_>>()
             .join(&options.delimiter.to_string());
-        out.push(result.map_err(|reason| DecodeError::new(FORMAT, position, reason).with_raw(raw)));
+        out.push(result.map_err(|reason| reason.at(FORMAT, position).with_raw(raw)));
     }
     Ok(out)
 }
 
-fn parse_date(text: &str, formats: &[String]) -> Result<NaiveDate, String> {
+fn parse_date(text: &str, formats: &[String]) -> Result<NaiveDate, ValueError> {
     for f in formats {
         if let Ok(d) = NaiveDate::parse_from_str(text, f) {
             return Ok(d);
@@ -308,7 +309,7 @@ fn parse_date(text: &str, formats: &[String]) -> Result<NaiveDate, String> {
             return Ok(dt.date());
         }
     }
-    Err(format!(
+    Err(invalid!(
         "`{text}` matches none of the date formats {formats:?}"
     ))
 }

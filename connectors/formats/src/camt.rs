@@ -6,6 +6,7 @@
 //! `TxDtls`) yields one transaction per payment. Statements with opening and closing
 //! balances are checked: opening + credits - debits must equal closing.
 
+use crate::error::{ValueError, invalid};
 use std::str::FromStr;
 
 use chrono::NaiveDate;
@@ -199,9 +200,9 @@ fn decode_statement(xml: &str, stmt: Node<'_, '_>, number: usize, out: &mut Camt
                         Direction::Debit => summary.booked_debits += amt,
                     }
                 }
-                out.transactions.push(Err(
-                    DecodeError::new(FORMAT, position, reason).with_raw(&xml[entry.range()])
-                ));
+                out.transactions.push(Err(reason
+                    .at(FORMAT, position)
+                    .with_raw(&xml[entry.range()])));
             }
         }
     }
@@ -240,28 +241,28 @@ fn entry_amount(entry: Node<'_, '_>) -> Option<(Decimal, Direction)> {
     Some((amt, dir))
 }
 
-fn amount_of(node: Node<'_, '_>, what: &str) -> Result<Money, String> {
-    let amt = child(node, "Amt").ok_or_else(|| format!("{what} has no Amt"))?;
+fn amount_of(node: Node<'_, '_>, what: &str) -> Result<Money, ValueError> {
+    let amt = child(node, "Amt").ok_or_else(|| invalid!("{what} has no Amt"))?;
     let text = amt.text().map(str::trim).unwrap_or("");
     if text.starts_with('-') {
-        return Err(format!(
+        return Err(invalid!(
             "{what} Amt `{text}` is negative (the sign belongs in CdtDbtInd)"
         ));
     }
     let value =
-        xs_decimal(text).ok_or_else(|| format!("{what} Amt `{text}` is not a decimal amount"))?;
+        xs_decimal(text).ok_or_else(|| invalid!("{what} Amt `{text}` is not a decimal amount"))?;
     let ccy = amt
         .attribute("Ccy")
-        .ok_or_else(|| format!("{what} Amt has no Ccy attribute"))?;
-    let currency = Currency::from_str(ccy).map_err(|e| format!("{what} Amt@Ccy: {e}"))?;
+        .ok_or_else(|| invalid!("{what} Amt has no Ccy attribute"))?;
+    let currency = Currency::from_str(ccy).map_err(|e| invalid!("{what} Amt@Ccy: {e}"))?;
     Ok(Money::new(value, currency))
 }
 
-fn direction_of(node: Node<'_, '_>) -> Result<Option<Direction>, String> {
+fn direction_of(node: Node<'_, '_>) -> Result<Option<Direction>, ValueError> {
     match text_at(node, &["CdtDbtInd"]).as_deref() {
         Some("CRDT") => Ok(Some(Direction::Credit)),
         Some("DBIT") => Ok(Some(Direction::Debit)),
-        Some(other) => Err(format!("CdtDbtInd `{other}` is neither CRDT nor DBIT")),
+        Some(other) => Err(invalid!("CdtDbtInd `{other}` is neither CRDT nor DBIT")),
         None => Ok(None),
     }
 }
@@ -271,7 +272,7 @@ fn decode_entry(
     account: &str,
     position: &str,
     format: &str,
-) -> Result<Vec<BankTransaction>, String> {
+) -> Result<Vec<BankTransaction>, ValueError> {
     let amount = amount_of(entry, "entry")?;
     let direction = direction_of(entry)?.ok_or("entry has no CdtDbtInd")?;
     let reversal = text_at(entry, &["RvslInd"]).is_some_and(|v| v == "true" || v == "1");
@@ -325,12 +326,13 @@ fn decode_entry(
             None => path(*d, &["AmtDtls", "TxAmt"])
                 .or_else(|| path(*d, &["AmtDtls", "InstdAmt"]))
                 .map(|n| amount_of(n, &what))
-                .ok_or_else(|| format!("{what} has no amount, so the batch cannot be split"))??,
+                .ok_or_else(|| invalid!("{what} has no amount, so the batch cannot be split"))??,
         };
         if tx_amount.currency != amount.currency {
-            return Err(format!(
+            return Err(invalid!(
                 "{what} is in {} but the entry is in {}",
-                tx_amount.currency, amount.currency
+                tx_amount.currency,
+                amount.currency
             ));
         }
         sum += tx_amount.amount;
@@ -344,7 +346,7 @@ fn decode_entry(
         txs.push(tx);
     }
     if txs.iter().all(|t| t.direction == direction) && sum != amount.amount {
-        return Err(format!(
+        return Err(invalid!(
             "batch transactions sum to {sum} but the entry amount is {}",
             amount.amount
         ));

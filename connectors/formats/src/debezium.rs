@@ -5,6 +5,7 @@
 //! follows `decimal.handling.mode` (`precise`: base64 two's-complement unscaled integer with
 //! a configured scale; `string`; `double`, which is lossy at the source).
 
+use crate::error::{ValueError, invalid};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -51,12 +52,12 @@ pub enum DebeziumMessage {
 }
 
 /// Decodes one Debezium message (a Kafka value, or one line of a JSON-lines file).
-pub fn decode(text: &str, options: &DebeziumOptions) -> Result<DebeziumMessage, String> {
+pub fn decode(text: &str, options: &DebeziumOptions) -> Result<DebeziumMessage, ValueError> {
     let trimmed = text.trim();
     if trimmed.is_empty() || trimmed == "null" {
         return Ok(DebeziumMessage::Tombstone);
     }
-    let doc: Json = serde_json::from_str(trimmed).map_err(|e| format!("not JSON: {e}"))?;
+    let doc: Json = serde_json::from_str(trimmed).map_err(|e| invalid!("not JSON: {e}"))?;
     let (schema, payload) = match doc.as_object() {
         Some(obj) if obj.contains_key("payload") && obj.contains_key("schema") => {
             (Some(&obj["schema"]), &obj["payload"])
@@ -80,7 +81,7 @@ pub fn decode(text: &str, options: &DebeziumOptions) -> Result<DebeziumMessage, 
         Some("r") => ChangeOp::Read,
         Some("t") => ChangeOp::Truncate,
         Some("m") => return Ok(DebeziumMessage::Ignored("logical decoding message")),
-        Some(other) => return Err(format!("unknown op `{other}`")),
+        Some(other) => return Err(invalid!("unknown op `{other}`")),
         None => return Err("missing `op`".into()),
     };
     let source = obj.get("source").and_then(Json::as_object);
@@ -112,7 +113,7 @@ pub fn decode(text: &str, options: &DebeziumOptions) -> Result<DebeziumMessage, 
                 .collect(),
         )
     };
-    let decode_row = |name: &str| -> Result<Option<Row>, String> {
+    let decode_row = |name: &str| -> Result<Option<Row>, ValueError> {
         match obj.get(name) {
             None | Some(Json::Null) => Ok(None),
             Some(Json::Object(cols)) => {
@@ -123,19 +124,19 @@ pub fn decode(text: &str, options: &DebeziumOptions) -> Result<DebeziumMessage, 
                         Some(fs) => decode_typed(v, fs),
                         None => decode_untyped(v, &table, col, options),
                     }
-                    .map_err(|e| format!("`{name}.{col}`: {e}"))?;
+                    .map_err(|e| invalid!("`{name}.{col}`: {e}"))?;
                     row.insert(col.clone(), value);
                 }
                 Ok(Some(row))
             }
-            Some(_) => Err(format!("`{name}` must be an object or null")),
+            Some(_) => Err(invalid!("`{name}` must be an object or null")),
         }
     };
     let before = decode_row("before")?;
     let after = decode_row("after")?;
     match op {
         ChangeOp::Create | ChangeOp::Read | ChangeOp::Update if after.is_none() => {
-            return Err(format!("op `{}` without an `after` image", op_code(op)));
+            return Err(invalid!("op `{}` without an `after` image", op_code(op)));
         }
         ChangeOp::Delete if before.is_none() => {
             return Err(
@@ -168,7 +169,7 @@ fn op_code(op: ChangeOp) -> &'static str {
 fn event_time(
     payload: &serde_json::Map<String, Json>,
     source: Option<&serde_json::Map<String, Json>>,
-) -> Result<DateTime<Utc>, String> {
+) -> Result<DateTime<Utc>, ValueError> {
     let pick = |m: &serde_json::Map<String, Json>| -> Option<DateTime<Utc>> {
         if let Some(ns) = m.get("ts_ns").and_then(Json::as_i64).filter(|v| *v > 0) {
             return Some(DateTime::from_timestamp_nanos(ns));
@@ -198,17 +199,17 @@ struct FieldSchema {
     parameters: BTreeMap<String, Json>,
 }
 
-fn decode_typed(v: &Json, fs: &FieldSchema) -> Result<Value, String> {
+fn decode_typed(v: &Json, fs: &FieldSchema) -> Result<Value, ValueError> {
     if v.is_null() {
         return Ok(Value::Null);
     }
     let int = || {
         v.as_i64()
-            .ok_or_else(|| format!("expected an integer, got {v}"))
+            .ok_or_else(|| invalid!("expected an integer, got {v}"))
     };
     let text = || {
         v.as_str()
-            .ok_or_else(|| format!("expected a string, got {v}"))
+            .ok_or_else(|| invalid!("expected a string, got {v}"))
     };
     match fs.name.as_deref() {
         Some("org.apache.kafka.connect.data.Decimal") => {
@@ -222,11 +223,11 @@ fn decode_typed(v: &Json, fs: &FieldSchema) -> Result<Value, String> {
                 })
                 .ok_or("Decimal schema without a `scale` parameter")?
                 .parse::<u32>()
-                .map_err(|e| format!("bad Decimal scale: {e}"))?;
+                .map_err(|e| invalid!("bad Decimal scale: {e}"))?;
             return match v {
                 Json::String(s) => decode_base64_decimal(s, scale),
                 Json::Number(_) => decimal_from_number(v),
-                _ => Err(format!("expected a base64 decimal, got {v}")),
+                _ => Err(invalid!("expected a base64 decimal, got {v}")),
             };
         }
         Some("io.debezium.data.VariableScaleDecimal") => return decode_variable_scale(v),
@@ -237,7 +238,7 @@ fn decode_typed(v: &Json, fs: &FieldSchema) -> Result<Value, String> {
                 .and_then(|d| i32::try_from(d).ok())
                 .and_then(NaiveDate::from_num_days_from_ce_opt)
                 .map(Value::Date)
-                .ok_or_else(|| format!("date {days} days from the epoch is out of range"));
+                .ok_or_else(|| invalid!("date {days} days from the epoch is out of range"));
         }
         Some("io.debezium.time.Time") | Some("org.apache.kafka.connect.data.Time") => {
             return time_of_day(int()?, 1_000_000);
@@ -249,7 +250,7 @@ fn decode_typed(v: &Json, fs: &FieldSchema) -> Result<Value, String> {
             let t = s.trim_end_matches('Z');
             return NaiveTime::parse_from_str(t, "%H:%M:%S%.f")
                 .map(Value::Time)
-                .map_err(|e| format!("bad ZonedTime `{s}`: {e}"));
+                .map_err(|e| invalid!("bad ZonedTime `{s}`: {e}"));
         }
         Some("io.debezium.time.Timestamp") | Some("org.apache.kafka.connect.data.Timestamp") => {
             return timestamp_from_int(int()?, 1_000_000);
@@ -267,16 +268,16 @@ fn decode_typed(v: &Json, fs: &FieldSchema) -> Result<Value, String> {
         "float" | "float32" | "float64" | "double" => v
             .as_f64()
             .map(Value::Float)
-            .ok_or_else(|| format!("expected a number, got {v}")),
+            .ok_or_else(|| invalid!("expected a number, got {v}")),
         "boolean" => v
             .as_bool()
             .map(Value::Bool)
-            .ok_or_else(|| format!("expected a boolean, got {v}")),
+            .ok_or_else(|| invalid!("expected a boolean, got {v}")),
         "string" => text().map(|s| Value::Text(s.to_string())),
         "bytes" => base64::engine::general_purpose::STANDARD
             .decode(text()?)
             .map(Value::Bytes)
-            .map_err(|e| format!("bad base64 bytes: {e}")),
+            .map_err(|e| invalid!("bad base64 bytes: {e}")),
         _ => Ok(Value::Json(v.clone())),
     }
 }
@@ -286,7 +287,7 @@ fn decode_untyped(
     table: &str,
     col: &str,
     options: &DebeziumOptions,
-) -> Result<Value, String> {
+) -> Result<Value, ValueError> {
     let bare_table = table.rsplit('.').next().unwrap_or(table);
     let scale = options
         .decimal_columns
@@ -305,7 +306,7 @@ fn decode_untyped(
             (Some(scale), DecimalHandling::Precise) => decode_base64_decimal(s, scale),
             (Some(_), _) => Decimal::from_str(s.trim())
                 .map(Value::Decimal)
-                .map_err(|e| format!("bad decimal string `{s}`: {e}")),
+                .map_err(|e| invalid!("bad decimal string `{s}`: {e}")),
             (None, _) => Ok(Value::Text(s.clone())),
         },
         Json::Object(o) if o.contains_key("scale") && o.contains_key("value") && o.len() == 2 => {
@@ -319,7 +320,7 @@ fn decode_untyped(
 /// converter). serde_json keeps the number's text as written (`arbitrary_precision`), so
 /// every digit is read exactly; a value beyond 28 significant digits stays its digits, as
 /// text, for whoever needs it to say so.
-fn decimal_from_number(v: &Json) -> Result<Value, String> {
+fn decimal_from_number(v: &Json) -> Result<Value, ValueError> {
     let text = v.to_string();
     if let Ok(d) = Decimal::from_str(&text) {
         return Ok(Value::Decimal(d));
@@ -332,11 +333,11 @@ fn decimal_from_number(v: &Json) -> Result<Value, String> {
         {
             Ok(Value::Text(text))
         }
-        _ => Err(format!("decimal number {text} is out of range")),
+        _ => Err(invalid!("decimal number {text} is out of range")),
     }
 }
 
-fn decode_variable_scale(v: &Json) -> Result<Value, String> {
+fn decode_variable_scale(v: &Json) -> Result<Value, ValueError> {
     let scale = v
         .get("scale")
         .and_then(Json::as_u64)
@@ -349,12 +350,12 @@ fn decode_variable_scale(v: &Json) -> Result<Value, String> {
 }
 
 /// Decodes the `precise` encoding: base64 of a big-endian two's-complement unscaled integer.
-pub fn decode_base64_decimal(text: &str, scale: u32) -> Result<Value, String> {
+pub fn decode_base64_decimal(text: &str, scale: u32) -> Result<Value, ValueError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.trim())
-        .map_err(|e| format!("`{text}` is not a base64 decimal: {e}"))?;
+        .map_err(|e| invalid!("`{text}` is not a base64 decimal: {e}"))?;
     if bytes.is_empty() {
-        return Err(format!("base64 decimal `{text}` has no bytes"));
+        return Err(invalid!("base64 decimal `{text}` has no bytes"));
     }
     if bytes.len() <= 16 {
         let negative = bytes[0] & 0x80 != 0;
@@ -412,8 +413,8 @@ fn big_decimal_text(bytes: &[u8], scale: u32) -> String {
 }
 
 /// A time of day given in units of `nanos_per_unit` nanoseconds since midnight.
-fn time_of_day(v: i64, nanos_per_unit: i64) -> Result<Value, String> {
-    let out_of_range = || format!("time of day {v} is out of range");
+fn time_of_day(v: i64, nanos_per_unit: i64) -> Result<Value, ValueError> {
+    let out_of_range = || invalid!("time of day {v} is out of range");
     let nanos = v.checked_mul(nanos_per_unit).ok_or_else(out_of_range)?;
     let secs = u32::try_from(nanos.div_euclid(1_000_000_000)).map_err(|_| out_of_range())?;
     let frac = nanos.rem_euclid(1_000_000_000) as u32;
@@ -422,15 +423,15 @@ fn time_of_day(v: i64, nanos_per_unit: i64) -> Result<Value, String> {
         .ok_or_else(out_of_range)
 }
 
-fn timestamp_from_int(v: i64, nanos_per_unit: i64) -> Result<Value, String> {
+fn timestamp_from_int(v: i64, nanos_per_unit: i64) -> Result<Value, ValueError> {
     v.checked_mul(nanos_per_unit)
         .map(|ns| Value::Timestamp(DateTime::from_timestamp_nanos(ns)))
-        .ok_or_else(|| format!("timestamp {v} is out of range"))
+        .ok_or_else(|| invalid!("timestamp {v} is out of range"))
 }
 
 /// Parses an ISO-8601 timestamp with an offset (`2026-10-05T08:12:33.123456Z`), or without
 /// one, read as UTC.
-pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, String> {
+pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, ValueError> {
     let t = s.trim();
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.with_timezone(&Utc));
@@ -449,5 +450,5 @@ pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, String> {
             return Ok(dt.and_utc());
         }
     }
-    Err(format!("`{t}` is not an ISO-8601 timestamp"))
+    Err(invalid!("`{t}` is not an ISO-8601 timestamp"))
 }

@@ -4,6 +4,7 @@
 //! names. Only a completed envelope whose signature type is a CA-certified one counts as
 //! signed for finance.
 
+use crate::error::{ValueError, invalid};
 use std::str::FromStr;
 
 use serde::Deserialize;
@@ -56,8 +57,8 @@ impl Default for DocusignOptions {
 }
 
 /// Decodes one Connect notification into a signature event.
-pub fn decode(text: &str, options: &DocusignOptions) -> Result<SignatureEvent, String> {
-    let doc: Json = serde_json::from_str(text.trim()).map_err(|e| format!("not JSON: {e}"))?;
+pub fn decode(text: &str, options: &DocusignOptions) -> Result<SignatureEvent, ValueError> {
+    let doc: Json = serde_json::from_str(text.trim()).map_err(|e| invalid!("not JSON: {e}"))?;
     let event = doc
         .get("event")
         .and_then(Json::as_str)
@@ -95,7 +96,7 @@ pub fn decode(text: &str, options: &DocusignOptions) -> Result<SignatureEvent, S
     let contract_no = custom(&f.contract_no);
     let currency = match custom(&f.currency) {
         Some(c) => {
-            Currency::from_str(&c).map_err(|e| format!("custom field `{}`: {e}", f.currency))?
+            Currency::from_str(&c).map_err(|e| invalid!("custom field `{}`: {e}", f.currency))?
         }
         None => options.default_currency,
     };
@@ -103,7 +104,7 @@ pub fn decode(text: &str, options: &DocusignOptions) -> Result<SignatureEvent, S
         .map(|a| {
             parse_amount(&a)
                 .map(|d| Money::new(d, currency))
-                .map_err(|e| format!("custom field `{}`: {e}", f.contract_amount))
+                .map_err(|e| invalid!("custom field `{}`: {e}", f.contract_amount))
         })
         .transpose()?;
     let signature_type = custom(&f.signature_type);

@@ -45,3 +45,63 @@ impl fmt::Display for DecodeError {
         }
     }
 }
+
+/// Why one value or record cannot be read exactly. A decoder reports it as a
+/// `DecodeError` once it knows the format and the position (`ValueError::at`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// Text that is not exactly an amount of money (never guessed, never read as a float).
+    #[error("`{text}` is not an amount: {why}")]
+    Amount { text: String, why: String },
+    /// A field the record needs is absent, null or empty.
+    #[error("{field} is missing or empty")]
+    Missing { field: String },
+    /// A field holds a value of the wrong kind or out of range.
+    #[error("{field}: {why}")]
+    Field { field: String, why: String },
+    /// The record's shape is wrong (not JSON, an unknown event, a line out of place).
+    #[error("{0}")]
+    Malformed(String),
+}
+
+impl ValueError {
+    /// Names the field a value came from, when the error does not yet.
+    pub fn in_field(self, field: impl Into<String>) -> Self {
+        match self {
+            ValueError::Malformed(why) => ValueError::Field {
+                field: field.into(),
+                why,
+            },
+            ValueError::Amount { .. } => ValueError::Field {
+                field: field.into(),
+                why: self.to_string(),
+            },
+            other => other,
+        }
+    }
+
+    /// The error as a user sees it: the format and where in the input.
+    pub fn at(self, format: &'static str, position: impl Into<String>) -> DecodeError {
+        DecodeError::new(format, position, self.to_string())
+    }
+}
+
+impl From<String> for ValueError {
+    fn from(why: String) -> Self {
+        ValueError::Malformed(why)
+    }
+}
+
+impl From<&str> for ValueError {
+    fn from(why: &str) -> Self {
+        ValueError::Malformed(why.to_string())
+    }
+}
+
+/// A `ValueError::Malformed` with a formatted reason.
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        $crate::error::ValueError::Malformed(format!($($arg)*))
+    };
+}
+pub(crate) use invalid;

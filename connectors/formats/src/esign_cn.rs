@@ -4,6 +4,7 @@
 //! default); e签宝 signs with CA certificates, so a completed flow counts as CA certified
 //! unless configured otherwise.
 
+use crate::error::{ValueError, invalid};
 use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::Value as Json;
@@ -60,8 +61,8 @@ pub(crate) fn time_of(v: &Json) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// Decodes one callback body.
-pub fn decode(text: &str, options: &EsignCnOptions) -> Result<SignatureEvent, String> {
-    let doc: Json = serde_json::from_str(text.trim()).map_err(|e| format!("not JSON: {e}"))?;
+pub fn decode(text: &str, options: &EsignCnOptions) -> Result<SignatureEvent, ValueError> {
+    let doc: Json = serde_json::from_str(text.trim()).map_err(|e| invalid!("not JSON: {e}"))?;
     let action = doc
         .get("action")
         .and_then(Json::as_str)

@@ -3,6 +3,7 @@
 //! `transReferenceId`, the business reference that carries the contract number). In files
 //! and on Kafka each line is `{"event": ..., "bizContent": {...}}`.
 
+use crate::error::{ValueError, invalid};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
@@ -42,9 +43,9 @@ pub fn decode_parts(
     event: &str,
     biz_content: &str,
     options: &FadadaOptions,
-) -> Result<SignatureEvent, String> {
+) -> Result<SignatureEvent, ValueError> {
     let doc: Json = serde_json::from_str(biz_content.trim())
-        .map_err(|e| format!("bizContent is not JSON: {e}"))?;
+        .map_err(|e| invalid!("bizContent is not JSON: {e}"))?;
     let task = doc
         .get("signTaskId")
         .and_then(Json::as_str)
@@ -104,8 +105,8 @@ pub fn decode_parts(
 }
 
 /// Decodes one line: `{"event": "sign-task-finished", "bizContent": {...} or "..."}`.
-pub fn decode(text: &str, options: &FadadaOptions) -> Result<SignatureEvent, String> {
-    let doc: Json = serde_json::from_str(text.trim()).map_err(|e| format!("not JSON: {e}"))?;
+pub fn decode(text: &str, options: &FadadaOptions) -> Result<SignatureEvent, ValueError> {
+    let doc: Json = serde_json::from_str(text.trim()).map_err(|e| invalid!("not JSON: {e}"))?;
     let event = doc
         .get("event")
         .and_then(Json::as_str)

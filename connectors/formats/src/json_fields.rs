@@ -1,6 +1,7 @@
 //! Reading configured fields out of a JSON callback by JSON pointer: the e-signature
 //! platforms' mappings (e签宝, 法大大, Acrobat Sign) all name their fields this way.
 
+use crate::error::ValueError;
 use serde_json::Value as Json;
 
 use crate::model::{Currency, Money};
@@ -26,7 +27,7 @@ pub fn amount_at(
     doc: &Json,
     pointer: Option<&str>,
     currency: Currency,
-) -> Result<Option<Money>, String> {
+) -> Result<Option<Money>, ValueError> {
     pointer
         .and_then(|p| doc.pointer(p))
         .map(|v| {

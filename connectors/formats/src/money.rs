@@ -8,8 +8,10 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
+use crate::error::ValueError;
+
 /// Parses an amount such as `480000.00`, `¥480,000.00`, `CNY 1 234.56` or `-12.5`.
-pub fn parse_amount(text: &str) -> Result<Decimal, String> {
+pub fn parse_amount(text: &str) -> Result<Decimal, ValueError> {
     parse_amount_with(text, '.', None)
 }
 
@@ -20,8 +22,13 @@ pub fn parse_amount_with(
     text: &str,
     decimal_sep: char,
     thousands_sep: Option<char>,
-) -> Result<Decimal, String> {
-    let refuse = |why: &str| Err(format!("`{text}` is not an amount: {why}"));
+) -> Result<Decimal, ValueError> {
+    let refuse = |why: &str| {
+        Err(ValueError::Amount {
+            text: text.to_string(),
+            why: why.to_string(),
+        })
+    };
     let mut body = text.trim();
     // A currency around the number: a symbol, 元, or a three-letter code.
     for _ in 0..2 {
@@ -152,7 +159,7 @@ mod tests {
             ("123456789012345678901234567890123", "significant digits"),
         ] {
             let e = parse_amount(text).unwrap_err();
-            assert!(e.contains(why), "{text}: {e}");
+            assert!(e.to_string().contains(why), "{text}: {e}");
         }
     }
 

@@ -3,6 +3,7 @@
 //! styles: `?20..?29` German sub-fields, `/CODE/value/` SEPA style), opening and closing
 //! balances checked like camt.
 
+use crate::error::{ValueError, invalid};
 use std::str::FromStr;
 
 use chrono::NaiveDate;
@@ -60,7 +61,7 @@ fn fields(text: &str) -> Vec<Field> {
 }
 
 /// A SWIFT amount: digits with a decimal comma (`3236,28`, `100,`), nothing else.
-fn amount(text: &str) -> Result<Decimal, String> {
+fn amount(text: &str) -> Result<Decimal, ValueError> {
     let t = text.trim();
     // The standard's decimal comma; a point from banks that do not follow it.
     let sep = if t.contains(',') { ',' } else { '.' };
@@ -68,7 +69,7 @@ fn amount(text: &str) -> Result<Decimal, String> {
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if whole.is_empty() || !digits(whole) || !digits(fraction) || whole.len() + fraction.len() > 28
     {
-        return Err(format!(
+        return Err(invalid!(
             "`{text}` is not an amount (digits and one decimal comma)"
         ));
     }
@@ -77,26 +78,26 @@ fn amount(text: &str) -> Result<Decimal, String> {
     } else {
         format!("{whole}.{fraction}")
     };
-    Decimal::from_str(&plain).map_err(|_| format!("`{text}` is not an amount"))
+    Decimal::from_str(&plain).map_err(|_| invalid!("`{text}` is not an amount"))
 }
 
-fn date6(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%y%m%d").map_err(|_| format!("`{s}` is not a YYMMDD date"))
+fn date6(s: &str) -> Result<NaiveDate, ValueError> {
+    NaiveDate::parse_from_str(s, "%y%m%d").map_err(|_| invalid!("`{s}` is not a YYMMDD date"))
 }
 
 /// `C110522EUR3236,28` -> signed amount, date, currency.
-fn balance(value: &str) -> Result<(Decimal, NaiveDate, Currency), String> {
+fn balance(value: &str) -> Result<(Decimal, NaiveDate, Currency), ValueError> {
     let v = value.trim();
     let part = |r: std::ops::Range<usize>| {
         v.get(r)
-            .ok_or_else(|| format!("balance `{v}` is too short or not ASCII"))
+            .ok_or_else(|| invalid!("balance `{v}` is too short or not ASCII"))
     };
     if v.len() < 11 {
-        return Err(format!("balance `{v}` is too short"));
+        return Err(invalid!("balance `{v}` is too short"));
     }
     let sign = part(0..1)?;
     if sign != "C" && sign != "D" {
-        return Err(format!("balance `{v}` does not start with C or D"));
+        return Err(invalid!("balance `{v}` does not start with C or D"));
     }
     let date = date6(part(1..7)?)?;
     let currency = Currency::from_str(part(7..10)?)?;
@@ -116,12 +117,12 @@ struct Line61 {
     supplementary: String,
 }
 
-fn line61(value: &str) -> Result<Line61, String> {
+fn line61(value: &str) -> Result<Line61, ValueError> {
     let lines: Vec<&str> = value.lines().collect();
     let first = lines.first().copied().unwrap_or("");
     match line61_from(first, lines.get(1..).unwrap_or_default()) {
         // Some banks wrap a long statement line inside the amount: read it joined.
-        Err(e) if lines.len() > 1 && e.contains("no transaction type") => {
+        Err(e) if lines.len() > 1 && e.to_string().contains("no transaction type") => {
             let joined = format!("{first}{}", lines[1].trim_start());
             line61_from(&joined, &lines[2..]).map_err(|_| e)
         }
@@ -129,14 +130,14 @@ fn line61(value: &str) -> Result<Line61, String> {
     }
 }
 
-fn line61_from(first: &str, rest_lines: &[&str]) -> Result<Line61, String> {
+fn line61_from(first: &str, rest_lines: &[&str]) -> Result<Line61, ValueError> {
     let rest_lines = rest_lines.to_vec();
     // The fixed part (dates, mark, amount, type) is ASCII; the references after it may not be.
     let ascii_end = first.find(|c: char| !c.is_ascii()).unwrap_or(first.len());
     let b = &first.as_bytes()[..ascii_end];
     let at = |i: usize| first.get(i..ascii_end).unwrap_or("");
     if b.len() < 8 {
-        return Err(format!("statement line `{first}` is too short"));
+        return Err(invalid!("statement line `{first}` is too short"));
     }
     let value_date = date6(&first[..6])?;
     let mut i = 6;
@@ -151,7 +152,7 @@ fn line61_from(first: &str, rest_lines: &[&str]) -> Result<Line61, String> {
             .into_iter()
             .filter_map(candidate)
             .min_by_key(|c| (*c - value_date).num_days().abs())
-            .ok_or_else(|| format!("entry date `{m}{d}` is not a date"))?;
+            .ok_or_else(|| invalid!("entry date `{m}{d}` is not a date"))?;
         i += 4;
     }
     let (direction, reversal) = if at(i).starts_with("RC") {
@@ -167,7 +168,7 @@ fn line61_from(first: &str, rest_lines: &[&str]) -> Result<Line61, String> {
         i += if at(i).starts_with('E') { 2 } else { 1 };
         (Direction::Debit, false)
     } else {
-        return Err(format!(
+        return Err(invalid!(
             "statement line `{first}`: no debit/credit mark after the dates"
         ));
     };
@@ -187,7 +188,7 @@ fn line61_from(first: &str, rest_lines: &[&str]) -> Result<Line61, String> {
     if b.len() >= i + 4 {
         i += 4;
     } else {
-        return Err(format!(
+        return Err(invalid!(
             "statement line `{first}`: no transaction type after the amount"
         ));
     }
@@ -486,11 +487,9 @@ fn decode_statement(group: &[&Field], format: &str, out: &mut Mt940Message) {
                 }
                 out.transactions.push(Ok(tx));
             }
-            Err(reason) => {
-                out.transactions
-                    .push(Err(DecodeError::new(FORMAT, position, reason)
-                        .with_raw(format!(":61:{}", f.value))))
-            }
+            Err(reason) => out.transactions.push(Err(reason
+                .at(FORMAT, position)
+                .with_raw(format!(":61:{}", f.value)))),
         }
     }
     if let (Some(o), Some(c)) = (summary.opening_balance, summary.closing_balance) {

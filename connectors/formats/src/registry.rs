@@ -10,7 +10,7 @@ use crate::bank_csv::{self, CsvOptions};
 use crate::camt;
 use crate::debezium::{self, DebeziumMessage, DebeziumOptions};
 use crate::docusign::{self, DocusignOptions};
-use crate::error::DecodeError;
+use crate::error::{DecodeError, ValueError};
 use crate::esign_cn::{self, EsignCnOptions};
 use crate::fadada::{self, FadadaOptions};
 use crate::model::{BankTransaction, Record};
@@ -232,7 +232,7 @@ pub trait Decoder: Sync {
 pub enum Skipped {
     /// Valid, with nothing to apply (a tombstone, a transaction marker).
     Valid(&'static str),
-    Error(String),
+    Error(ValueError),
 }
 
 fn record_outcome(format: Format, text: &str, options: &FormatOptions, position: &str) -> Outcome {
@@ -243,7 +243,7 @@ fn record_outcome(format: Format, text: &str, options: &FormatOptions, position:
         Ok(Some(r)) => Outcome::Record(Box::new(r)),
         Ok(None) => Outcome::Skip("nothing to apply"),
         Err(Skipped::Valid(why)) => Outcome::Skip(why),
-        Err(Skipped::Error(e)) => Outcome::Error(DecodeError::new(format.as_str(), position, e)),
+        Err(Skipped::Error(e)) => Outcome::Error(e.at(format.as_str(), position)),
     }
 }
 

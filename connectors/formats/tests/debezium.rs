@@ -155,6 +155,7 @@ fn errors_say_what_is_wrong() {
     assert!(
         decode("{not json", &opts)
             .unwrap_err()
+            .to_string()
             .starts_with("not JSON")
     );
     assert_eq!(
@@ -162,11 +163,14 @@ fn errors_say_what_is_wrong() {
             r#"{"after":{},"source":{"ts_ms":1,"table":"t"},"op":"x"}"#,
             &opts
         )
-        .unwrap_err(),
+        .unwrap_err()
+        .to_string(),
         "unknown op `x`"
     );
     assert_eq!(
-        decode(r#"{"after":{},"source":{"ts_ms":1},"op":"c"}"#, &opts).unwrap_err(),
+        decode(r#"{"after":{},"source":{"ts_ms":1},"op":"c"}"#, &opts)
+            .unwrap_err()
+            .to_string(),
         "missing `source.table`: cannot tell which table changed"
     );
     assert!(
@@ -175,6 +179,7 @@ fn errors_say_what_is_wrong() {
             &opts
         )
         .unwrap_err()
+        .to_string()
         .starts_with("delete without a `before` image")
     );
 }

@@ -26,7 +26,9 @@ fn esign_cn_flow_complete() {
         SignatureStatus::Voided
     );
     assert_eq!(
-        esign_cn::decode("{}", &Default::default()).unwrap_err(),
+        esign_cn::decode("{}", &Default::default())
+            .unwrap_err()
+            .to_string(),
         "missing `action`"
     );
 }
@@ -51,6 +53,7 @@ fn fadada_task_finished() {
     assert!(
         fadada::decode(r#"{"bizContent":{}}"#, &Default::default())
             .unwrap_err()
+            .to_string()
             .contains("X-FASC-Event")
     );
 }

@@ -5,6 +5,8 @@
 //! move an entry to another contract.
 
 use std::path::Path;
+
+use crate::error::{AuditKeyError, ChainBroken};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -37,38 +39,57 @@ impl AuditKey {
 
     /// The key from `RECONLIGHT_AUDIT_KEY` (hex), else from `file`, which is created with
     /// 32 random bytes (mode 0600) the first time.
-    pub fn load_or_create(file: &Path) -> Result<AuditKey, String> {
+    pub fn load_or_create(file: &Path) -> Result<AuditKey, AuditKeyError> {
         if let Ok(hex_key) = std::env::var("RECONLIGHT_AUDIT_KEY") {
-            let bytes = hex::decode(hex_key.trim())
-                .map_err(|e| format!("RECONLIGHT_AUDIT_KEY is not hex: {e}"))?;
+            let bytes = hex::decode(hex_key.trim()).map_err(|e| {
+                AuditKeyError::Invalid(format!("RECONLIGHT_AUDIT_KEY is not hex: {e}"))
+            })?;
             if bytes.len() < 16 {
-                return Err("RECONLIGHT_AUDIT_KEY must hold at least 16 bytes".into());
+                return Err(AuditKeyError::Invalid(
+                    "RECONLIGHT_AUDIT_KEY must hold at least 16 bytes".into(),
+                ));
             }
             return Ok(AuditKey::new(bytes));
         }
         match std::fs::read_to_string(file) {
-            Ok(text) => hex::decode(text.trim())
-                .map(AuditKey::new)
-                .map_err(|e| format!("audit key {}: not hex: {e}", file.display())),
+            Ok(text) => hex::decode(text.trim()).map(AuditKey::new).map_err(|e| {
+                AuditKeyError::Invalid(format!("audit key {}: not hex: {e}", file.display()))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = vec![0u8; 32];
                 use std::io::Read;
                 std::fs::File::open("/dev/urandom")
                     .and_then(|mut r| r.read_exact(&mut bytes))
-                    .map_err(|e| format!("cannot make an audit key: {e}"))?;
+                    .map_err(|source| AuditKeyError::Io {
+                        doing: "read random bytes for an audit key from",
+                        path: "/dev/urandom".into(),
+                        source,
+                    })?;
                 if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                    std::fs::create_dir_all(dir).map_err(|source| AuditKeyError::Io {
+                        doing: "create",
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
                 }
-                write_private(file, hex::encode(&bytes).as_bytes())
-                    .map_err(|e| format!("cannot write the audit key {}: {e}", file.display()))?;
+                write_private(file, hex::encode(&bytes).as_bytes()).map_err(|source| {
+                    AuditKeyError::Io {
+                        doing: "write the audit key",
+                        path: file.to_path_buf(),
+                        source,
+                    }
+                })?;
                 tracing::info!(
                     "created the audit key {}: keep it outside the database's backups",
                     file.display()
                 );
                 Ok(AuditKey::new(bytes))
             }
-            Err(e) => Err(format!("cannot read the audit key {}: {e}", file.display())),
+            Err(source) => Err(AuditKeyError::Io {
+                doing: "read the audit key",
+                path: file.to_path_buf(),
+                source,
+            }),
         }
     }
 
@@ -107,10 +128,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Writes the head beside the key, where a database writer cannot roll it back.
-pub fn write_witness(path: &Path, head: &AuditHead) -> Result<(), String> {
+pub fn write_witness(path: &Path, head: &AuditHead) -> Result<(), AuditKeyError> {
     let doc = serde_json::to_string(head).expect("the head serializes");
-    write_private(path, doc.as_bytes())
-        .map_err(|e| format!("cannot write the audit head {}: {e}", path.display()))
+    write_private(path, doc.as_bytes()).map_err(|source| AuditKeyError::Io {
+        doing: "write the audit head",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// One field of one CRM row changed.
@@ -416,16 +440,16 @@ pub fn verify_chain(
     entries: &[StoredEntry],
     key: Option<&AuditKey>,
     head: HeadEvidence,
-) -> Result<usize, String> {
+) -> Result<usize, ChainBroken> {
     let mut prev = String::new();
     let mut keyed_seen = false;
     for (i, stored) in entries.iter().enumerate() {
         let e = &stored.entry;
         if e.seq != i as u64 {
-            return Err(format!(
-                "entry {}: expected sequence number {i} (an entry is missing)",
-                e.seq
-            ));
+            return Err(ChainBroken::Entry {
+                seq: e.seq,
+                why: format!("expected sequence number {i} (an entry is missing)"),
+            });
         }
         if stored.seq != e.seq as i64
             || stored.contract_no != e.contract_no
@@ -434,45 +458,47 @@ pub fn verify_chain(
             || stored.field != e.field
             || stored.hash != e.hash
         {
-            return Err(format!(
-                "entry {}: its columns (contract {:?}, table {}, key {}, field {}) differ from its content (contract {:?}, table {}, key {}, field {}): altered",
-                e.seq,
-                stored.contract_no,
-                stored.table,
-                stored.key,
-                stored.field,
-                e.contract_no,
-                e.table,
-                e.key,
-                e.field
-            ));
+            return Err(ChainBroken::Entry {
+                seq: e.seq,
+                why: format!(
+                    "its columns (contract {:?}, table {}, key {}, field {}) differ from its content (contract {:?}, table {}, key {}, field {}): altered",
+                    stored.contract_no,
+                    stored.table,
+                    stored.key,
+                    stored.field,
+                    e.contract_no,
+                    e.table,
+                    e.key,
+                    e.field
+                ),
+            });
         }
         if e.keyed {
             keyed_seen = true;
         } else if keyed_seen {
-            return Err(format!(
-                "entry {}: unkeyed after keyed entries (written without the key)",
-                e.seq
-            ));
+            return Err(ChainBroken::Entry {
+                seq: e.seq,
+                why: "unkeyed after keyed entries (written without the key)".into(),
+            });
         }
         if e.prev_hash != prev {
-            return Err(format!(
-                "entry {}: does not follow the previous entry's hash",
-                e.seq
-            ));
+            return Err(ChainBroken::Entry {
+                seq: e.seq,
+                why: "does not follow the previous entry's hash".into(),
+            });
         }
         match e.compute_hash(key) {
             None => {
-                return Err(format!(
-                    "entry {}: keyed, and no audit key was given to check it",
-                    e.seq
-                ));
+                return Err(ChainBroken::Entry {
+                    seq: e.seq,
+                    why: "keyed, and no audit key was given to check it".into(),
+                });
             }
             Some(h) if h != e.hash => {
-                return Err(format!(
-                    "entry {}: its content does not match its hash (altered)",
-                    e.seq
-                ));
+                return Err(ChainBroken::Entry {
+                    seq: e.seq,
+                    why: "its content does not match its hash (altered)".into(),
+                });
             }
             Some(_) => {}
         }
@@ -481,19 +507,23 @@ pub fn verify_chain(
     let end = (entries.len() as u64, prev);
     if let Some(h) = head.stored {
         if (h.next_seq, h.last_hash.clone()) != end {
-            return Err(format!(
+            return Err(ChainBroken::End(format!(
                 "the trail ends at entry {} but its head says {} entries: entries were removed",
                 end.0, h.next_seq
-            ));
+            )));
         }
         if let (Some(k), true) = (key, keyed_seen) {
             match &h.mac {
                 Some(mac) if *mac == k.head_mac(h) => {}
-                _ => return Err("the trail's head does not carry a valid MAC: altered".into()),
+                _ => {
+                    return Err(ChainBroken::End(
+                        "the trail's head does not carry a valid MAC: altered".into(),
+                    ));
+                }
             }
         }
     } else if !entries.is_empty() {
-        return Err("the trail has entries but no head".into());
+        return Err(ChainBroken::End("the trail has entries but no head".into()));
     }
     // The witness is written after each commit, so it may lag a crash behind; but the
     // chain must pass through it and never end before it.
@@ -504,10 +534,10 @@ pub fn verify_chain(
             n => entries[n as usize - 1].entry.hash == w.last_hash,
         };
         if !passes {
-            return Err(format!(
+            return Err(ChainBroken::End(format!(
                 "the trail ends at entry {} but the head witnessed outside the database says {} (hash {}): entries were removed or rewritten",
                 end.0, w.next_seq, w.last_hash
-            ));
+            )));
         }
     }
     Ok(entries.len())

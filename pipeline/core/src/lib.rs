@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod derived;
+pub mod error;
 pub mod outbox;
 pub mod reconcile;
 pub mod state;

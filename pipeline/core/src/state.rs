@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditEntry, AuditHead, record_change};
 use crate::derived::{Allocation, Installment, ManualDecision, Matches};
+use crate::error::ApplyError;
 use crate::workitems::WorkItem;
 
 /// A bank transaction and what became of it.
@@ -164,7 +165,7 @@ impl LiveState {
         position: &str,
         mapping: &CrmMapping,
         dirty: &mut Dirty,
-    ) -> Result<Applied, String> {
+    ) -> Result<Applied, ApplyError> {
         match record {
             Record::Crm(change) => self.apply_crm(change, position, mapping, dirty),
             Record::Signature(sig) => self.apply_signature(sig, dirty),
@@ -178,7 +179,7 @@ impl LiveState {
         position: &str,
         mapping: &CrmMapping,
         dirty: &mut Dirty,
-    ) -> Result<Applied, String> {
+    ) -> Result<Applied, ApplyError> {
         let Some(table) = mapping.table_of(&change.table) else {
             return match mapping.extra_table_of(&change.table) {
                 Some((name, def)) => self.apply_extra(name, def, change, position, dirty),
@@ -302,7 +303,7 @@ impl LiveState {
         change: RowChange,
         position: &str,
         dirty: &mut Dirty,
-    ) -> Result<Applied, String> {
+    ) -> Result<Applied, ApplyError> {
         use crate::audit::ExtraRow;
         let time = change.source_time;
         let table = self.extra.entry(name.to_string()).or_default();
@@ -401,20 +402,20 @@ impl LiveState {
         &mut self,
         sig: SignatureEvent,
         dirty: &mut Dirty,
-    ) -> Result<Applied, String> {
+    ) -> Result<Applied, ApplyError> {
         if sig.contract_no.is_none() {
-            return Err(format!(
+            return Err(ApplyError::Refused(format!(
                 "{} envelope {} ({}) carries no contract number",
                 sig.provider, sig.envelope_id, sig.event
-            ));
+            )));
         }
         if let Some(amount) = &sig.amount
             && amount.amount.is_sign_negative()
         {
-            return Err(format!(
+            return Err(ApplyError::Refused(format!(
                 "envelope {}: negative contract amount {}",
                 sig.envelope_id, amount.amount
-            ));
+            )));
         }
         if self.signatures.get(&sig.event_id) == Some(&sig) {
             return Ok(Applied::Ignored("replayed signature event"));
@@ -429,21 +430,21 @@ impl LiveState {
         tx: BankTransaction,
         position: &str,
         dirty: &mut Dirty,
-    ) -> Result<Applied, String> {
+    ) -> Result<Applied, ApplyError> {
         if tx.amount.amount.is_sign_negative() {
-            return Err(format!(
+            return Err(ApplyError::Refused(format!(
                 "bank reference {}: negative amount {}",
                 tx.bank_ref, tx.amount.amount
-            ));
+            )));
         }
         if let Some(existing) = self.bank.get(&tx.bank_ref) {
             if existing.tx == tx {
                 return Ok(Applied::Ignored("bank entry already imported"));
             }
-            return Err(format!(
+            return Err(ApplyError::Refused(format!(
                 "bank reference {} was already imported from {} with different content",
                 tx.bank_ref, existing.position
-            ));
+            )));
         }
         let mut row = BankRow {
             tx,

@@ -2,6 +2,7 @@
 //! for the rules: sales targets, corrective actions, leads, lead interactions, marketing
 //! spend, or any other table a rule needs. Each has a key and typed columns.
 
+use crate::error::{ValueError, invalid};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -58,12 +59,12 @@ impl ExtraTable {
     }
 
     /// The row's key: its key columns' values joined by `/`.
-    pub fn key_of(&self, row: &Row) -> Result<String, String> {
-        let parts: Result<Vec<String>, String> = self
+    pub fn key_of(&self, row: &Row) -> Result<String, ValueError> {
+        let parts: Result<Vec<String>, ValueError> = self
             .key
             .iter()
             .map(|k| match row.get(k) {
-                None | Some(Value::Null) => Err(format!("key column `{k}` is missing")),
+                None | Some(Value::Null) => Err(invalid!("key column `{k}` is missing")),
                 Some(v) => Ok(text_of(v)),
             })
             .collect();
@@ -71,13 +72,13 @@ impl ExtraTable {
     }
 
     /// Keeps the declared columns, each converted to its type.
-    pub fn typed(&self, row: &Row) -> Result<Row, String> {
+    pub fn typed(&self, row: &Row) -> Result<Row, ValueError> {
         let mut out = Row::new();
         for (col, ty) in &self.columns {
             let v = row.get(col).cloned().unwrap_or(Value::Null);
             out.insert(
                 col.clone(),
-                convert(&v, *ty).map_err(|e| format!("column `{col}`: {e}"))?,
+                convert(&v, *ty).map_err(|e| invalid!("column `{col}`: {e}"))?,
             );
         }
         Ok(out)
@@ -100,7 +101,7 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-fn convert(v: &Value, ty: ColumnType) -> Result<Value, String> {
+fn convert(v: &Value, ty: ColumnType) -> Result<Value, ValueError> {
     if matches!(v, Value::Null) {
         return Ok(Value::Null);
     }
@@ -108,9 +109,9 @@ fn convert(v: &Value, ty: ColumnType) -> Result<Value, String> {
         ColumnType::Text => Value::Text(text_of(v)),
         ColumnType::Int => match v {
             Value::Int(i) => Value::Int(*i),
-            Value::Text(s) => Value::Int(s.trim().parse().map_err(|_| format!("`{s}` is not an integer"))?),
+            Value::Text(s) => Value::Int(s.trim().parse().map_err(|_| invalid!("`{s}` is not an integer"))?),
             Value::Bool(b) => Value::Int(*b as i64),
-            other => return Err(format!("expected an integer, got {other:?}")),
+            other => return Err(invalid!("expected an integer, got {other:?}")),
         },
         ColumnType::Decimal => match v {
             Value::Decimal(d) => Value::Decimal(*d),
@@ -119,33 +120,33 @@ fn convert(v: &Value, ty: ColumnType) -> Result<Value, String> {
             Value::Text(s) => Value::Decimal(Decimal::from_str(s.trim()).map_err(|_| {
                 format!("`{s}` is not a decimal (with decimal.handling.mode=precise and no schema, declare it under debezium.decimal_columns)")
             })?),
-            other => return Err(format!("expected a decimal, got {other:?}")),
+            other => return Err(invalid!("expected a decimal, got {other:?}")),
         },
         ColumnType::Bool => match v {
             Value::Bool(b) => Value::Bool(*b),
             Value::Int(i) => Value::Bool(*i != 0),
             Value::Text(s) => Value::Bool(matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "t" | "1" | "yes" | "y")),
-            other => return Err(format!("expected a boolean, got {other:?}")),
+            other => return Err(invalid!("expected a boolean, got {other:?}")),
         },
         ColumnType::Timestamp => match v {
             Value::Timestamp(t) => Value::Timestamp(*t),
             Value::Date(d) => Value::Timestamp(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc()),
             Value::Text(s) => Value::Timestamp(parse_timestamp(s)?),
             Value::Int(i) => Value::Timestamp(
-                super::epoch_by_magnitude(*i).ok_or_else(|| format!("{i} is not a plausible epoch time"))?,
+                super::epoch_by_magnitude(*i).ok_or_else(|| invalid!("{i} is not a plausible epoch time"))?,
             ),
-            other => return Err(format!("expected a timestamp, got {other:?}")),
+            other => return Err(invalid!("expected a timestamp, got {other:?}")),
         },
         ColumnType::Date => match v {
             Value::Date(d) => Value::Date(*d),
             Value::Timestamp(t) => Value::Date(t.date_naive()),
             Value::Text(s) => Value::Date(
-                NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| format!("`{s}` is not a date (YYYY-MM-DD)"))?,
+                NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| invalid!("`{s}` is not a date (YYYY-MM-DD)"))?,
             ),
             Value::Int(days) => Value::Date(
-                NaiveDate::from_num_days_from_ce_opt(*days as i32 + 719_163).ok_or_else(|| format!("{days} days is out of range"))?,
+                NaiveDate::from_num_days_from_ce_opt(*days as i32 + 719_163).ok_or_else(|| invalid!("{days} days is out of range"))?,
             ),
-            other => return Err(format!("expected a date, got {other:?}")),
+            other => return Err(invalid!("expected a date, got {other:?}")),
         },
     })
 }

@@ -3,6 +3,7 @@
 //! values its own way; the mapping is configuration, and the defaults read the reference
 //! schema as `generate` emits it.
 
+use crate::error::{ValueError, invalid};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -127,7 +128,7 @@ impl CrmMapping {
     }
 
     /// The primary key of a row (for deletes, whose `before` image may be partial).
-    pub fn key(&self, table: CrmTable, row: &Row) -> Result<String, String> {
+    pub fn key(&self, table: CrmTable, row: &Row) -> Result<String, ValueError> {
         let m = self.mapping(table);
         let canonical = match table {
             CrmTable::Customers => "customer_id",
@@ -138,7 +139,7 @@ impl CrmMapping {
     }
 
     /// Types a full row of a reference table.
-    pub fn entity(&self, table: CrmTable, row: &Row) -> Result<CrmEntity, String> {
+    pub fn entity(&self, table: CrmTable, row: &Row) -> Result<CrmEntity, ValueError> {
         let r = RowReader {
             row,
             mapping: self.mapping(table),
@@ -153,7 +154,7 @@ impl CrmMapping {
             CrmTable::Contracts => {
                 let currency = match r.opt_text("currency")? {
                     Some(c) => Currency::from_str(&c)
-                        .map_err(|e| format!("column `{}`: {e}", r.mapping.column("currency")))?,
+                        .map_err(|e| invalid!("column `{}`: {e}", r.mapping.column("currency")))?,
                     None => self.default_currency,
                 };
                 let status_text = r.text("status")?;
@@ -163,10 +164,10 @@ impl CrmMapping {
                     .cloned()
                     .unwrap_or(status_text);
                 let status = ContractStatus::from_str(&status_text)
-                    .map_err(|e| format!("column `{}`: {e}", r.mapping.column("status")))?;
+                    .map_err(|e| invalid!("column `{}`: {e}", r.mapping.column("status")))?;
                 let amount = r.decimal("amount")?;
                 if amount.is_sign_negative() {
-                    return Err(format!(
+                    return Err(invalid!(
                         "column `{}`: negative contract amount {amount}",
                         r.mapping.column("amount")
                     ));
@@ -213,7 +214,7 @@ impl RowReader<'_> {
             .filter(|v| !matches!(v, Value::Null))
     }
 
-    fn opt_text(&self, canonical: &str) -> Result<Option<String>, String> {
+    fn opt_text(&self, canonical: &str) -> Result<Option<String>, ValueError> {
         let col = self.mapping.column(canonical);
         Ok(match self.get(canonical) {
             None => None,
@@ -222,44 +223,44 @@ impl RowReader<'_> {
             Some(Value::Decimal(d)) => Some(d.to_string()),
             Some(Value::Bool(b)) => Some(b.to_string()),
             Some(Value::Json(j)) => Some(j.to_string()),
-            Some(other) => return Err(format!("column `{col}`: expected text, got {other:?}")),
+            Some(other) => return Err(invalid!("column `{col}`: expected text, got {other:?}")),
         })
     }
 
-    fn text(&self, canonical: &str) -> Result<String, String> {
-        self.opt_text(canonical)?.ok_or_else(|| {
-            format!(
-                "column `{}` is missing or empty",
-                self.mapping.column(canonical)
-            )
-        })
+    fn text(&self, canonical: &str) -> Result<String, ValueError> {
+        self.opt_text(canonical)?
+            .ok_or_else(|| ValueError::Missing {
+                field: format!("column `{}`", self.mapping.column(canonical)),
+            })
     }
 
-    fn decimal(&self, canonical: &str) -> Result<Decimal, String> {
+    fn decimal(&self, canonical: &str) -> Result<Decimal, ValueError> {
         let col = self.mapping.column(canonical);
         match self.get(canonical) {
-            None => Err(format!("column `{col}` is missing or null")),
+            None => Err(invalid!("column `{col}` is missing or null")),
             Some(Value::Decimal(d)) => Ok(*d),
             Some(Value::Int(i)) => Ok(Decimal::from(*i)),
             Some(Value::Float(f)) => {
-                Decimal::from_str(&f.to_string()).map_err(|e| format!("column `{col}`: {e}"))
+                Decimal::from_str(&f.to_string()).map_err(|e| invalid!("column `{col}`: {e}"))
             }
             Some(Value::Text(s)) => {
                 let digits = s.trim().trim_start_matches('-');
                 if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit() || c == '.') {
-                    crate::money::parse_amount(s).map_err(|e| format!("column `{col}`: {e}"))
+                    crate::money::parse_amount(s).map_err(|e| invalid!("column `{col}`: {e}"))
                 } else {
-                    Err(format!(
+                    Err(invalid!(
                         "column `{col}`: `{s}` is not a decimal; if the connector uses decimal.handling.mode=precise \
                          without schemas, declare the column under `debezium.decimal_columns`"
                     ))
                 }
             }
-            Some(other) => Err(format!("column `{col}`: expected a decimal, got {other:?}")),
+            Some(other) => Err(invalid!(
+                "column `{col}`: expected a decimal, got {other:?}"
+            )),
         }
     }
 
-    fn opt_time(&self, canonical: &str) -> Result<Option<DateTime<Utc>>, String> {
+    fn opt_time(&self, canonical: &str) -> Result<Option<DateTime<Utc>>, ValueError> {
         let col = self.mapping.column(canonical);
         match self.get(canonical) {
             None => Ok(None),
@@ -267,11 +268,11 @@ impl RowReader<'_> {
             Some(Value::Date(d)) => Ok(Some(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())),
             Some(Value::Text(s)) => parse_timestamp(s)
                 .map(Some)
-                .map_err(|e| format!("column `{col}`: {e}")),
+                .map_err(|e| invalid!("column `{col}`: {e}")),
             Some(Value::Int(i)) => epoch_by_magnitude(*i)
                 .map(Some)
-                .ok_or_else(|| format!("column `{col}`: {i} is not a plausible epoch time")),
-            Some(other) => Err(format!(
+                .ok_or_else(|| invalid!("column `{col}`: {i} is not a plausible epoch time")),
+            Some(other) => Err(invalid!(
                 "column `{col}`: expected a timestamp, got {other:?}"
             )),
         }

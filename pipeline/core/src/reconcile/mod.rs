@@ -171,7 +171,7 @@ pub fn derive_installments(
                     }
                 }
                 Err(e) => {
-                    state.terms_errors.insert(no.clone(), e);
+                    state.terms_errors.insert(no.clone(), e.to_string());
                 }
             }
         }

@@ -12,6 +12,7 @@
 //! `30 days`, `net 30`, `一年内` = 365, `3个月` = 90). A clause without a share is ignored;
 //! text with no installment, or two balances, does not parse. Nothing is guessed.
 
+use crate::error::TermsError;
 use std::str::FromStr;
 
 use regex::Regex;
@@ -122,7 +123,7 @@ fn clauses(text: &str) -> Vec<String> {
 }
 
 /// Parses free-text terms; `Err` says why they cannot be trusted.
-pub fn parse_free_text(text: &str) -> Result<Vec<Term>, String> {
+pub fn parse_free_text(text: &str) -> Result<Vec<Term>, TermsError> {
     let p = patterns();
     let normalized = text.replace("半年", "6个月");
     let mut terms = Vec::new();
@@ -155,7 +156,9 @@ pub fn parse_free_text(text: &str) -> Result<Vec<Term>, String> {
             Share::Fixed(amount)
         } else if p.remainder.is_match(clause) {
             if remainder_seen {
-                return Err(format!("two clauses claim the balance (`{clause}`)"));
+                return Err(TermsError(format!(
+                    "two clauses claim the balance (`{clause}`)"
+                )));
             }
             remainder_seen = true;
             Share::Remainder
@@ -177,9 +180,9 @@ pub fn parse_free_text(text: &str) -> Result<Vec<Term>, String> {
             None if p.advance.is_match(clause) => Anchor::Signed,
             None if terms.is_empty() => Anchor::Signed,
             None => {
-                return Err(format!(
+                return Err(TermsError(format!(
                     "`{clause}` does not say when it is due (signing, acceptance or delivery)"
-                ));
+                )));
             }
         };
         let due_days = if let Some(c) = p.net.captures(clause) {
@@ -200,10 +203,10 @@ pub fn parse_free_text(text: &str) -> Result<Vec<Term>, String> {
         });
     }
     if terms.is_empty() {
-        return Err(format!(
+        return Err(TermsError(format!(
             "no installment can be read from the payment terms `{}`",
             text.trim()
-        ));
+        )));
     }
     if remainder_seen && !matches!(terms.last().map(|t| &t.share), Some(Share::Remainder)) {
         return Err("the balance must be the last installment".into());
@@ -295,16 +298,19 @@ mod tests {
         assert!(
             parse_free_text("按合同约定付款")
                 .unwrap_err()
+                .to_string()
                 .contains("no installment")
         );
         assert!(
             parse_free_text("30% on signing, balance after acceptance, remainder on delivery")
                 .unwrap_err()
+                .to_string()
                 .contains("two clauses claim the balance")
         );
         assert!(
             parse_free_text("30% on signing, 70% later")
                 .unwrap_err()
+                .to_string()
                 .contains("does not say when it is due")
         );
         assert_eq!(chinese_number("三十"), Some(30));

@@ -8,6 +8,8 @@ pub use crate::derived::{Anchor, Installment};
 
 use std::str::FromStr;
 
+use crate::error::TermsError;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use reconlight_formats::model::{Contract, Currency, Money};
@@ -46,7 +48,7 @@ pub fn minor_units(currency: Currency) -> u32 {
 /// Parses the structured terms of the reference schema:
 /// `[{"seq":1,"percent":"30","due_days":7,"anchor":"signed"}, ...]` (`amount` instead of
 /// `percent` for a fixed sum).
-pub fn parse_terms(text: &str) -> Result<Vec<Term>, String> {
+pub fn parse_terms(text: &str) -> Result<Vec<Term>, TermsError> {
     let t = text.trim();
     if t.is_empty() {
         return Err("the contract has no payment terms".into());
@@ -61,16 +63,16 @@ pub fn parse_terms(text: &str) -> Result<Vec<Term>, String> {
     let mut terms = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let at = format!("installment {}", i + 1);
-        let dec = |key: &str| -> Result<Option<Decimal>, String> {
+        let dec = |key: &str| -> Result<Option<Decimal>, TermsError> {
             match item.get(key) {
                 None | Some(Json::Null) => Ok(None),
                 Some(Json::String(s)) => Decimal::from_str(s.trim().trim_end_matches('%'))
                     .map(Some)
-                    .map_err(|_| format!("{at}: `{key}` `{s}` is not a number")),
+                    .map_err(|_| TermsError(format!("{at}: `{key}` `{s}` is not a number"))),
                 Some(n @ Json::Number(_)) => Decimal::from_str(&n.to_string())
                     .map(Some)
-                    .map_err(|_| format!("{at}: `{key}` {n} is not a number")),
-                Some(other) => Err(format!("{at}: `{key}` {other} is not a number")),
+                    .map_err(|_| TermsError(format!("{at}: `{key}` {n} is not a number"))),
+                Some(other) => Err(TermsError(format!("{at}: `{key}` {other} is not a number"))),
             }
         };
         let seq = item
@@ -80,11 +82,19 @@ pub fn parse_terms(text: &str) -> Result<Vec<Term>, String> {
             .unwrap_or(i as u32 + 1);
         let share = match (dec("percent")?, dec("amount")?) {
             (Some(p), None) if p > Decimal::ZERO && p <= Decimal::ONE_HUNDRED => Share::Percent(p),
-            (Some(p), None) => return Err(format!("{at}: percent {p} is not between 0 and 100")),
+            (Some(p), None) => {
+                return Err(TermsError(format!(
+                    "{at}: percent {p} is not between 0 and 100"
+                )));
+            }
             (None, Some(a)) if a > Decimal::ZERO => Share::Fixed(a),
-            (None, Some(a)) => return Err(format!("{at}: amount {a} is not positive")),
-            (Some(_), Some(_)) => return Err(format!("{at}: both `percent` and `amount`")),
-            (None, None) => return Err(format!("{at}: neither `percent` nor `amount`")),
+            (None, Some(a)) => return Err(TermsError(format!("{at}: amount {a} is not positive"))),
+            (Some(_), Some(_)) => {
+                return Err(TermsError(format!("{at}: both `percent` and `amount`")));
+            }
+            (None, None) => {
+                return Err(TermsError(format!("{at}: neither `percent` nor `amount`")));
+            }
         };
         let due_days = match item.get("due_days") {
             Some(Json::Number(n)) => n
@@ -95,10 +105,14 @@ pub fn parse_terms(text: &str) -> Result<Vec<Term>, String> {
                 .parse()
                 .map_err(|_| format!("{at}: due_days `{s}` is not a whole number"))?,
             None | Some(Json::Null) => 0,
-            Some(other) => return Err(format!("{at}: due_days {other} is not a whole number")),
+            Some(other) => {
+                return Err(TermsError(format!(
+                    "{at}: due_days {other} is not a whole number"
+                )));
+            }
         };
         if due_days < 0 {
-            return Err(format!("{at}: due_days {due_days} is negative"));
+            return Err(TermsError(format!("{at}: due_days {due_days} is negative")));
         }
         let anchor = match item
             .get("anchor")
@@ -110,9 +124,9 @@ pub fn parse_terms(text: &str) -> Result<Vec<Term>, String> {
             Some(a) if a == "accepted" || a == "acceptance" => Anchor::Accepted,
             Some(a) if a == "delivered" || a == "delivery" => Anchor::Delivered,
             Some(a) => {
-                return Err(format!(
+                return Err(TermsError(format!(
                     "{at}: anchor `{a}` is not `signed`, `accepted` or `delivered`"
-                ));
+                )));
             }
         };
         terms.push(Term {
@@ -139,7 +153,7 @@ pub fn installments(
     contract: &Contract,
     delivered_at: Option<DateTime<Utc>>,
     tz: Tz,
-) -> Result<Vec<Installment>, String> {
+) -> Result<Vec<Installment>, TermsError> {
     let terms = parse_terms(&contract.payment_terms)?;
     let total = contract.amount.amount;
     let currency = contract.amount.currency;
@@ -164,14 +178,14 @@ pub fn installments(
             .sum();
         let balance = Decimal::ONE_HUNDRED - named;
         if remainders == 0 && named != Decimal::ONE_HUNDRED {
-            return Err(format!(
+            return Err(TermsError(format!(
                 "the installment percentages sum to {named}%, not 100%"
-            ));
+            )));
         }
         if remainders == 1 && balance <= Decimal::ZERO {
-            return Err(format!(
+            return Err(TermsError(format!(
                 "the percentages already sum to {named}%, leaving no balance"
-            ));
+            )));
         }
         let mut allotted = Decimal::ZERO;
         for (i, t) in terms.iter().enumerate() {
@@ -198,14 +212,14 @@ pub fn installments(
             .sum();
         let balance = total - named;
         if remainders == 0 && named != total {
-            return Err(format!(
+            return Err(TermsError(format!(
                 "the fixed installments sum to {named}, but the contract amount is {total}"
-            ));
+            )));
         }
         if remainders == 1 && balance <= Decimal::ZERO {
-            return Err(format!(
+            return Err(TermsError(format!(
                 "the fixed installments sum to {named}, leaving no balance of the contract amount {total}"
-            ));
+            )));
         }
         amounts.extend(terms.iter().map(|t| match t.share {
             Share::Fixed(a) => a,
@@ -283,17 +297,22 @@ mod tests {
             r#"[{"seq":1,"percent":"30"},{"seq":2,"percent":"60"}]"#,
         );
         let e = installments(&c, None, chrono_tz::Asia::Shanghai).unwrap_err();
-        assert_eq!(e, "the installment percentages sum to 90%, not 100%");
+        assert_eq!(
+            e.to_string(),
+            "the installment percentages sum to 90%, not 100%"
+        );
         let c = contract("1000", "按合同约定付款");
         assert!(
             installments(&c, None, chrono_tz::Asia::Shanghai)
                 .unwrap_err()
+                .to_string()
                 .contains("no installment can be read")
         );
         let c = contract("1000", "首付2000元，验收后付清余款");
         assert!(
             installments(&c, None, chrono_tz::Asia::Shanghai)
                 .unwrap_err()
+                .to_string()
                 .contains("leaving no balance")
         );
     }
