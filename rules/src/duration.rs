@@ -2,11 +2,23 @@
 
 use chrono::Duration;
 
+/// A duration that cannot be read, with the text and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}`: {why} (write durations like 90s, 30m, 24h, 2d, 1h30m; units w, d, h, m, s, ms)")]
+pub struct DurationError {
+    pub text: String,
+    pub why: String,
+}
+
 /// Parses `1d2h30m15s`-style durations (units d, h, m, s; `ms` for milliseconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    let refuse = |why: String| DurationError {
+        text: text.trim().to_string(),
+        why,
+    };
     let t = text.trim();
     if t.is_empty() {
-        return Err("empty duration".into());
+        return Err(refuse("empty".into()));
     }
     if t == "0" {
         return Ok(Duration::zero());
@@ -21,7 +33,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
         let n: i64 = digits
             .parse()
-            .map_err(|_| format!("`{t}` is not a duration like `30m`, `24h` or `2d`"))?;
+            .map_err(|_| refuse(format!("`{c}` where a number should be")))?;
         digits.clear();
         let unit = match c {
             'd' => Duration::days(n),
@@ -33,14 +45,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             'm' => Duration::minutes(n),
             's' => Duration::seconds(n),
             'w' => Duration::weeks(n),
-            _ => return Err(format!("`{t}`: unknown unit `{c}` (use w, d, h, m, s, ms)")),
+            _ => return Err(refuse(format!("unknown unit `{c}`"))),
         };
         total += unit;
     }
     if !digits.is_empty() {
-        return Err(format!(
-            "`{t}`: the number {digits} has no unit (use w, d, h, m, s, ms)"
-        ));
+        return Err(refuse(format!("the number {digits} has no unit")));
     }
     Ok(total)
 }
@@ -75,7 +85,17 @@ mod tests {
             Duration::milliseconds(250)
         );
         assert_eq!(format_duration(Duration::minutes(90)), "1h30m");
-        assert!(parse_duration("12").unwrap_err().contains("no unit"));
-        assert!(parse_duration("3y").unwrap_err().contains("unknown unit"));
+        assert!(
+            parse_duration("12")
+                .unwrap_err()
+                .to_string()
+                .contains("no unit")
+        );
+        assert!(
+            parse_duration("3y")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown unit")
+        );
     }
 }

@@ -60,16 +60,20 @@ impl Engine {
     }
 
     /// Replaces (or adds) a table's contents.
-    pub fn set_table(&self, name: &str, batch: RecordBatch) -> Result<(), String> {
-        self.ctx.deregister_table(name).map_err(|e| e.to_string())?;
+    pub fn set_table(&self, name: &str, batch: RecordBatch) -> Result<(), EngineError> {
+        let table_error = |source| EngineError::Table {
+            table: name.to_string(),
+            source: Box::new(source),
+        };
+        self.ctx.deregister_table(name).map_err(table_error)?;
         self.ctx
             .register_batch(name, batch)
             .map(|_| ())
-            .map_err(|e| format!("table `{name}`: {e}"))
+            .map_err(table_error)
     }
 
     /// Registers an empty table with this schema, for checking rules without data.
-    pub fn set_empty_table(&self, name: &str, schema: SchemaRef) -> Result<(), String> {
+    pub fn set_empty_table(&self, name: &str, schema: SchemaRef) -> Result<(), EngineError> {
         self.set_table(name, RecordBatch::new_empty(schema))
     }
 
@@ -136,7 +140,7 @@ impl Engine {
         let batches = self.run(rule, &rule.sql).await?;
         let mut by_subject: BTreeMap<String, Breach> = BTreeMap::new();
         for batch in &batches {
-            for row in rows_as_text(batch).map_err(|e| rule.sql_error(e))? {
+            for row in rows_as_text(batch).map_err(|e| rule.sql_error(e.to_string()))? {
                 let subject = subject_of(rule, &row)?;
                 let level_text = row.get("level").cloned().unwrap_or_default();
                 let level = Level::parse(&level_text).ok_or_else(|| {
@@ -163,7 +167,7 @@ impl Engine {
         let mut holding = BTreeSet::new();
         if let Some(resolve) = &rule.resolve_sql {
             for batch in &self.run(rule, resolve).await? {
-                for row in rows_as_text(batch).map_err(|e| rule.sql_error(e))? {
+                for row in rows_as_text(batch).map_err(|e| rule.sql_error(e.to_string()))? {
                     holding.insert(subject_of(rule, &row)?);
                 }
             }
@@ -190,16 +194,38 @@ impl Engine {
         &self,
         sql: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<BTreeMap<String, String>>, String> {
+    ) -> Result<Vec<BTreeMap<String, String>>, EngineError> {
         self.set_clock(now);
-        let df = self.ctx.sql(sql).await.map_err(|e| e.to_string())?;
-        let batches = df.collect().await.map_err(|e| e.to_string())?;
+        let df = self
+            .ctx
+            .sql(sql)
+            .await
+            .map_err(|e| EngineError::Query(Box::new(e)))?;
+        let batches = df
+            .collect()
+            .await
+            .map_err(|e| EngineError::Query(Box::new(e)))?;
         let mut out = Vec::new();
         for b in &batches {
             out.extend(rows_as_text(b)?);
         }
         Ok(out)
     }
+}
+
+/// The engine could not take a table or run a query.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("table `{table}`: {source}")]
+    Table {
+        table: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    #[error("{0}")]
+    Query(#[source] Box<datafusion::error::DataFusionError>),
+    #[error("{0}")]
+    Arrow(#[source] datafusion::arrow::error::ArrowError),
 }
 
 fn first_line(s: &str) -> String {
@@ -220,7 +246,7 @@ fn subject_of(rule: &Rule, row: &BTreeMap<String, String>) -> Result<String, Rul
 }
 
 /// Turns each row into column name -> display text (nulls become empty strings).
-pub fn rows_as_text(batch: &RecordBatch) -> Result<Vec<BTreeMap<String, String>>, String> {
+pub fn rows_as_text(batch: &RecordBatch) -> Result<Vec<BTreeMap<String, String>>, EngineError> {
     let options = FormatOptions::default().with_null("");
     let schema = batch.schema();
     let formatters = batch
@@ -228,7 +254,7 @@ pub fn rows_as_text(batch: &RecordBatch) -> Result<Vec<BTreeMap<String, String>>
         .iter()
         .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+        .map_err(EngineError::Arrow)?;
     let mut rows = Vec::with_capacity(batch.num_rows());
     for r in 0..batch.num_rows() {
         let mut row = BTreeMap::new();

@@ -128,7 +128,9 @@ pub async fn run_file(
                 alerts = serde_json::from_str(&stored).expect("alerts deserialize");
                 engine = fresh_engine(schemas, tz);
                 for (name, batch) in &tables {
-                    engine.set_table(name, batch.clone()).map_err(err)?;
+                    engine
+                        .set_table(name, batch.clone())
+                        .map_err(|e| err(e.to_string()))?;
                 }
             }
             for (name, rows) in &step.tables {
@@ -139,7 +141,9 @@ pub async fn run_file(
                     .ok_or_else(|| err(format!("case `{}`: no table `{name}`", case.name)))?;
                 let batch = batch_from_rows(&schema, rows)
                     .map_err(|m| err(format!("case `{}`, {at}, table `{name}`: {m}", case.name)))?;
-                engine.set_table(name, batch.clone()).map_err(err)?;
+                engine
+                    .set_table(name, batch.clone())
+                    .map_err(|e| err(e.to_string()))?;
                 tables.insert(name.clone(), batch);
             }
             for rule in &selected {
@@ -201,12 +205,23 @@ fn text(v: &toml::Value) -> String {
     }
 }
 
+/// A test case's row that does not fit its table.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadRow(String);
+
+impl From<String> for BadRow {
+    fn from(why: String) -> Self {
+        BadRow(why)
+    }
+}
+
 /// Builds a batch of the table's schema from TOML rows; absent columns are null.
-fn batch_from_rows(schema: &SchemaRef, rows: &[toml::Table]) -> Result<RecordBatch, String> {
+fn batch_from_rows(schema: &SchemaRef, rows: &[toml::Table]) -> Result<RecordBatch, BadRow> {
     for row in rows {
         for key in row.keys() {
             if schema.field_with_name(key).is_err() {
-                return Err(format!("no column `{key}`"));
+                return Err(BadRow(format!("no column `{key}`")));
             }
         }
     }
@@ -303,13 +318,13 @@ fn batch_from_rows(schema: &SchemaRef, rows: &[toml::Table]) -> Result<RecordBat
                 })
             }
             other => {
-                return Err(format!(
+                return Err(BadRow(format!(
                     "column `{}` has type {other}, which test files cannot fill",
                     field.name()
-                ));
+                )));
             }
         };
         columns.push(array);
     }
-    RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| BadRow(e.to_string()))
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
@@ -35,7 +35,7 @@ impl KafkaOutput {
         topic: &str,
         key: Option<&str>,
         payload: Option<&[u8]>,
-    ) -> Result<(), String> {
+    ) -> Result<(), KafkaError> {
         let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic);
         if let Some(k) = key {
             record = record.key(k);
@@ -47,7 +47,7 @@ impl KafkaOutput {
             .send(record, Duration::from_secs(30))
             .await
             .map(|_| ())
-            .map_err(|(e, _)| e.to_string())
+            .map_err(|(e, _)| e)
     }
 
     /// Creates `topic` with `partitions` partitions unless it exists.
@@ -56,21 +56,17 @@ impl KafkaOutput {
         properties: &BTreeMap<String, String>,
         topic: &str,
         partitions: i32,
-    ) -> Result<(), String> {
+    ) -> Result<(), KafkaError> {
         use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
         use rdkafka::client::DefaultClientContext;
-        let admin: AdminClient<DefaultClientContext> = super::client_config(brokers, properties)
-            .create()
-            .map_err(|e| e.to_string())?;
+        let admin: AdminClient<DefaultClientContext> =
+            super::client_config(brokers, properties).create()?;
         let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-        let results = admin
-            .create_topics([&new], &AdminOptions::new())
-            .await
-            .map_err(|e| e.to_string())?;
+        let results = admin.create_topics([&new], &AdminOptions::new()).await?;
         for r in results {
             match r {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((t, code)) => return Err(format!("creating topic {t}: {code}")),
+                Err((_, code)) => return Err(KafkaError::AdminOp(code)),
             }
         }
         Ok(())
@@ -83,7 +79,7 @@ impl KafkaOutput {
         key: &str,
         message_id: &str,
         payload: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), KafkaError> {
         let headers = OwnedHeaders::new().insert(Header {
             key: MESSAGE_ID_HEADER,
             value: Some(message_id),
@@ -96,7 +92,7 @@ impl KafkaOutput {
             .send(record, Duration::from_secs(30))
             .await
             .map(|_| ())
-            .map_err(|(e, _)| e.to_string())
+            .map_err(|(e, _)| e)
     }
 }
 

@@ -28,7 +28,13 @@ pub async fn produce(options: &ProduceOptions, files: &[PathBuf]) -> anyhow::Res
     if let Some(n) = options.partitions {
         KafkaOutput::ensure_topic(&options.brokers, &options.properties, &options.topic, n)
             .await
-            .map_err(|e| anyhow::anyhow!("kafka at {}: {e}", options.brokers))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "creating topic {} on kafka at {}: {e}",
+                    options.topic,
+                    options.brokers
+                )
+            })?;
     }
     let output = KafkaOutput::new(&options.brokers, &options.properties)
         .map_err(|e| anyhow::anyhow!("kafka producer for {}: {e}", options.brokers))?;
@@ -68,7 +74,9 @@ pub async fn produce(options: &ProduceOptions, files: &[PathBuf]) -> anyhow::Res
         for ((origin, _, payload), result) in chunk.iter().zip(results) {
             result.map_err(|e| {
                 let size = payload.as_ref().map_or(0, Vec::len);
-                let hint = if e.to_string().contains("MessageSizeTooLarge") {
+                let hint = if e.rdkafka_error_code()
+                    == Some(rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge)
+                {
                     " (raise the topic's max.message.bytes and pass -X message.max.bytes=N, or split the statement)"
                 } else {
                     ""

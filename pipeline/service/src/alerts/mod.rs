@@ -483,7 +483,7 @@ impl RuleRunner {
         &self,
         sql: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<BTreeMap<String, String>>, String> {
+    ) -> Result<Vec<BTreeMap<String, String>>, reconlight_rules::engine::EngineError> {
         self.engine.query(sql, now).await
     }
 }

@@ -72,7 +72,7 @@ impl KafkaSink {
             };
             match self.output.send(topic, &m.key, &m.id, &m.payload).await {
                 Ok(()) => Outcome::Delivered,
-                Err(e) => Outcome::Retry(e),
+                Err(e) => Outcome::Retry(e.to_string()),
             }
         });
         futures::future::join_all(sends).await
