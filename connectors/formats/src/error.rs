@@ -59,6 +59,9 @@ pub enum ValueError {
     /// A field holds a value of the wrong kind or out of range.
     #[error("{field}: {why}")]
     Field { field: String, why: String },
+    /// A name that is not one of the values the field takes (a currency, a status).
+    #[error(transparent)]
+    Unknown(#[from] UnknownName),
     /// The record's shape is wrong (not JSON, an unknown event, a line out of place).
     #[error("{0}")]
     Malformed(String),
@@ -72,7 +75,7 @@ impl ValueError {
                 field: field.into(),
                 why,
             },
-            ValueError::Amount { .. } => ValueError::Field {
+            ValueError::Amount { .. } | ValueError::Unknown(_) => ValueError::Field {
                 field: field.into(),
                 why: self.to_string(),
             },
@@ -105,3 +108,32 @@ macro_rules! invalid {
     };
 }
 pub(crate) use invalid;
+
+/// A name that is not one of the values it may take (a format, a status, a currency).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct UnknownName {
+    /// What the name should have been: `format`, `contract status`.
+    pub what: &'static str,
+    pub text: String,
+    /// The names it may take, or a description of them; empty when obvious.
+    pub expected: String,
+}
+
+impl UnknownName {
+    pub fn new(what: &'static str, text: impl Into<String>, expected: impl Into<String>) -> Self {
+        UnknownName {
+            what,
+            text: text.into(),
+            expected: expected.into(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        if self.expected.is_empty() {
+            format!("unknown {} `{}`", self.what, self.text)
+        } else {
+            format!("unknown {} `{}` ({})", self.what, self.text, self.expected)
+        }
+    }
+}

@@ -22,5 +22,5 @@ pub mod json_fields;
 pub mod mt940;
 pub mod statement;
 
-pub use error::{DecodeError, ValueError};
+pub use error::{DecodeError, UnknownName, ValueError};
 pub use registry::{Decoded, DecodedItem, Format, FormatOptions, Outcome};

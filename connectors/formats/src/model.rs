@@ -24,7 +24,7 @@ impl Currency {
 }
 
 impl FromStr for Currency {
-    type Err = String;
+    type Err = crate::error::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         let b = t.as_bytes();
@@ -35,7 +35,11 @@ impl FromStr for Currency {
                 b[2].to_ascii_uppercase(),
             ]))
         } else {
-            Err(format!("`{t}` is not an ISO 4217 currency code"))
+            Err(crate::error::UnknownName::new(
+                "currency",
+                t,
+                "a three-letter ISO 4217 code",
+            ))
         }
     }
 }
@@ -162,14 +166,18 @@ impl ContractStatus {
 }
 
 impl FromStr for ContractStatus {
-    type Err = String;
+    type Err = crate::error::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "draft" => Ok(ContractStatus::Draft),
             "pending_signature" => Ok(ContractStatus::PendingSignature),
             "signed" => Ok(ContractStatus::Signed),
             "cancelled" | "canceled" => Ok(ContractStatus::Cancelled),
-            other => Err(format!("unknown contract status `{other}`")),
+            other => Err(crate::error::UnknownName::new(
+                "contract status",
+                other,
+                "draft, pending_signature, signed, cancelled",
+            )),
         }
     }
 }

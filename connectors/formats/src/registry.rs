@@ -142,16 +142,17 @@ impl Format {
 }
 
 impl std::str::FromStr for Format {
-    type Err = String;
+    type Err = crate::error::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let name = s.trim().to_ascii_lowercase().replace('-', "_");
         Format::ALL
             .into_iter()
             .find(|f| f.as_str() == name)
             .ok_or_else(|| {
-                format!(
-                    "unknown format `{s}` ({})",
-                    Format::ALL.map(Format::as_str).join(", ")
+                crate::error::UnknownName::new(
+                    "format",
+                    s,
+                    Format::ALL.map(Format::as_str).join(", "),
                 )
             })
     }

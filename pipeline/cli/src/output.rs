@@ -22,7 +22,7 @@ pub async fn run_with_progress(
         })
         .await;
     bar.finish_and_clear();
-    stats
+    Ok(stats?)
 }
 
 pub fn print_run(stats: &reconlight_service::ingest::RunStats) {

@@ -70,12 +70,12 @@ impl fmt::Display for WorkItemKind {
 }
 
 impl FromStr for WorkItemKind {
-    type Err = String;
+    type Err = reconlight_formats::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         WorkItemKind::ALL
             .into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown work item kind `{s}`"))
+            .ok_or_else(|| reconlight_formats::UnknownName::new("work item kind", s, ""))
     }
 }
 

@@ -52,13 +52,17 @@ impl Role {
 }
 
 impl std::str::FromStr for Role {
-    type Err = String;
+    type Err = reconlight_formats::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "viewer" => Ok(Role::Viewer),
             "clerk" => Ok(Role::Clerk),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role `{other}` (viewer, clerk, admin)")),
+            other => Err(reconlight_formats::UnknownName::new(
+                "role",
+                other,
+                "viewer, clerk, admin",
+            )),
         }
     }
 }
@@ -101,12 +105,10 @@ pub struct NewToken {
 }
 
 /// A new random token; only its hash is stored.
-pub fn new_token() -> Result<NewToken, String> {
+pub fn new_token() -> Result<NewToken, std::io::Error> {
     let mut bytes = [0u8; 30];
     use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut r| r.read_exact(&mut bytes))
-        .map_err(|e| format!("cannot make a token: {e}"))?;
+    std::fs::File::open("/dev/urandom").and_then(|mut r| r.read_exact(&mut bytes))?;
     let id = hex::encode(&bytes[..6]);
     let secret = hex::encode(&bytes[6..]);
     Ok(NewToken {

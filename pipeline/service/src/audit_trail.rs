@@ -7,20 +7,21 @@ use crate::config::Config;
 use crate::store::Store;
 
 /// What the check found, in a sentence; an error naming the first break.
-pub async fn verify_audit(config: &Config) -> anyhow::Result<String> {
+pub async fn verify_audit(config: &Config) -> crate::error::Result<String> {
     let store = Store::open(&config.store_url()).await?;
     let entries = store.audit_rows().await?;
     let stored = store.audit_head().await?;
-    let key = AuditKey::load_or_create(&config.resolve(&config.audit.key_file))
-        .map_err(anyhow::Error::msg)?;
+    let key = AuditKey::load_or_create(&config.resolve(&config.audit.key_file))?;
     let witness_file = config.resolve(&config.audit.head_file);
-    let witness: Option<AuditHead> =
-        match std::fs::read_to_string(&witness_file) {
-            Ok(text) => Some(serde_json::from_str(&text).map_err(|e| {
-                anyhow::anyhow!("audit head witness {}: {e}", witness_file.display())
-            })?),
-            Err(_) => None,
-        };
+    let witness: Option<AuditHead> = match std::fs::read_to_string(&witness_file) {
+        Ok(text) => Some(serde_json::from_str(&text).map_err(|source| {
+            crate::error::ServiceError::Witness {
+                path: witness_file.clone(),
+                source,
+            }
+        })?),
+        Err(_) => None,
+    };
     let evidence = HeadEvidence {
         stored: stored.as_ref(),
         witness: witness.as_ref(),
@@ -37,6 +38,6 @@ pub async fn verify_audit(config: &Config) -> anyhow::Result<String> {
                 }
             ))
         }
-        Err(e) => anyhow::bail!("audit trail broken: {e}"),
+        Err(e) => Err(e.into()),
     }
 }

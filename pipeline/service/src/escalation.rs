@@ -65,18 +65,21 @@ impl Default for EscalationConfig {
 
 impl EscalationConfig {
     /// Checks every delay parses and tiers are in order.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), crate::config::ConfigProblem> {
         for (name, p) in &self.policies {
             if p.tiers.is_empty() {
-                return Err(format!("escalation policy `{name}` has no tiers"));
+                return Err(crate::config::problem(
+                    format!("escalation.policies.{name}"),
+                    "has no tiers",
+                ));
             }
             let mut last = Duration::zero();
             for (i, t) in p.tiers.iter().enumerate() {
                 let d = t.after.0;
                 if d < last {
-                    return Err(format!(
-                        "escalation policy `{name}` tier {}: delays must not decrease",
-                        i + 1
+                    return Err(crate::config::problem(
+                        format!("escalation.policies.{name} tier {}", i + 1),
+                        "delays must not decrease",
                     ));
                 }
                 last = d;

@@ -9,6 +9,7 @@ pub mod actions;
 pub mod alerts;
 pub mod audit_trail;
 pub mod config;
+pub mod error;
 pub mod escalation;
 pub mod ingest;
 pub mod metrics;

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use reconlight_kafka::KafkaOutput;
 
+use crate::error::{FileError, ServiceError};
+
 /// What to send where.
 pub struct ProduceOptions {
     pub brokers: String,
@@ -24,32 +26,31 @@ pub struct ProduceOptions {
 const IN_FLIGHT: usize = 2000;
 
 /// Sends the files; returns how many messages went out.
-pub async fn produce(options: &ProduceOptions, files: &[PathBuf]) -> anyhow::Result<u64> {
+pub async fn produce(options: &ProduceOptions, files: &[PathBuf]) -> crate::error::Result<u64> {
     if let Some(n) = options.partitions {
         KafkaOutput::ensure_topic(&options.brokers, &options.properties, &options.topic, n)
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "creating topic {} on kafka at {}: {e}",
-                    options.topic,
-                    options.brokers
-                )
-            })?;
+            .map_err(ServiceError::kafka(format!(
+                "creating topic {} at {}",
+                options.topic, options.brokers
+            )))?;
     }
-    let output = KafkaOutput::new(&options.brokers, &options.properties)
-        .map_err(|e| anyhow::anyhow!("kafka producer for {}: {e}", options.brokers))?;
+    let output = KafkaOutput::new(&options.brokers, &options.properties).map_err(
+        ServiceError::kafka(format!("a producer for {}", options.brokers)),
+    )?;
     // (where it comes from, key, value)
     let mut messages: Vec<(String, Option<String>, Option<Vec<u8>>)> = Vec::new();
     for file in files {
-        let bytes = std::fs::read(file)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+        let bytes = std::fs::read(file).map_err(FileError::io("read", file))?;
         if options.whole_file {
             let key = file.file_name().map(|n| n.to_string_lossy().into_owned());
             messages.push((file.display().to_string(), key, Some(bytes)));
             continue;
         }
-        let text = String::from_utf8(bytes)
-            .map_err(|e| anyhow::anyhow!("{} is not UTF-8: {e}", file.display()))?;
+        let text = String::from_utf8(bytes).map_err(|source| ServiceError::NotUtf8 {
+            path: file.clone(),
+            source,
+        })?;
         let mut last_key = None;
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -72,19 +73,20 @@ pub async fn produce(options: &ProduceOptions, files: &[PathBuf]) -> anyhow::Res
         });
         let results = futures::future::join_all(sends).await;
         for ((origin, _, payload), result) in chunk.iter().zip(results) {
-            result.map_err(|e| {
+            result.map_err(|source| {
                 let size = payload.as_ref().map_or(0, Vec::len);
-                let hint = if e.rdkafka_error_code()
+                let hint = if source.rdkafka_error_code()
                     == Some(rdkafka::types::RDKafkaErrorCode::MessageSizeTooLarge)
                 {
                     " (raise the topic's max.message.bytes and pass -X message.max.bytes=N, or split the statement)"
                 } else {
                     ""
                 };
-                anyhow::anyhow!(
-                    "sending {origin} ({size} bytes) to {}: {e}{hint}",
-                    options.topic
-                )
+                ServiceError::Kafka {
+                    doing: format!("sending {origin} ({size} bytes) to {}", options.topic),
+                    source,
+                    hint,
+                }
             })?;
             sent += 1;
         }

@@ -16,38 +16,48 @@ pub struct Schedule {
     weekdays: Vec<bool>,
 }
 
-fn field(text: &str, name: &str, lo: u32, hi: u32) -> Result<Vec<bool>, String> {
+/// A cron expression that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("`{0}` needs five fields: minute hour day-of-month month day-of-week")]
+    FieldCount(String),
+    #[error("{field}: {why}")]
+    Field { field: &'static str, why: String },
+}
+
+fn field(text: &str, name: &'static str, lo: u32, hi: u32) -> Result<Vec<bool>, ScheduleError> {
+    let bad = |why: String| ScheduleError::Field { field: name, why };
     let mut allowed = vec![false; hi as usize + 1];
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
             Some((r, s)) => (
                 r,
                 s.parse::<u32>()
-                    .map_err(|_| format!("{name}: bad step `{s}`"))?,
+                    .map_err(|_| bad(format!("bad step `{s}`")))?,
             ),
             None => (part, 1),
         };
         if step == 0 {
-            return Err(format!("{name}: a step of 0"));
+            return Err(bad("a step of 0".into()));
         }
         let (from, to) = if range == "*" {
             (lo, hi)
         } else if let Some((a, b)) = range.split_once('-') {
             let a = a
                 .parse()
-                .map_err(|_| format!("{name}: `{a}` is not a number"))?;
+                .map_err(|_| bad(format!("`{a}` is not a number")))?;
             let b = b
                 .parse()
-                .map_err(|_| format!("{name}: `{b}` is not a number"))?;
+                .map_err(|_| bad(format!("`{b}` is not a number")))?;
             (a, b)
         } else {
             let n = range
                 .parse()
-                .map_err(|_| format!("{name}: `{range}` is not a number"))?;
+                .map_err(|_| bad(format!("`{range}` is not a number")))?;
             (n, if part.contains('/') { hi } else { n })
         };
         if from < lo || to > hi || from > to {
-            return Err(format!("{name}: `{part}` is outside {lo}-{hi}"));
+            return Err(bad(format!("`{part}` is outside {lo}-{hi}")));
         }
         for v in (from..=to).step_by(step as usize) {
             allowed[v as usize] = true;
@@ -57,12 +67,10 @@ fn field(text: &str, name: &str, lo: u32, hi: u32) -> Result<Vec<bool>, String> 
 }
 
 impl Schedule {
-    pub fn parse(text: &str) -> Result<Schedule, String> {
+    pub fn parse(text: &str) -> Result<Schedule, ScheduleError> {
         let parts: Vec<&str> = text.split_whitespace().collect();
         let [m, h, dom, mon, dow] = parts[..] else {
-            return Err(format!(
-                "`{text}` needs five fields: minute hour day-of-month month day-of-week"
-            ));
+            return Err(ScheduleError::FieldCount(text.to_string()));
         };
         let mut weekdays = field(dow, "day of week", 0, 7)?;
         if weekdays[7] {
@@ -145,11 +153,13 @@ mod tests {
         assert!(
             Schedule::parse("0 2 * *")
                 .unwrap_err()
+                .to_string()
                 .contains("five fields")
         );
         assert!(
             Schedule::parse("61 2 * * *")
                 .unwrap_err()
+                .to_string()
                 .contains("minute")
         );
         let weekdays = Schedule::parse("30 1 * * 1-5").unwrap();

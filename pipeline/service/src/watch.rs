@@ -35,7 +35,7 @@ pub async fn watch(
     mut notifier: Option<Notifier>,
     shutdown: &Shutdown,
     mut tell: impl FnMut(Event),
-) -> anyhow::Result<()> {
+) -> crate::error::Result<()> {
     let reload = Arc::new(RuleReload {
         config: p.config.clone(),
         requested: std::sync::atomic::AtomicBool::new(false),
@@ -46,7 +46,8 @@ pub async fn watch(
         metrics,
         reload.clone(),
     ));
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(crate::error::ServiceError::Signal)?;
     let schedule = p.config.nightly.schedule.clone();
     let tz = p.config.business.time_zone;
     let mut checked = chrono::Utc::now();

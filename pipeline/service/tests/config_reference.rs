@@ -167,3 +167,39 @@ fn every_documented_key_is_one_the_configuration_accepts() {
         unknown.join("\n")
     );
 }
+
+#[test]
+fn a_configuration_error_names_its_line_or_key() {
+    use reconlight_service::config::ConfigProblem;
+    let base = std::path::Path::new(".");
+    let err = Config::parse(
+        "[ingest]\nbatch_size = 10\nmax_future = \"1 fortnight\"\n",
+        base,
+    )
+    .unwrap_err();
+    match &err {
+        ConfigProblem::Syntax { line, message } => {
+            assert_eq!(*line, 3, "{err}");
+            assert!(message.contains("1 fortnight"), "{err}");
+        }
+        other => panic!("a syntax problem, not {other:?}"),
+    }
+    let err = Config::parse(
+        "[escalation.policies.handoff]\ntiers = [{ after = \"4h\", notify = [\"a\"] }, { after = \"1h\", notify = [\"b\"] }]\n",
+        base,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "escalation.policies.handoff tier 2: delays must not decrease"
+    );
+    let twice = "[[sources]]\nname = \"bank\"\nformat = \"camt\"\npath = \"a\"\n";
+    let err = Config::parse(&format!("{twice}{twice}"), base).unwrap_err();
+    assert_eq!(err.to_string(), "sources: two sources are named `bank`");
+    let err = Config::parse("[nightly]\nschedule = \"0 25 * * *\"\n", base).unwrap_err();
+    assert!(
+        err.to_string().starts_with("line 2:")
+            && err.to_string().contains("hour: `25` is outside 0-23"),
+        "{err}"
+    );
+}

@@ -4,6 +4,8 @@
 
 mod common;
 
+use reconlight_service::store::AckError;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
@@ -230,17 +232,21 @@ async fn alerts_reach_pagerduty_a_signed_webhook_and_alertmanager() {
         .store
         .acknowledge_alert(&taken.id, "wang.fang", "on my way", now)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(acked.acknowledged.as_ref().unwrap().by, "wang.fang");
     let again = p
         .store
         .acknowledge_alert(&taken.id, "li.na", "me too", now)
         .await
-        .unwrap()
         .unwrap_err();
     assert!(
-        again.contains("already acknowledged by wang.fang"),
+        matches!(&again, AckError::Already { by, .. } if by == "wang.fang"),
+        "{again}"
+    );
+    assert!(
+        again
+            .to_string()
+            .contains("already acknowledged by wang.fang"),
         "{again}"
     );
     notifier

@@ -72,6 +72,7 @@ pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
         Event::Nightly(outcome) => print_nightly(outcome),
     })
     .await
+    .map_err(Into::into)
 }
 
 pub async fn nightly(config: ConfigArgs, date: Option<chrono::NaiveDate>) -> anyhow::Result<()> {
@@ -96,7 +97,10 @@ pub async fn serve(config: ConfigArgs, listen: Option<String>) -> anyhow::Result
     println!("serving http://{listen}/");
     let hooks = Arc::new(cfg.webhooks.clone());
     let access = Arc::new(cfg.auth.clone());
-    reconlight_service::server::serve_with(&listen, store, metrics, Some(hooks), access).await
+    Ok(
+        reconlight_service::server::serve_with(&listen, store, metrics, Some(hooks), access)
+            .await?,
+    )
 }
 
 #[cfg(feature = "testkit")]
@@ -153,5 +157,5 @@ pub async fn demo(
     }
     println!("serving the queue, the lights and the metrics on http://{listen}/ (Ctrl-C to stop)");
     let access = Arc::new(p.config.auth.clone());
-    reconlight_service::server::serve(listen, p.store.clone(), metrics, access).await
+    Ok(reconlight_service::server::serve(listen, p.store.clone(), metrics, access).await?)
 }

@@ -1,6 +1,6 @@
 //! The queue and the lights from the command line: list, show, and what a clerk does.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::args::{AlertsAction, ListAction, OutputFormat, WorkItemsAction};
 
@@ -78,7 +78,7 @@ pub async fn alerts(action: AlertsAction) -> anyhow::Result<()> {
             let store = reconlight_service::store::Store::open(&config.load()?.store_url()).await?;
             match store
                 .acknowledge_alert(&id, &by, &reason, chrono::Utc::now())
-                .await?
+                .await
             {
                 Ok(alert) => {
                     println!(
@@ -90,7 +90,7 @@ pub async fn alerts(action: AlertsAction) -> anyhow::Result<()> {
                     );
                     Ok(())
                 }
-                Err(m) => bail!(m),
+                Err(e) => Err(e.into()),
             }
         }
         AlertsAction::List(ListAction::List {

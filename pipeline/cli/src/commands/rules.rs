@@ -13,7 +13,7 @@ pub async fn run(action: RulesAction) -> anyhow::Result<()> {
             let cfg = if config.config.is_some() || config.data_dir.is_some() {
                 config.load()?
             } else {
-                Config::parse("", Path::new(".")).map_err(anyhow::Error::msg)?
+                Config::parse("", Path::new("."))?
             };
             let runner = reconlight_service::alerts::RuleRunner::load(&cfg).await;
             for r in &runner.rules {
@@ -40,7 +40,7 @@ pub async fn run(action: RulesAction) -> anyhow::Result<()> {
             let cfg = if config.config.is_some() || config.data_dir.is_some() {
                 config.load()?
             } else {
-                Config::parse("", Path::new(".")).map_err(anyhow::Error::msg)?
+                Config::parse("", Path::new("."))?
             };
             let runner = reconlight_service::alerts::RuleRunner::load(&cfg).await;
             for e in runner.broken.values() {

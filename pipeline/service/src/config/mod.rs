@@ -445,8 +445,30 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
+    #[error("{path}: {problem}")]
+    Invalid {
+        path: String,
+        problem: ConfigProblem,
+    },
+}
+
+/// What is wrong inside a configuration, naming the line or the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigProblem {
+    /// Not TOML, an unknown key, or a value of the wrong type.
+    #[error("line {line}: {message}")]
+    Syntax { line: usize, message: String },
+    /// Well formed, but the values do not fit together.
+    #[error("{key}: {why}")]
+    Key { key: String, why: String },
+}
+
+/// A problem with the value under `key`.
+pub(crate) fn problem(key: impl Into<String>, why: impl Into<String>) -> ConfigProblem {
+    ConfigProblem::Key {
+        key: key.into(),
+        why: why.into(),
+    }
 }
 
 impl Config {
@@ -457,73 +479,89 @@ impl Config {
             source,
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        Config::parse(&text, &base).map_err(|message| ConfigError::Invalid {
+        Config::parse(&text, &base).map_err(|problem| ConfigError::Invalid {
             path: path.display().to_string(),
-            message,
+            problem,
         })
     }
 
     /// Parses configuration text; relative paths resolve against `base_dir`.
-    pub fn parse(text: &str, base_dir: &Path) -> Result<Config, String> {
+    pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ConfigProblem> {
         let mut config: Config = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
                 .unwrap_or(0);
-            format!("line {line}: {}", e.message())
+            ConfigProblem::Syntax {
+                line,
+                message: e.message().to_string(),
+            }
         })?;
         config.base_dir = base_dir.to_path_buf();
         config.validate()?;
         Ok(config)
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ConfigProblem> {
         let mut names = std::collections::BTreeSet::new();
         for s in &self.sources {
             if !names.insert(&s.name) {
-                return Err(format!("two sources are named `{}`", s.name));
+                return Err(problem(
+                    "sources",
+                    format!("two sources are named `{}`", s.name),
+                ));
             }
             match (&s.path, s.topics.is_empty()) {
                 (Some(_), false) => {
-                    return Err(format!(
-                        "source `{}` has both a path and topics: give one",
-                        s.name
+                    return Err(problem(
+                        format!("source `{}`", s.name),
+                        "has both a path and topics: give one",
                     ));
                 }
                 (None, true) => {
-                    return Err(format!("source `{}` needs a path or topics", s.name));
+                    return Err(problem(
+                        format!("source `{}`", s.name),
+                        "needs a path or topics",
+                    ));
                 }
                 (None, false) if self.kafka.is_none() => {
-                    return Err(format!(
-                        "source `{}` reads Kafka topics but there is no [kafka] section",
-                        s.name
+                    return Err(problem(
+                        format!("source `{}`", s.name),
+                        "reads Kafka topics but there is no [kafka] section",
                     ));
                 }
                 (None, false) if s.drop_folder => {
-                    return Err(format!(
-                        "source `{}`: a drop folder needs a path, not topics",
-                        s.name
+                    return Err(problem(
+                        format!("source `{}`", s.name),
+                        "a drop folder needs a path, not topics",
                     ));
                 }
                 _ => {}
             }
             for t in s.topics.iter().filter(|t| t.starts_with('^')) {
-                regex::Regex::new(t)
-                    .map_err(|e| format!("source `{}`: topic pattern {t}: {e}", s.name))?;
+                regex::Regex::new(t).map_err(|e| {
+                    problem(
+                        format!("source `{}` topics", s.name),
+                        format!("pattern {t}: {e}"),
+                    )
+                })?;
             }
             if s.format == Format::Csv && s.csv.is_none() {
-                return Err(format!(
-                    "source `{}` is CSV but has no [sources.csv] column mapping",
-                    s.name
+                return Err(problem(
+                    format!("source `{}`", s.name),
+                    "is CSV but has no [sources.csv] column mapping",
                 ));
             }
         }
         if let Some(k) = &self.kafka {
             for name in k.sinks.keys() {
                 if !OUTBOX_TOPICS.contains(&name.as_str()) {
-                    return Err(format!(
-                        "kafka.sinks.{name}: unknown outbox topic (expected one of {})",
-                        OUTBOX_TOPICS.join(", ")
+                    return Err(problem(
+                        format!("kafka.sinks.{name}"),
+                        format!(
+                            "unknown outbox topic (expected one of {})",
+                            OUTBOX_TOPICS.join(", ")
+                        ),
                     ));
                 }
             }
@@ -531,10 +569,10 @@ impl Config {
         self.escalation.validate()?;
         self.notifiers.validate()?;
         if self.workitems.sla_days.is_empty() {
-            return Err("workitems.sla_days needs at least one tier".into());
+            return Err(problem("workitems.sla_days", "needs at least one tier"));
         }
         if self.business.auto_confirm_confidence > 100 {
-            return Err("business.auto_confirm_confidence must be 0-100".into());
+            return Err(problem("business.auto_confirm_confidence", "must be 0-100"));
         }
         Ok(())
     }

@@ -76,14 +76,20 @@ impl NotifiersConfig {
         self.alertmanager.is_none() && self.pagerduty.is_none() && self.webhook.is_empty()
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), super::ConfigProblem> {
         let mut names = std::collections::BTreeSet::new();
         for w in &self.webhook {
             if !names.insert(&w.name) {
-                return Err(format!("two webhooks are named `{}`", w.name));
+                return Err(super::problem(
+                    "notifiers.webhook",
+                    format!("two webhooks are named `{}`", w.name),
+                ));
             }
             if w.secret.is_empty() {
-                return Err(format!("webhook `{}` has an empty secret", w.name));
+                return Err(super::problem(
+                    format!("notifiers.webhook `{}` secret", w.name),
+                    "is empty",
+                ));
             }
         }
         Ok(())

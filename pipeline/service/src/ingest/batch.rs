@@ -18,7 +18,7 @@ impl Pipeline {
         &mut self,
         items: Vec<Item>,
         stats: &mut RunStats,
-    ) -> anyhow::Result<()> {
+    ) -> crate::error::Result<()> {
         let mut dirty = Dirty::default();
         self.take_pending_letters(&mut dirty, stats);
         let mapping = self.config.crm.clone();
@@ -125,7 +125,7 @@ impl Pipeline {
     /// credits whose decision changed for the next reconciliation and keeping the
     /// acknowledgements for the next evaluation. The first look reads every decision and
     /// acknowledgement; later ones read the change log after the cursor.
-    pub(super) async fn refresh_clerk_decisions(&mut self) -> anyhow::Result<()> {
+    pub(super) async fn refresh_clerk_decisions(&mut self) -> crate::error::Result<()> {
         let Some(cursor) = self.clerk_cursor else {
             // Read the cursor first: a change made during the full read is read again next
             // time, which changes nothing.
@@ -159,7 +159,10 @@ impl Pipeline {
         Ok(())
     }
 
-    pub(super) async fn reconcile_and_evaluate(&mut self, dirty: &mut Dirty) -> anyhow::Result<()> {
+    pub(super) async fn reconcile_and_evaluate(
+        &mut self,
+        dirty: &mut Dirty,
+    ) -> crate::error::Result<()> {
         let tz = self.config.business.time_zone;
         let started = Instant::now();
         self.refresh_clerk_decisions().await?;
@@ -175,12 +178,13 @@ impl Pipeline {
         let reconciled = started.elapsed();
         if self.verify_incremental {
             let wrong = differences_from_full(&self.state, &settings);
-            anyhow::ensure!(
-                wrong.is_empty(),
-                "the incremental matches differ from a full recomputation for {} credits:\n{}",
-                wrong.len(),
-                wrong.join("\n")
-            );
+            if !wrong.is_empty() {
+                return Err(crate::error::ServiceError::Diverged(format!(
+                    "the incremental matches differ from a full recomputation for {} credits:\n{}",
+                    wrong.len(),
+                    wrong.join("\n")
+                )));
+            }
         }
         let acks = std::mem::take(&mut self.acks_pending);
         crate::alerts::apply_acks(&mut self.state, &acks, dirty);
@@ -198,17 +202,18 @@ impl Pipeline {
             (started.elapsed() - acked).as_secs_f64()
         );
         let wrong = std::mem::take(&mut self.rules.verify_failures);
-        anyhow::ensure!(
-            wrong.is_empty(),
-            "partitioned rule evaluations differ from a full one:\n{}",
-            wrong.join("\n")
-        );
+        if !wrong.is_empty() {
+            return Err(crate::error::ServiceError::Diverged(format!(
+                "partitioned rule evaluations differ from a full one:\n{}",
+                wrong.join("\n")
+            )));
+        }
         Ok(())
     }
 
     /// Loads the rule packs again (SIGHUP, `POST /api/v1/rules/reload`) and evaluates them at
     /// once. Alerts of a rule that was removed keep their last state: nothing evaluates them.
-    pub async fn reload_rules(&mut self) -> anyhow::Result<usize> {
+    pub async fn reload_rules(&mut self) -> crate::error::Result<usize> {
         self.rules = RuleRunner::load(&self.config).await;
         self.rules.attach(&self.state);
         for e in self.rules.broken.values() {
@@ -226,7 +231,7 @@ impl Pipeline {
     /// Re-evaluates the rules at the current clock without new input (the clock tick), after
     /// bringing in what clerks decided since the last batch; evaluates in full what was
     /// put off.
-    pub async fn tick(&mut self) -> anyhow::Result<()> {
+    pub async fn tick(&mut self) -> crate::error::Result<()> {
         let mut dirty = Dirty::default();
         self.reconcile_and_evaluate(&mut dirty).await?;
         let now = self.now();
@@ -247,14 +252,13 @@ impl Pipeline {
         &mut self,
         dirty: &Dirty,
         tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
-    ) -> anyhow::Result<()> {
+    ) -> crate::error::Result<()> {
         let started = Instant::now();
         self.store.commit_in(tx, &self.state, dirty).await?;
         let stored = started.elapsed();
         if !dirty.audit.is_empty() {
             let witness = self.config.resolve(&self.config.audit.head_file);
-            reconlight_core::audit::write_witness(&witness, &self.state.audit_head.sealed())
-                .map_err(anyhow::Error::msg)?;
+            reconlight_core::audit::write_witness(&witness, &self.state.audit_head.sealed())?;
         }
         self.metrics.observe_changes(&self.state, dirty);
         tracing::debug!(

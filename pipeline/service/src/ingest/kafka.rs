@@ -81,7 +81,7 @@ impl KafkaFeed {
         config: &Config,
         kafka: &KafkaConfig,
         positions: &BTreeMap<String, u64>,
-    ) -> anyhow::Result<Option<KafkaFeed>> {
+    ) -> crate::error::Result<Option<KafkaFeed>> {
         let mut routes = Vec::new();
         let mut topics = Vec::new();
         for s in config.sources.iter().filter(|s| !s.topics.is_empty()) {
@@ -128,13 +128,10 @@ impl KafkaFeed {
             &kafka.consumer_config(),
             start,
         )
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "kafka: joining group `{}` at {}: {e}",
-                kafka.group_id,
-                kafka.brokers
-            )
-        })?;
+        .map_err(crate::error::ServiceError::kafka(format!(
+            "joining group `{}` at {}",
+            kafka.group_id, kafka.brokers
+        )))?;
         Ok(Some(KafkaFeed {
             input,
             routes,
@@ -157,7 +154,7 @@ impl KafkaFeed {
         positions: &BTreeMap<String, u64>,
         max: usize,
         notes: &mut Vec<(String, StatementNote)>,
-    ) -> anyhow::Result<Vec<Item>> {
+    ) -> crate::error::Result<Vec<Item>> {
         if self.buffered() == 0 || self.holding_back(positions).is_some() {
             self.fill(config, positions, max, notes)?;
         }
@@ -292,11 +289,11 @@ impl KafkaFeed {
         positions: &BTreeMap<String, u64>,
         max: usize,
         notes: &mut Vec<(String, StatementNote)>,
-    ) -> anyhow::Result<()> {
+    ) -> crate::error::Result<()> {
         let messages = self
             .input
             .poll_batch(max, Duration::from_millis(200))
-            .map_err(|e| anyhow::anyhow!("kafka: {e}"))?;
+            .map_err(crate::error::ServiceError::kafka("polling"))?;
         for p in self.input.take_revoked() {
             self.buffers.remove(&p);
             self.fetched_to.remove(&p);

@@ -30,7 +30,7 @@ impl Pipeline {
 
     /// Runs the nightly diff for `date` and brings the work-item queue in line with it, then
     /// writes the reports. Only one instance runs it at a time (see `Store::begin_nightly`).
-    pub async fn nightly(&mut self, date: NaiveDate) -> anyhow::Result<NightlyOutcome> {
+    pub async fn nightly(&mut self, date: NaiveDate) -> crate::error::Result<NightlyOutcome> {
         let tz = self.config.business.time_zone;
         self.refresh_clerk_decisions().await?;
         let settings = MatchSettings {
@@ -49,9 +49,7 @@ impl Pipeline {
         let outcome = loop {
             attempt += 1;
             let Some(tx) = self.store.begin_nightly().await? else {
-                anyhow::bail!(
-                    "another reconlight instance is running the nightly diff (it holds the PostgreSQL advisory lock)"
-                );
+                return Err(crate::error::ServiceError::NightlyLocked);
             };
             let stored: BTreeMap<String, reconlight_core::workitems::WorkItem> = self
                 .store
@@ -81,14 +79,16 @@ impl Pipeline {
                 auto_resolved: changes.auto_resolved,
                 open_items: items.values().filter(|w| w.state.is_active()).count(),
             };
-            dirty.nightly_report = Some((date, serde_json::to_string(&outcome)?));
+            dirty.nightly_report = Some((
+                date,
+                serde_json::to_string(&outcome).expect("the outcome serializes"),
+            ));
             let previous = std::mem::replace(&mut self.state.work_items, items);
             match self.commit(&dirty, tx).await {
                 Ok(()) => break outcome,
                 Err(e)
                     if attempt < ATTEMPTS
-                        && e.downcast_ref::<crate::store::StoreError>()
-                            .is_some_and(|e| e.is_conflict()) =>
+                        && matches!(&e, crate::error::ServiceError::Store(s) if s.is_conflict()) =>
                 {
                     tracing::info!("a clerk acted while the nightly diff ran ({e}): merging");
                     self.state.work_items = previous;
@@ -108,9 +108,10 @@ impl Pipeline {
         self.metrics.observe_nightly(&outcome);
         let items: Vec<_> = self.state.work_items.values().cloned().collect();
         let dir = self.config.resolve(&self.config.nightly.report_dir);
-        crate::report::write_files(&dir, &outcome, &items).map_err(|e| {
-            anyhow::anyhow!("writing the nightly reports to {}: {e}", dir.display())
-        })?;
+        crate::report::write_files(&dir, &outcome, &items).map_err(crate::error::FileError::io(
+            "write the nightly reports to",
+            &dir,
+        ))?;
         Ok(outcome)
     }
 }

@@ -66,15 +66,12 @@ const ASSIGNMENT_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl Pipeline {
     /// Opens the store, loads the live state and the rules.
-    pub async fn open(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<Pipeline> {
+    pub async fn open(config: Config, metrics: Arc<Metrics>) -> crate::error::Result<Pipeline> {
         let store = Store::open(&config.store_url()).await?;
         let mut state = store.load().await?;
-        state.audit_head.key = Some(
-            reconlight_core::audit::AuditKey::load_or_create(
-                &config.resolve(&config.audit.key_file),
-            )
-            .map_err(anyhow::Error::msg)?,
-        );
+        state.audit_head.key = Some(reconlight_core::audit::AuditKey::load_or_create(
+            &config.resolve(&config.audit.key_file),
+        )?);
         let mut rules = RuleRunner::load(&config).await;
         rules.attach(&state);
         let finder = ContractRefFinder::new(
@@ -126,7 +123,7 @@ impl Pipeline {
     pub async fn run_until_idle(
         &mut self,
         mut progress: impl FnMut(u64, u64),
-    ) -> anyhow::Result<RunStats> {
+    ) -> crate::error::Result<RunStats> {
         let mut stats = RunStats::default();
         let mut merged = self.pending_items(&mut stats).await?;
         let total = merged.remaining() as u64;
@@ -159,7 +156,7 @@ impl Pipeline {
             self.commit(&dirty, None).await?;
         }
         // Everything read is committed: drop-folder files can leave.
-        merged.file_away().map_err(anyhow::Error::msg)?;
+        merged.file_away()?;
         if let Some(mut feed) = self.kafka.take()
             && !self.stopping()
         {
@@ -173,7 +170,7 @@ impl Pipeline {
 
     /// After reading all there was: evaluates in full whatever the batches put off, so a
     /// run ends with the alerts a full evaluation gives.
-    pub(super) async fn catch_up_rules(&mut self) -> anyhow::Result<()> {
+    pub(super) async fn catch_up_rules(&mut self) -> crate::error::Result<()> {
         if !self.rules.behind {
             return Ok(());
         }
@@ -193,7 +190,7 @@ impl Pipeline {
     }
 
     /// Applies what the Kafka topics hold (only them, not the files or the inbox).
-    pub async fn run_kafka(&mut self) -> anyhow::Result<RunStats> {
+    pub async fn run_kafka(&mut self) -> crate::error::Result<RunStats> {
         let mut stats = RunStats::default();
         if let Some(mut feed) = self.kafka.take() {
             let drained = self
@@ -212,7 +209,7 @@ impl Pipeline {
         feed: &mut KafkaFeed,
         stats: &mut RunStats,
         progress: &mut impl FnMut(u64, u64),
-    ) -> anyhow::Result<()> {
+    ) -> crate::error::Result<()> {
         let started = Instant::now();
         let batch_size = self.config.ingest.batch_size;
         let mut done = 0u64;
@@ -244,10 +241,10 @@ impl Pipeline {
                         .kafka
                         .as_ref()
                         .map_or("", |k| k.brokers.as_str());
-                    anyhow::bail!(
-                        "kafka: no partitions assigned after {}s: are the brokers at {brokers} reachable?",
-                        ASSIGNMENT_TIMEOUT.as_secs()
-                    );
+                    return Err(crate::error::ServiceError::KafkaUnassigned {
+                        brokers: brokers.to_string(),
+                        waited_s: ASSIGNMENT_TIMEOUT.as_secs(),
+                    });
                 }
                 continue;
             }
@@ -277,7 +274,7 @@ impl Pipeline {
     }
 
     /// Stops fetching while the Kafka sinks lag too far behind.
-    pub(super) async fn throttle_kafka(&self, feed: &mut KafkaFeed) -> anyhow::Result<()> {
+    pub(super) async fn throttle_kafka(&self, feed: &mut KafkaFeed) -> crate::error::Result<()> {
         let Some(k) = &self.config.kafka else {
             return Ok(());
         };

@@ -14,14 +14,14 @@ use reconlight_core::state::{DeadLetter, Dirty};
 
 impl Pipeline {
     /// Reads everything the sources hold beyond the stored positions.
-    pub async fn pending_items(&mut self, stats: &mut RunStats) -> anyhow::Result<Merged> {
+    pub async fn pending_items(&mut self, stats: &mut RunStats) -> crate::error::Result<Merged> {
         let mut queues = Vec::new();
         let mut dropped = Vec::new();
         let mut found_notes = Vec::new();
         for source in &self.config.sources {
             let mut q: Vec<Pending> = Vec::new();
             let mut notes = SourceNotes::default();
-            for path in source_files(&self.config, source).map_err(anyhow::Error::msg)? {
+            for path in source_files(&self.config, source)? {
                 if source.drop_folder {
                     match read_dropped(
                         &self.config,
@@ -29,9 +29,7 @@ impl Pipeline {
                         &path,
                         &self.state.positions,
                         &mut notes,
-                    )
-                    .map_err(anyhow::Error::msg)?
-                    {
+                    )? {
                         Dropped::Settling => {
                             tracing::debug!(
                                 "{} changed too recently: read next round",
@@ -68,7 +66,7 @@ impl Pipeline {
                     Err(_) if !path.exists() => {
                         tracing::warn!("{} vanished before it could be read", path.display());
                     }
-                    Err(e) => return Err(anyhow::Error::msg(e)),
+                    Err(e) => return Err(e.into()),
                 }
             }
             found_notes.extend(notes.notes.into_iter().map(|n| (source.name.clone(), n)));
@@ -127,12 +125,11 @@ impl Pipeline {
     }
 
     /// Webhook bodies received since the last batch, decoded like the provider's file lines.
-    pub(super) async fn inbox_items(&self) -> anyhow::Result<VecDeque<Item>> {
+    pub(super) async fn inbox_items(&self) -> crate::error::Result<VecDeque<Item>> {
         let hooks = &self.config.webhooks;
         let mut q = VecDeque::new();
         for (id, provider, body) in self.store.inbox_pending(100_000).await? {
-            let format: reconlight_formats::Format =
-                provider.parse().map_err(anyhow::Error::msg)?;
+            let format: reconlight_formats::Format = provider.parse()?;
             let source = crate::config::SourceConfig::webhook(format, hooks);
             let decoded = format.decode_message(body.as_bytes(), &source.format_options());
             let mut notes = SourceNotes::default();

@@ -2,6 +2,7 @@
 //! items. Each file's position is the number of items consumed from it, so a restart
 //! resumes exactly where the last committed batch ended.
 
+use crate::error::FileError;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -82,7 +83,7 @@ pub enum StatementNote {
 }
 
 /// The files of a source, in name order.
-pub fn source_files(config: &Config, source: &SourceConfig) -> Result<Vec<PathBuf>, String> {
+pub fn source_files(config: &Config, source: &SourceConfig) -> Result<Vec<PathBuf>, FileError> {
     let Some(path) = &source.path else {
         return Ok(Vec::new());
     };
@@ -91,20 +92,13 @@ pub fn source_files(config: &Config, source: &SourceConfig) -> Result<Vec<PathBu
         return Ok(vec![path]);
     }
     if !path.is_dir() {
-        return Err(format!(
-            "source `{}`: {} is neither a file nor a directory",
-            source.name,
-            path.display()
-        ));
+        return Err(FileError::NotAFileOrDirectory {
+            name: source.name.clone(),
+            path,
+        });
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
-        .map_err(|e| {
-            format!(
-                "source `{}`: cannot list {}: {e}",
-                source.name,
-                path.display()
-            )
-        })?
+        .map_err(FileError::io("list", &path))?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_file() && !in_transit(p))
@@ -152,11 +146,11 @@ pub fn read_dropped(
     path: &Path,
     positions: &std::collections::BTreeMap<String, u64>,
     notes: &mut SourceNotes,
-) -> Result<Dropped, String> {
+) -> Result<Dropped, FileError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Dropped::Vanished),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(FileError::io("read", path)(e)),
     };
     let age = meta
         .modified()
@@ -169,7 +163,7 @@ pub fn read_dropped(
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Dropped::Vanished),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(FileError::io("read", path)(e)),
     };
     let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
     let key = format!("sha256:{}", hex::encode(&digest[..16]));
@@ -206,12 +200,12 @@ pub fn read_file(
     path: &Path,
     skip: u64,
     notes: &mut SourceNotes,
-) -> Result<Pending, String> {
+) -> Result<Pending, FileError> {
     let file = display_path(config, path);
     if source.format.one_record_per_line() {
         return read_lines(config, source, path, file, skip);
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(FileError::io("read", path))?;
     let items = decode_document(config, source, &file, &bytes, skip, notes);
     Ok(Pending {
         count: items.len(),
@@ -233,16 +227,16 @@ fn read_lines(
     path: &Path,
     file: String,
     skip: u64,
-) -> Result<Pending, String> {
+) -> Result<Pending, FileError> {
     use std::io::BufRead;
     let open = || {
         std::fs::File::open(path)
             .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .map_err(FileError::io("read", path))
     };
     let mut count = 0usize;
     for line in open()?.split(b'\n') {
-        line.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        line.map_err(FileError::io("read", path))?;
         count += 1;
     }
     let tz: Tz = config.business.time_zone;
@@ -420,15 +414,14 @@ impl Merged {
 
     /// Moves applied drop-folder files to `processed/` or `failed/` beside them, never over
     /// a file already there (a second `x.xml` becomes `x.2.xml`).
-    pub fn file_away(&self) -> Result<(), String> {
+    pub fn file_away(&self) -> Result<(), FileError> {
         for (path, failed) in &self.dropped {
             let dir = path.parent().unwrap_or(Path::new(".")).join(if *failed {
                 "failed"
             } else {
                 "processed"
             });
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(&dir).map_err(FileError::io("create", &dir))?;
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             let (stem, ext) = match name.rsplit_once('.') {
                 Some((s, e)) if !s.is_empty() => (s.to_string(), format!(".{e}")),
@@ -450,11 +443,11 @@ impl Merged {
                     );
                 }
                 Err(e) => {
-                    return Err(format!(
-                        "cannot move {} to {}: {e}",
-                        path.display(),
-                        target.display()
-                    ));
+                    return Err(FileError::Move {
+                        from: path.clone(),
+                        to: target,
+                        source: e,
+                    });
                 }
             }
         }

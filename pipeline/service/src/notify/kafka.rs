@@ -27,9 +27,10 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    pub fn new(config: &KafkaConfig) -> anyhow::Result<Self> {
-        let output = KafkaOutput::new(&config.brokers, &config.producer_config())
-            .map_err(|e| anyhow::anyhow!("kafka producer for {}: {e}", config.brokers))?;
+    pub fn new(config: &KafkaConfig) -> crate::error::Result<Self> {
+        let output = KafkaOutput::new(&config.brokers, &config.producer_config()).map_err(
+            crate::error::ServiceError::kafka(format!("a producer for {}", config.brokers)),
+        )?;
         Ok(KafkaSink {
             output,
             brokers: config.brokers.clone(),
@@ -46,7 +47,7 @@ impl KafkaSink {
 
     /// Message ids already present at the end of the sink topics; an error when a topic
     /// could not be read back, as sending blind could send twice.
-    pub async fn sent_ids(&self) -> anyhow::Result<BTreeSet<String>> {
+    pub async fn sent_ids(&self) -> crate::error::Result<BTreeSet<String>> {
         let mut ids = BTreeSet::new();
         for topic in self.topics.values() {
             let (brokers, properties, t) =
@@ -57,8 +58,17 @@ impl KafkaSink {
             .await;
             match scanned {
                 Ok(Ok(found)) => ids.extend(found),
-                Ok(Err(e)) => anyhow::bail!("reading back {topic}: {e}"),
-                Err(e) => anyhow::bail!("reading back {topic}: {e}"),
+                Ok(Err(e)) => {
+                    return Err(crate::error::ServiceError::kafka(format!(
+                        "reading back {topic}"
+                    ))(e));
+                }
+                Err(source) => {
+                    return Err(crate::error::ServiceError::Task {
+                        what: format!("reading back {topic}"),
+                        source,
+                    });
+                }
             }
         }
         Ok(ids)

@@ -48,7 +48,16 @@ impl Outcome {
 }
 
 /// One HTTP exchange's result: status and body, or a transport error.
-pub(crate) type HttpResult = Result<(u16, String), String>;
+pub(crate) type HttpResult = Result<(u16, String), HttpError>;
+
+/// A request that got no answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HttpError {
+    #[error(transparent)]
+    Transport(#[from] ureq::Error),
+    #[error("the sending task stopped: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
 
 /// Sends a JSON body; blocking, so it runs on the blocking pool.
 pub(crate) async fn post_json(
@@ -70,11 +79,10 @@ pub(crate) async fn post_json(
                 let text = resp.body_mut().read_to_string().unwrap_or_default();
                 Ok((status, text))
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(HttpError::Transport(e)),
         }
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// Maps an HTTP result to an outcome: 2xx delivered, 429 and 5xx retried, other 4xx refused.
@@ -85,7 +93,7 @@ pub(crate) fn outcome_of(result: HttpResult) -> Outcome {
             Outcome::Retry(format!("HTTP {s}: {}", clip(&body)))
         }
         Ok((s, body)) => Outcome::Failed(format!("HTTP {s}: {}", clip(&body))),
-        Err(e) => Outcome::Retry(e),
+        Err(e) => Outcome::Retry(e.to_string()),
     }
 }
 
@@ -138,7 +146,7 @@ impl Notifier {
     pub fn with_kafka(
         mut self,
         config: Option<&crate::config::KafkaConfig>,
-    ) -> anyhow::Result<Self> {
+    ) -> crate::error::Result<Self> {
         if let Some(k) = config.filter(|k| !k.sinks.is_empty()) {
             self.kafka = Some(kafka::KafkaSink::new(k)?);
         }
@@ -155,14 +163,14 @@ impl Notifier {
         store: Store,
         config: &crate::config::Config,
         metrics: Arc<Metrics>,
-    ) -> anyhow::Result<Option<Notifier>> {
+    ) -> crate::error::Result<Option<Notifier>> {
         let n = Notifier::new(store, config.notifiers.clone(), metrics)
             .with_kafka(config.kafka.as_ref())?;
         Ok(Some(n).filter(|n| !n.is_empty()))
     }
 
     /// One round: every message due for every notifier, and Alertmanager if its interval passed.
-    pub async fn deliver(&mut self, now: DateTime<Utc>) -> anyhow::Result<RoundStats> {
+    pub async fn deliver(&mut self, now: DateTime<Utc>) -> crate::error::Result<RoundStats> {
         let mut stats = RoundStats::default();
         if let Some(mut sink) = self.kafka.take() {
             let result = self.deliver_kafka(&mut sink, now, &mut stats).await;
@@ -236,7 +244,7 @@ impl Notifier {
         sink: &mut kafka::KafkaSink,
         now: DateTime<Utc>,
         stats: &mut RoundStats,
-    ) -> anyhow::Result<()> {
+    ) -> crate::error::Result<()> {
         let topics = sink.outbox_topics();
         if !sink.reconciled {
             // A crash between a send and its record would send again: mark what the
@@ -294,7 +302,7 @@ impl Notifier {
         outcome: Outcome,
         now: DateTime<Utc>,
         stats: &mut RoundStats,
-    ) -> anyhow::Result<()> {
+    ) -> crate::error::Result<()> {
         self.metrics.count_notification(notifier, outcome.label());
         let attempts = attempts + 1;
         match outcome {

@@ -56,23 +56,49 @@ pub struct Gate {
     pub oidc: Option<Arc<super::oidc::Verifier>>,
 }
 
+/// Why a request's credentials are refused (answered with 401 and this text).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("unknown token")]
+    UnknownToken,
+    #[error("the token of {0} was revoked")]
+    Revoked(String),
+    #[error("not an API token, and no OIDC issuer is configured")]
+    NoIssuer,
+    #[error("cannot check the token: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("not a JWT: {0}")]
+    NotAJwt(#[source] jsonwebtoken::errors::Error),
+    #[error("tokens signed with {0:?} are not accepted")]
+    Algorithm(jsonwebtoken::Algorithm),
+    #[error("token refused: {0}")]
+    TokenRefused(#[source] jsonwebtoken::errors::Error),
+    #[error("the token names nobody")]
+    Nobody,
+    #[error("{name} holds none of the roles {roles:?} in `{claim}`")]
+    NoRole {
+        name: String,
+        roles: Vec<String>,
+        claim: String,
+    },
+    /// The identity provider's keys cannot be had.
+    #[error("{0}")]
+    Keys(String),
+    #[error("no bearer token (webhook OAuth is configured)")]
+    NoBearer,
+}
+
 impl Gate {
     /// Who the bearer token belongs to.
-    async fn caller(&self, bearer: &str) -> Result<Caller, String> {
+    async fn caller(&self, bearer: &str) -> Result<Caller, AuthError> {
         if let Some(rest) = bearer.strip_prefix("rl_") {
-            let (id, secret) = rest
-                .split_once('_')
-                .ok_or("the token is not an API token of this server")?;
-            let found = self
-                .store
-                .api_token(id)
-                .await
-                .map_err(|e| format!("cannot check the token: {e}"))?;
+            let (id, secret) = rest.split_once('_').ok_or(AuthError::UnknownToken)?;
+            let found = self.store.api_token(id).await?;
             let Some(t) = found else {
-                return Err("unknown token".into());
+                return Err(AuthError::UnknownToken);
             };
             if t.revoked_at.is_some() {
-                return Err(format!("the token of {} was revoked", t.name));
+                return Err(AuthError::Revoked(t.name));
             }
             let given = hash_secret(secret);
             // Compare in constant time: the hash is no secret, but leak nothing anyway.
@@ -83,7 +109,7 @@ impl Gate {
                     .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                     == 0;
             if !same {
-                return Err("unknown token".into());
+                return Err(AuthError::UnknownToken);
             }
             return Ok(Caller {
                 name: t.name,
@@ -92,7 +118,7 @@ impl Gate {
         }
         match &self.oidc {
             Some(v) => v.verify(bearer).await,
-            None => Err("not an API token, and no OIDC issuer is configured".into()),
+            None => Err(AuthError::NoIssuer),
         }
     }
 }
@@ -116,7 +142,7 @@ pub async fn check(State(gate): State<Gate>, mut req: Request, next: Next) -> Re
     let caller = match bearer {
         Some(token) => match gate.caller(&token).await {
             Ok(c) => Some(c),
-            Err(why) => return refuse(StatusCode::UNAUTHORIZED, &why),
+            Err(why) => return refuse(StatusCode::UNAUTHORIZED, &why.to_string()),
         },
         None => gate.config.anonymous.map(|role| Caller {
             name: "anonymous".into(),

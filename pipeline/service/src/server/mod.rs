@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::metrics::Metrics;
+use crate::store::AckError;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -111,17 +112,21 @@ pub async fn serve_owned(
     store: Store,
     metrics: Arc<Metrics>,
     reload: Arc<RuleReload>,
-) -> anyhow::Result<()> {
+) -> crate::error::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        .map_err(|source| crate::error::ServiceError::Listen {
+            address: listen.to_string(),
+            source,
+        })?;
     let hooks = Arc::new(reload.config.webhooks.clone());
     let access = Arc::new(reload.config.auth.clone());
     axum::serve(
         listener,
         app_with(store, metrics, Some(reload), Some(hooks), access),
     )
-    .await?;
+    .await
+    .map_err(crate::error::ServiceError::Serve)?;
     Ok(())
 }
 
@@ -149,7 +154,7 @@ pub async fn serve(
     store: Store,
     metrics: Arc<Metrics>,
     access: Arc<crate::access::AuthConfig>,
-) -> anyhow::Result<()> {
+) -> crate::error::Result<()> {
     serve_with(listen, store, metrics, None, access).await
 }
 
@@ -160,10 +165,13 @@ pub async fn serve_with(
     metrics: Arc<Metrics>,
     webhooks: Option<Arc<webhooks::WebhooksConfig>>,
     access: Arc<crate::access::AuthConfig>,
-) -> anyhow::Result<()> {
+) -> crate::error::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        .map_err(|source| crate::error::ServiceError::Listen {
+            address: listen.to_string(),
+            source,
+        })?;
     axum::serve(listener, app_with(store, metrics, None, webhooks, access))
         .with_graceful_shutdown(async {
             match crate::shutdown::Shutdown::install() {
@@ -173,7 +181,8 @@ pub async fn serve_with(
                 }
             }
         })
-        .await?;
+        .await
+        .map_err(crate::error::ServiceError::Serve)?;
     Ok(())
 }
 
@@ -392,11 +401,12 @@ async fn ack_alert(
     match s
         .store
         .acknowledge_alert(&id, &by, &reason, chrono::Utc::now())
-        .await?
+        .await
     {
         Ok(alert) => Ok(Json(json!(alert))),
-        Err(m) if m.starts_with("no alert") => Err(ApiError(StatusCode::NOT_FOUND, m)),
-        Err(m) => Err(ApiError(StatusCode::CONFLICT, m)),
+        Err(AckError::Store(e)) => Err(e.into()),
+        Err(e @ AckError::NoAlert(_)) => Err(ApiError(StatusCode::NOT_FOUND, e.to_string())),
+        Err(e) => Err(ApiError(StatusCode::CONFLICT, e.to_string())),
     }
 }
 

@@ -3,6 +3,7 @@
 //! Only asymmetric algorithms are accepted, so nobody can sign a token with a shared or
 //! empty secret.
 
+use super::auth::AuthError;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -28,29 +29,37 @@ impl Verifier {
         }
     }
 
-    async fn fetch_keys(&self) -> Result<JwkSet, String> {
+    async fn fetch_keys(&self) -> Result<JwkSet, AuthError> {
         let text = match (&self.config.jwks_file, &self.config.jwks_url) {
-            (Some(file), _) => std::fs::read_to_string(file)
-                .map_err(|e| format!("cannot read the JWKS {}: {e}", file.display()))?,
+            (Some(file), _) => std::fs::read_to_string(file).map_err(|e| {
+                AuthError::Keys(format!("cannot read the JWKS {}: {e}", file.display()))
+            })?,
             (None, Some(url)) => {
                 let url = url.clone();
                 tokio::task::spawn_blocking(move || {
                     ureq::get(&url)
                         .call()
                         .and_then(|mut r| r.body_mut().read_to_string())
-                        .map_err(|e| format!("cannot fetch the JWKS from {url}: {e}"))
+                        .map_err(|e| {
+                            AuthError::Keys(format!("cannot fetch the JWKS from {url}: {e}"))
+                        })
                 })
                 .await
-                .map_err(|e| format!("fetching the JWKS: {e}"))??
+                .map_err(|e| AuthError::Keys(format!("fetching the JWKS: {e}")))??
             }
-            (None, None) => return Err("[auth.oidc] names neither jwks_url nor jwks_file".into()),
+            (None, None) => {
+                return Err(AuthError::Keys(
+                    "[auth.oidc] names neither jwks_url nor jwks_file".into(),
+                ));
+            }
         };
-        serde_json::from_str(&text).map_err(|e| format!("the JWKS is not a key set: {e}"))
+        serde_json::from_str(&text)
+            .map_err(|e| AuthError::Keys(format!("the JWKS is not a key set: {e}")))
     }
 
     /// The key with id `kid`, fetching the key set again when it is stale or lacks it (the
     /// provider rotated its keys).
-    async fn key(&self, kid: Option<&str>) -> Result<DecodingKey, String> {
+    async fn key(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
         let pick = |set: &JwkSet| match kid {
             Some(k) => set.find(k).cloned(),
             None if set.keys.len() == 1 => set.keys.first().cloned(),
@@ -60,22 +69,23 @@ impl Verifier {
             && at.elapsed() < KEYS_FRESH
             && let Some(jwk) = pick(set)
         {
-            return DecodingKey::from_jwk(&jwk).map_err(|e| format!("unusable key: {e}"));
+            return DecodingKey::from_jwk(&jwk)
+                .map_err(|e| AuthError::Keys(format!("unusable key: {e}")));
         }
         let set = self.fetch_keys().await?;
         let jwk = pick(&set).ok_or_else(|| {
-            format!(
+            AuthError::Keys(format!(
                 "the provider publishes no key {}",
                 kid.unwrap_or("(the token names none)")
-            )
+            ))
         })?;
         *self.keys.write().await = Some((set, Instant::now()));
-        DecodingKey::from_jwk(&jwk).map_err(|e| format!("unusable key: {e}"))
+        DecodingKey::from_jwk(&jwk).map_err(|e| AuthError::Keys(format!("unusable key: {e}")))
     }
 
     /// The caller a token names, if the provider signed it for this server and it is valid now.
-    pub async fn verify(&self, token: &str) -> Result<Caller, String> {
-        let header = decode_header(token).map_err(|e| format!("not a JWT: {e}"))?;
+    pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let header = decode_header(token).map_err(AuthError::NotAJwt)?;
         if !matches!(
             header.alg,
             Algorithm::RS256
@@ -88,10 +98,7 @@ impl Verifier {
                 | Algorithm::ES384
                 | Algorithm::EdDSA
         ) {
-            return Err(format!(
-                "tokens signed with {:?} are not accepted",
-                header.alg
-            ));
+            return Err(AuthError::Algorithm(header.alg));
         }
         let key = self.key(header.kid.as_deref()).await?;
         let mut validation = Validation::new(header.alg);
@@ -99,13 +106,13 @@ impl Verifier {
         validation.set_audience(&[&self.config.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         let data = decode::<serde_json::Value>(token, &key, &validation)
-            .map_err(|e| format!("token refused: {e}"))?;
+            .map_err(AuthError::TokenRefused)?;
         let claims = data.claims;
         let name = claims
             .get(&self.config.name_claim)
             .or_else(|| claims.get("sub"))
             .and_then(|v| v.as_str())
-            .ok_or("the token names nobody")?
+            .ok_or(AuthError::Nobody)?
             .to_string();
         let values: Vec<String> = match claims.get(&self.config.roles_claim) {
             Some(serde_json::Value::String(s)) => vec![s.clone()],
@@ -120,12 +127,10 @@ impl Verifier {
             .filter_map(|v| self.config.roles.get(v))
             .max()
             .copied()
-            .ok_or_else(|| {
-                format!(
-                    "{name} holds none of the roles {:?} in `{}`",
-                    self.config.roles.keys().collect::<Vec<_>>(),
-                    self.config.roles_claim
-                )
+            .ok_or_else(|| AuthError::NoRole {
+                name: name.clone(),
+                roles: self.config.roles.keys().cloned().collect(),
+                claim: self.config.roles_claim.clone(),
             })?;
         Ok(Caller { name, role })
     }

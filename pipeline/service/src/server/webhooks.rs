@@ -282,7 +282,10 @@ pub(super) async fn adobe_sign_intent(State(s): State<AppState>, headers: Header
 
 /// With webhook OAuth, Acrobat Sign sends a bearer token from the company's authorization
 /// server with every notification.
-async fn adobe_sign_authorized(s: &AppState, headers: &HeaderMap) -> Result<(), String> {
+async fn adobe_sign_authorized(
+    s: &AppState,
+    headers: &HeaderMap,
+) -> Result<(), super::auth::AuthError> {
     let Some(verifier) = &s.adobe_oauth else {
         return Ok(());
     };
@@ -291,7 +294,7 @@ async fn adobe_sign_authorized(s: &AppState, headers: &HeaderMap) -> Result<(), 
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .ok_or("no bearer token (webhook OAuth is configured)")?;
+        .ok_or(super::auth::AuthError::NoBearer)?;
     verifier.verify(token.trim()).await.map(|_| ())
 }
 
@@ -310,7 +313,7 @@ pub(super) async fn adobe_sign(
     let client_id = client_id.to_string();
     if let Err(why) = adobe_sign_authorized(&s, &headers).await {
         counted(&s, "adobe_sign", "rejected");
-        return (StatusCode::UNAUTHORIZED, why).into_response();
+        return (StatusCode::UNAUTHORIZED, why.to_string()).into_response();
     }
     match keep(
         &s,

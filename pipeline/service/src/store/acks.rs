@@ -2,6 +2,23 @@
 
 use super::*;
 
+/// Why an acknowledgement was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum AckError {
+    #[error("no alert `{0}`")]
+    NoAlert(String),
+    #[error("alert {id} is {state}; only firing alerts can be acknowledged")]
+    NotFiring { id: String, state: &'static str },
+    #[error("alert {id} was already acknowledged by {by} at {}", at.to_rfc3339())]
+    Already {
+        id: String,
+        by: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 impl Store {
     /// Acknowledgements by alert id.
     pub async fn alert_acks(
@@ -32,18 +49,18 @@ impl Store {
         by: &str,
         reason: &str,
         now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Result<reconlight_rules::Alert, String>, StoreError> {
+    ) -> Result<reconlight_rules::Alert, AckError> {
         let Some(mut alert) = self
             .doc::<reconlight_rules::Alert>("alerts", "alert_id", alert_id)
             .await?
         else {
-            return Ok(Err(format!("no alert `{alert_id}`")));
+            return Err(AckError::NoAlert(alert_id.to_string()));
         };
         if alert.state != reconlight_rules::AlertState::Firing {
-            return Ok(Err(format!(
-                "alert {alert_id} is {}; only firing alerts can be acknowledged",
-                alert.state.as_str()
-            )));
+            return Err(AckError::NotFiring {
+                id: alert_id.to_string(),
+                state: alert.state.as_str(),
+            });
         }
         // The pipeline copies an ack onto the alert at its next batch: look at both.
         let stored: Option<reconlight_rules::Acknowledgement> =
@@ -54,11 +71,11 @@ impl Store {
             .or(stored.as_ref())
             .filter(|a| a.fired_at == alert.fired_at)
         {
-            return Ok(Err(format!(
-                "alert {alert_id} was already acknowledged by {} at {}",
-                a.by,
-                a.at.to_rfc3339()
-            )));
+            return Err(AckError::Already {
+                id: alert_id.to_string(),
+                by: a.by.clone(),
+                at: a.at,
+            });
         }
         let ack = reconlight_rules::Acknowledgement {
             by: by.to_string(),
@@ -90,7 +107,7 @@ impl Store {
         tx.commit()
             .await
             .map_err(ctx("committing the acknowledgement"))?;
-        Ok(Ok(alert))
+        Ok(alert)
     }
 
     /// Every alert, by id.

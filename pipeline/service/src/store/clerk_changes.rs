@@ -97,9 +97,11 @@ impl Store {
             let key: String = r.try_get(2).map_err(ctx("reading the clerk change log"))?;
             changes.cursor = changes.cursor.max(seq);
             if kind == ChangeKind::Decision.as_str() {
-                if !changes.decisions.contains_key(&key) {
-                    let d = self.manual_decision_of(&key).await?;
-                    changes.decisions.insert(key, d);
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    changes.decisions.entry(key)
+                {
+                    let d = self.manual_decision_of(slot.key()).await?;
+                    slot.insert(d);
                 }
             } else if kind == ChangeKind::Acknowledgement.as_str()
                 && !changes.acknowledgements.contains_key(&key)

@@ -22,6 +22,7 @@ mod deliveries;
 mod queue;
 mod schema;
 mod tokens;
+pub use acks::AckError;
 pub use tokens::ApiToken;
 mod write;
 pub use schema::SCHEMA_VERSION;

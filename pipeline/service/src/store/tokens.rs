@@ -22,10 +22,7 @@ fn api_token_of(r: &AnyRow) -> Result<ApiToken, StoreError> {
     Ok(ApiToken {
         id: get(0)?,
         name: get(1)?,
-        role: role.parse().map_err(|e: String| StoreError {
-            doing: "reading an API token".into(),
-            source: e.into(),
-        })?,
+        role: role.parse().map_err(ctx("reading an API token"))?,
         hash: get(3)?,
         created_at: get(4)?,
         revoked_at: r.try_get(5).map_err(ctx("reading an API token"))?,
