@@ -196,6 +196,17 @@ fn a_configuration_error_names_its_line_or_key() {
     let twice = "[[sources]]\nname = \"bank\"\nformat = \"camt\"\npath = \"a\"\n";
     let err = Config::parse(&format!("{twice}{twice}"), base).unwrap_err();
     assert_eq!(err.to_string(), "sources: two sources are named `bank`");
+    let err = Config::parse(
+        "[notifiers.alertmanager]\nurl = \"alertmanager:9093\"\n",
+        base,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("line 2:")
+            && err.contains("`alertmanager:9093` is not an http:// or https:// URL with a host"),
+        "{err}"
+    );
     let err = Config::parse("[nightly]\nschedule = \"0 25 * * *\"\n", base).unwrap_err();
     assert!(
         err.to_string().starts_with("line 2:")

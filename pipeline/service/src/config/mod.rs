@@ -2,7 +2,10 @@
 //! rejected. Relative paths are read from the configuration file's directory.
 
 pub mod notifiers;
+mod values;
 pub mod webhooks;
+
+pub use values::{ConfigDuration, ConfigRegex, HttpUrl, NotAnHttpUrl};
 
 use std::path::{Path, PathBuf};
 
@@ -176,68 +179,6 @@ impl Default for IngestConfig {
 fn default_settle() -> ConfigDuration {
     ConfigDuration(chrono::Duration::seconds(5))
 }
-
-/// A duration written like `30m`, `24h` or `2d`, read when the configuration loads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConfigDuration(pub chrono::Duration);
-
-impl<'de> Deserialize<'de> for ConfigDuration {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        reconlight_rules::duration::parse_duration(&text)
-            .map(ConfigDuration)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl std::fmt::Display for ConfigDuration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&reconlight_rules::duration::format_duration(self.0))
-    }
-}
-
-/// A regular expression, compiled when the configuration loads so that a typo is reported
-/// with the key that holds it rather than when the first statement arrives.
-#[derive(Clone, Debug)]
-pub struct ConfigRegex(regex::Regex);
-
-impl ConfigRegex {
-    pub fn new(pattern: &str) -> Result<Self, regex::Error> {
-        regex::Regex::new(pattern).map(ConfigRegex)
-    }
-
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
-impl<'de> Deserialize<'de> for ConfigRegex {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        ConfigRegex::new(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Values written as text in the configuration and parsed at load.
-macro_rules! text_schema {
-    ($($ty:ty: $what:literal),* $(,)?) => {$(
-        impl schemars::JsonSchema for $ty {
-            fn schema_name() -> std::borrow::Cow<'static, str> {
-                stringify!($ty).into()
-            }
-
-            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-                schemars::json_schema!({"type": "string", "description": $what})
-            }
-        }
-    )*};
-}
-
-text_schema!(
-    ConfigDuration: "a duration: 30s, 15m, 24h, 2d",
-    ConfigRegex: "a regular expression",
-    crate::schedule::Schedule: "a cron expression in the business time zone",
-);
 
 /// Where the pipeline's "now" comes from.
 #[derive(schemars::JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -11,13 +11,13 @@ use super::ConfigDuration;
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerConfig {
     /// e.g. `http://alertmanager:9093`.
-    pub url: String,
+    pub url: super::HttpUrl,
     /// How often every active alert is sent again; `endsAt` is four intervals ahead.
     #[serde(default = "default_resend")]
     pub resend_interval: ConfigDuration,
     /// Where links in alerts point (this server's address as users reach it).
     #[serde(default)]
-    pub external_url: Option<String>,
+    pub external_url: Option<super::HttpUrl>,
 }
 
 fn default_resend() -> ConfigDuration {
@@ -29,7 +29,7 @@ fn default_resend() -> ConfigDuration {
 #[serde(deny_unknown_fields)]
 pub struct PagerDutyConfig {
     #[serde(default = "default_pagerduty_url")]
-    pub url: String,
+    pub url: super::HttpUrl,
     /// Escalation target -> integration routing key: an alert is sent when its current tier
     /// notifies one of these targets.
     pub routing_keys: BTreeMap<String, String>,
@@ -37,8 +37,8 @@ pub struct PagerDutyConfig {
     pub source: String,
 }
 
-fn default_pagerduty_url() -> String {
-    "https://events.pagerduty.com/v2/enqueue".into()
+fn default_pagerduty_url() -> super::HttpUrl {
+    super::HttpUrl::parse("https://events.pagerduty.com/v2/enqueue").expect("a valid URL")
 }
 
 fn default_source() -> String {
@@ -50,7 +50,7 @@ fn default_source() -> String {
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub name: String,
-    pub url: String,
+    pub url: super::HttpUrl,
     /// The HMAC key; the signature is in `X-Reconlight-Signature: sha256=<hex>`.
     pub secret: String,
     /// Outbox topics it receives.

@@ -2,6 +2,7 @@
 //! four intervals ahead (so a missed push does not resolve it); a resolved alert is posted
 //! with `endsAt` at its resolution for a few minutes after.
 
+use crate::config::HttpUrl;
 use chrono::{DateTime, Duration, Utc};
 use reconlight_rules::{Alert, AlertState};
 use serde_json::json;
@@ -76,7 +77,15 @@ pub(super) async fn push(
     interval: Duration,
     now: DateTime<Utc>,
 ) -> Outcome {
-    let body = alertmanager_alerts(alerts, interval, now, config.external_url.as_deref());
-    let url = format!("{}/api/v2/alerts", config.url.trim_end_matches('/'));
+    let body = alertmanager_alerts(
+        alerts,
+        interval,
+        now,
+        config.external_url.as_ref().map(HttpUrl::as_str),
+    );
+    let url = format!(
+        "{}/api/v2/alerts",
+        config.url.as_str().trim_end_matches('/')
+    );
     outcome_of(post_json(agent, &url, body.to_string(), Vec::new()).await)
 }

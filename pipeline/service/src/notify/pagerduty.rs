@@ -77,7 +77,7 @@ pub(super) async fn deliver(
             });
         }
         let outcome =
-            outcome_of(post_json(agent, &config.url, event.to_string(), Vec::new()).await);
+            outcome_of(post_json(agent, config.url.as_str(), event.to_string(), Vec::new()).await);
         if outcome != Outcome::Delivered {
             return outcome;
         }

@@ -28,5 +28,5 @@ pub(super) async fn deliver(
         ("X-Reconlight-Delivery".to_string(), message.id.clone()),
         ("X-Reconlight-Topic".to_string(), message.topic.clone()),
     ];
-    outcome_of(post_json(agent, &config.url, body, headers).await)
+    outcome_of(post_json(agent, config.url.as_str(), body, headers).await)
 }

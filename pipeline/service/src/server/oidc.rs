@@ -37,7 +37,7 @@ impl Verifier {
             (None, Some(url)) => {
                 let url = url.clone();
                 tokio::task::spawn_blocking(move || {
-                    ureq::get(&url)
+                    ureq::get(url.as_str())
                         .call()
                         .and_then(|mut r| r.body_mut().read_to_string())
                         .map_err(|e| {
