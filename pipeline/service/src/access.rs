@@ -127,7 +127,7 @@ pub struct OidcConfig {
     /// The `aud` the tokens must carry (this server's client id).
     pub audience: String,
     /// Where the provider publishes its signing keys (JWKS).
-    pub jwks_url: Option<crate::config::HttpUrl>,
+    pub jwks_url: Option<crate::settings::HttpUrl>,
     /// The same keys from a file, for providers the server cannot reach.
     pub jwks_file: Option<PathBuf>,
     /// The claim that names the caller.

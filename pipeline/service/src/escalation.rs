@@ -10,7 +10,7 @@ use reconlight_rules::template::render;
 use reconlight_rules::{Alert, AlertState};
 use serde::Deserialize;
 
-use crate::config::ConfigDuration;
+use crate::settings::{ConfigDuration, ConfigProblem, problem};
 
 /// One tier: after how long since firing, and whom it notifies.
 #[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
@@ -65,10 +65,10 @@ impl Default for EscalationConfig {
 
 impl EscalationConfig {
     /// Checks every delay parses and tiers are in order.
-    pub fn validate(&self) -> Result<(), crate::config::ConfigProblem> {
+    pub fn validate(&self) -> Result<(), ConfigProblem> {
         for (name, p) in &self.policies {
             if p.tiers.is_empty() {
-                return Err(crate::config::problem(
+                return Err(problem(
                     format!("escalation.policies.{name}"),
                     "has no tiers",
                 ));
@@ -77,7 +77,7 @@ impl EscalationConfig {
             for (i, t) in p.tiers.iter().enumerate() {
                 let d = t.after.0;
                 if d < last {
-                    return Err(crate::config::problem(
+                    return Err(problem(
                         format!("escalation.policies.{name} tier {}", i + 1),
                         "delays must not decrease",
                     ));

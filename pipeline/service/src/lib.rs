@@ -18,6 +18,7 @@ pub mod publish;
 pub mod report;
 pub mod schedule;
 pub mod server;
+pub mod settings;
 pub mod shutdown;
 pub mod store;
 pub mod tables;

@@ -2,10 +2,11 @@
 //! rejected. Relative paths are read from the configuration file's directory.
 
 pub mod notifiers;
-mod values;
 pub mod webhooks;
 
-pub use values::{ConfigDuration, ConfigRegex, HttpUrl, NotAnHttpUrl};
+pub use crate::settings::{
+    ConfigDuration, ConfigProblem, ConfigRegex, HttpUrl, NotAnHttpUrl, problem,
+};
 
 use std::path::{Path, PathBuf};
 
@@ -391,25 +392,6 @@ pub enum ConfigError {
         path: String,
         problem: ConfigProblem,
     },
-}
-
-/// What is wrong inside a configuration, naming the line or the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigProblem {
-    /// Not TOML, an unknown key, or a value of the wrong type.
-    #[error("line {line}: {message}")]
-    Syntax { line: usize, message: String },
-    /// Well formed, but the values do not fit together.
-    #[error("{key}: {why}")]
-    Key { key: String, why: String },
-}
-
-/// A problem with the value under `key`.
-pub(crate) fn problem(key: impl Into<String>, why: impl Into<String>) -> ConfigProblem {
-    ConfigProblem::Key {
-        key: key.into(),
-        why: why.into(),
-    }
 }
 
 impl Config {

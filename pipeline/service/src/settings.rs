@@ -1,5 +1,7 @@
-//! Values written as text in the configuration and parsed when it loads, so that a typo is
-//! reported with the key and line that hold it rather than when the value is first used.
+//! The configuration's building blocks, shared by every module that owns a section of it:
+//! values written as text and parsed when the configuration loads (so a typo is reported
+//! with the key and line that hold it, not when the value is first used), and the problems
+//! a configuration can have.
 
 use serde::Deserialize;
 
@@ -99,5 +101,24 @@ impl<'de> Deserialize<'de> for HttpUrl {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         HttpUrl::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What is wrong inside a configuration, naming the line or the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigProblem {
+    /// Not TOML, an unknown key, or a value of the wrong type.
+    #[error("line {line}: {message}")]
+    Syntax { line: usize, message: String },
+    /// Well formed, but the values do not fit together.
+    #[error("{key}: {why}")]
+    Key { key: String, why: String },
+}
+
+/// A problem with the value under `key`.
+pub fn problem(key: impl Into<String>, why: impl Into<String>) -> ConfigProblem {
+    ConfigProblem::Key {
+        key: key.into(),
+        why: why.into(),
     }
 }
