@@ -212,7 +212,7 @@ fn money(amount: Decimal) -> Money {
 }
 
 /// Generates the dataset into `out`.
-pub fn generate(contracts: usize, seed: u64, out: &Path) -> anyhow::Result<GenerateSummary> {
+pub fn generate(contracts: usize, seed: u64, out: &Path) -> std::io::Result<GenerateSummary> {
     let mut g = Gen {
         rng: Rng::new(seed),
         tz: chrono_tz::Asia::Shanghai,
@@ -259,7 +259,7 @@ struct World {
 }
 
 /// Writes the dataset's files and returns what was written.
-fn write(g: &Gen, w: World, out: &Path) -> anyhow::Result<GenerateSummary> {
+fn write(g: &Gen, w: World, out: &Path) -> std::io::Result<GenerateSummary> {
     let World {
         customers,
         cdc,
@@ -498,11 +498,11 @@ remittance = ["摘要"]
 }
 
 /// Reads a dataset's `truth.jsonl`.
-pub fn read_truth(dir: &Path) -> anyhow::Result<Vec<TruthLine>> {
+pub fn read_truth(dir: &Path) -> std::io::Result<Vec<TruthLine>> {
     let text = std::fs::read_to_string(dir.join("truth.jsonl"))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(anyhow::Error::from))
+        .map(|l| serde_json::from_str(l).map_err(std::io::Error::from))
         .collect()
 }
 
