@@ -7,7 +7,8 @@
 #
 #     scripts/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
-cd "$(dirname "$0")/../connectors/fuzz"
+cd "$(dirname "$0")/.."
+fuzz=connectors/fuzz
 secs=${1:-120}
 shift || true
 targets=("$@")
@@ -15,11 +16,12 @@ targets=("$@")
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 failed=0
 for t in "${targets[@]}"; do
-  mkdir -p "corpus/$t"
+  mkdir -p "$fuzz/corpus/$t" "$fuzz/seeds/$t"
   echo "== fuzz $t for ${secs}s"
-  if ! cargo fuzz run --sanitizer none --debug-assertions "$t" "corpus/$t" "seeds/$t" -- \
+  if ! cargo fuzz run --fuzz-dir "$fuzz" --sanitizer none --debug-assertions "$t" \
+      "$fuzz/corpus/$t" "$fuzz/seeds/$t" -- \
       -max_total_time="$secs" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1; then
-    echo "!! $t found a crash: see connectors/fuzz/artifacts/$t"
+    echo "!! $t failed: a crash is in $fuzz/artifacts/$t"
     failed=1
   fi
 done

@@ -49,6 +49,15 @@ wait_port() {
   return 1
 }
 
+# promtool, to check and unit-test the alert rules in deploy/prometheus.
+install_promtool() {
+  if ! command -v promtool >/dev/null; then
+    echo "== installing promtool (apt-get install prometheus)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null 2>&1 \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+  fi
+}
+
 start_alertmanager() {
   if ! command -v prometheus-alertmanager >/dev/null; then
     echo "== installing Alertmanager (apt-get install prometheus-alertmanager)"

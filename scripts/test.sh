@@ -11,6 +11,11 @@ source scripts/services.sh
 start_postgres
 start_alertmanager
 fetch_tansu
+install_promtool
+
+echo "== Prometheus configuration and alert rules (promtool)"
+promtool check config deploy/prometheus/prometheus.yml
+(cd deploy/prometheus && promtool test rules alerts.test.yml)
 
 echo "== build"
 cargo build --workspace --all-targets

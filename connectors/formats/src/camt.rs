@@ -81,7 +81,7 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<CamtMessage, DecodeError> {
 fn regex_lite_encoding(head: &str) -> Option<String> {
     let start = head.find("encoding=")? + "encoding=".len();
     let quote = head[start..].chars().next()?;
-    let rest = &head[start + 1..];
+    let rest = &head[start + quote.len_utf8()..];
     Some(rest[..rest.find(quote)?].to_string())
 }
 

@@ -255,10 +255,10 @@ fn details(text: &str) -> Details {
         let mut remittance = Vec::new();
         let mut name = String::new();
         for part in joined.split('?').skip(1) {
-            if part.len() < 2 {
+            // A field code is two ASCII digits; anything else is not a field.
+            let Some((code, value)) = part.split_at_checked(2) else {
                 continue;
-            }
-            let (code, value) = part.split_at(2);
+            };
             match code {
                 "20" | "21" | "22" | "23" | "24" | "25" | "26" | "27" | "28" | "29" | "60"
                 | "61" | "62" | "63" => remittance.push(value.to_string()),

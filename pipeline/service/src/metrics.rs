@@ -29,6 +29,12 @@ pub struct Metrics {
     pub webhooks: IntCounterVec,
     pub kafka_lag: IntGaugeVec,
     pub kafka_paused: IntGauge,
+    /// Partitions assigned to this instance's consumer (for `/readyz`).
+    pub kafka_assigned: IntGauge,
+    /// The consumer's lag summed over its partitions (for `/readyz`).
+    pub kafka_lag_total: IntGauge,
+    pub nightly_business_date_seconds: IntGauge,
+    pub outbox_backlog: IntGaugeVec,
 }
 
 impl Default for Metrics {
@@ -182,7 +188,40 @@ impl Metrics {
         registry
             .register(Box::new(kafka_paused.clone()))
             .expect("unique metric");
+        let nightly_business_date_seconds = IntGauge::new(
+            "reconlight_nightly_business_date_seconds",
+            "The business date of the latest nightly diff (midnight UTC, Unix seconds); 0 before the first",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(nightly_business_date_seconds.clone()))
+            .expect("unique metric");
+        let outbox_backlog = gauge(
+            "reconlight_outbox_backlog",
+            "Outbox messages a notifier or Kafka sink has still to deliver",
+            &["notifier"],
+        );
+        let kafka_assigned = IntGauge::new(
+            "reconlight_kafka_assigned_partitions",
+            "Partitions assigned to this instance's consumer",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(kafka_assigned.clone()))
+            .expect("unique metric");
+        let kafka_lag_total = IntGauge::new(
+            "reconlight_kafka_consumer_lag_total",
+            "Messages between the committed positions and the ends of all assigned partitions",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(kafka_lag_total.clone()))
+            .expect("unique metric");
         Metrics {
+            kafka_assigned,
+            kafka_lag_total,
+            nightly_business_date_seconds,
+            outbox_backlog,
             kafka_lag,
             kafka_paused,
             webhooks,
@@ -205,6 +244,20 @@ impl Metrics {
             watermark_seconds,
             unbalanced_statements,
         }
+    }
+
+    /// Sets every gauge from what the store holds: the live tables and the latest nightly
+    /// run, so a restarted process does not report zeros until the next nightly diff.
+    pub async fn observe_store(
+        &self,
+        state: &reconlight_core::state::LiveState,
+        store: &crate::store::Store,
+    ) -> Result<(), crate::store::StoreError> {
+        self.observe_state(state);
+        if let Some(outcome) = store.latest_nightly().await? {
+            self.observe_nightly(&outcome);
+        }
+        Ok(())
     }
 
     /// Sets the gauges that mirror the live tables.
@@ -269,6 +322,13 @@ impl Metrics {
     pub fn observe_nightly(&self, outcome: &reconlight_core::reconcile::diff::NightlyOutcome) {
         use rust_decimal::prelude::ToPrimitive;
         let s = &outcome.summary;
+        self.nightly_business_date_seconds.set(
+            s.date
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc()
+                .timestamp(),
+        );
         self.nightly_difference_rate
             .set(s.difference_rate_percent.to_f64().unwrap_or(0.0));
         let matched = if s.credits == 0 {

@@ -92,7 +92,7 @@ pub async fn serve(config: ConfigArgs, listen: Option<String>) -> anyhow::Result
     let cfg = config.load()?;
     let store = reconlight_service::store::Store::open(&cfg.store_url()).await?;
     let metrics = Arc::new(Metrics::new());
-    metrics.observe_state(&store.load().await?);
+    metrics.observe_store(&store.load().await?, &store).await?;
     let listen = listen.unwrap_or(cfg.server.listen.clone());
     println!("serving http://{listen}/");
     let hooks = Arc::new(cfg.webhooks.clone());

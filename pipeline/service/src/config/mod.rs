@@ -194,12 +194,16 @@ pub enum ClockMode {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: String,
+    /// `/readyz` answers 503 while the Kafka consumer is further behind than this many
+    /// messages over all its partitions.
+    pub ready_max_lag: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: "127.0.0.1:8080".into(),
+            ready_max_lag: 100_000,
         }
     }
 }

@@ -369,12 +369,17 @@ impl KafkaFeed {
         }
         self.last_lag_check = Some(Instant::now());
         metrics.kafka_lag.reset();
+        let (mut partitions, mut total) = (0, 0);
         for (topic, partition, lag) in self.input.lag() {
             metrics
                 .kafka_lag
                 .with_label_values(&[&topic, &partition.to_string()])
                 .set(lag);
+            partitions += 1;
+            total += lag.max(0);
         }
+        metrics.kafka_assigned.set(partitions);
+        metrics.kafka_lag_total.set(total);
     }
 
     /// Whether it is time to look at the sinks' backlog again (every two seconds).

@@ -86,7 +86,7 @@ impl Pipeline {
                 finder: &finder,
             },
         );
-        metrics.observe_state(&state);
+        metrics.observe_store(&state, &store).await?;
         let kafka = match &config.kafka {
             Some(k) => KafkaFeed::open(&config, k, &state.positions)?,
             None => None,

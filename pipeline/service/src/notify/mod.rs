@@ -235,7 +235,34 @@ impl Notifier {
                 }
             }
         }
+        self.observe_backlog().await?;
         Ok(stats)
+    }
+
+    /// Sets `reconlight_outbox_backlog` for every notifier and sink: what it has still to send.
+    async fn observe_backlog(&self) -> crate::error::Result<()> {
+        let alerts = vec!["alerts".to_string()];
+        let mut targets: Vec<(String, Vec<String>)> = Vec::new();
+        if self.config.pagerduty.is_some() {
+            targets.push(("pagerduty".into(), alerts.clone()));
+        }
+        if self.config.alertmanager.is_some() {
+            targets.push(("alertmanager".into(), alerts));
+        }
+        for hook in &self.config.webhook {
+            targets.push((format!("webhook:{}", hook.name), hook.topics.clone()));
+        }
+        if let Some(sink) = &self.kafka {
+            targets.push((kafka::NOTIFIER.into(), sink.outbox_topics()));
+        }
+        for (name, topics) in targets {
+            let n = self.store.backlog(&name, &topics).await?;
+            self.metrics
+                .outbox_backlog
+                .with_label_values(&[&name])
+                .set(n as i64);
+        }
+        Ok(())
     }
 
     /// Sends everything due to the sink topics, a thousand messages in flight at a time.

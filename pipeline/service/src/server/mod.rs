@@ -3,6 +3,7 @@
 //! it without a socket.
 
 pub mod auth;
+mod health;
 pub mod oidc;
 mod page;
 pub mod webhooks;
@@ -81,6 +82,8 @@ pub fn app_with(
         )
         .route("/api/v1/rules/reload", post(reload_rules))
         .route("/", get(index))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics_text))
         .route("/api/v1/work-items", get(list_work_items))
         .route("/api/v1/work-items/{id}", get(get_work_item))

@@ -92,6 +92,15 @@ fn from_json<T: DeserializeOwned>(table: &str, key: &str, doc: &str) -> Result<T
 }
 
 impl Store {
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(ctx("checking the database"))
+    }
+
     /// Connects (creating a SQLite file if needed) and creates the schema.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();

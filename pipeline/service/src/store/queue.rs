@@ -185,6 +185,28 @@ impl Store {
             .collect()
     }
 
+    /// The latest nightly run's outcome, if there was one.
+    pub async fn latest_nightly(
+        &self,
+    ) -> Result<Option<reconlight_core::reconcile::diff::NightlyOutcome>, StoreError> {
+        let row: Option<AnyRow> = sqlx::query(
+            "SELECT business_date, doc FROM nightly_reports ORDER BY business_date DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(ctx("reading the latest nightly report"))?;
+        row.map(|r| {
+            let date: String = r
+                .try_get(0)
+                .map_err(ctx("reading the latest nightly report"))?;
+            let doc: String = r
+                .try_get(1)
+                .map_err(ctx("reading the latest nightly report"))?;
+            from_json("nightly_reports", &date, &doc)
+        })
+        .transpose()
+    }
+
     /// The stored nightly reports, newest first.
     pub async fn nightly_reports(&self) -> Result<Vec<serde_json::Value>, StoreError> {
         let rows: Vec<AnyRow> =

@@ -19,7 +19,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 use reconlight_formats::model::{Direction, end_of_business_day};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 mod candidates;
 mod contracts;
@@ -33,7 +33,7 @@ use crate::state::{BankRow, LiveState};
 use crate::workitems::Finding;
 
 /// Headline numbers of one nightly diff.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct DiffSummary {
     pub date: NaiveDate,
     pub installments_due: usize,
@@ -52,7 +52,7 @@ pub struct DiffSummary {
 }
 
 /// What one nightly run did: the diff's headline numbers and how the queue changed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NightlyOutcome {
     pub summary: DiffSummary,
     pub opened: usize,
