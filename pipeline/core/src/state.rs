@@ -134,6 +134,8 @@ pub struct Dirty {
     pub inbox_consumed: Vec<String>,
     /// A nightly diff's report (business date, JSON).
     pub nightly_report: Option<(chrono::NaiveDate, String)>,
+    /// Other bookkeeping the batch writes with it: (name, JSON).
+    pub meta: Vec<(String, String)>,
 }
 
 impl Dirty {

@@ -15,13 +15,30 @@ use crate::escalation::EscalationConfig;
 use crate::metrics::Metrics;
 mod record;
 
-use crate::tables::{PARTITIONINGS, Selection, SubjectIndex, build_selected, build_tables};
+use crate::tables::{
+    ChangedSubjects, PARTITIONINGS, Selection, SubjectIndex, build_selected, build_tables,
+};
 use reconlight_core::state::{Dirty, LiveState};
 pub use record::apply_acks;
 use record::{escalate, record};
 
 /// The id of the meta-rule whose alerts report broken rules.
 pub const BROKEN_RULE_ID: &str = "reconlight.rule_broken";
+
+/// Where a replay stands between two evaluations. On event time the rules are evaluated
+/// after every `[rules] evaluate_every` records of the merged input, not after every batch,
+/// so the same input gives the same alerts whatever the batch size; what the batches in
+/// between changed waits here (and in the store, across a restart).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EvaluationCursor {
+    /// Records of the merged input taken so far.
+    pub records: u64,
+    /// Subjects changed since the last evaluation.
+    pub pending: ChangedSubjects,
+}
+
+/// The store's name for the cursor.
+pub const CURSOR_META: &str = "rules_cursor";
 
 /// The loaded rules and the DataFusion session they run in.
 pub struct RuleRunner {
@@ -55,6 +72,9 @@ pub struct RuleRunner {
     /// Check every partitioned evaluation against a full one (slow: tests, diagnosis).
     pub verify: bool,
     pub verify_failures: Vec<String>,
+    /// `[rules] evaluate_every` on event time (0: after every batch).
+    evaluate_every: u64,
+    pub cursor: EvaluationCursor,
 }
 
 impl RuleRunner {
@@ -128,6 +148,43 @@ impl RuleRunner {
             behind: false,
             verify: false,
             verify_failures: Vec::new(),
+            evaluate_every: match config.ingest.clock {
+                ClockMode::EventTime => config.rules.evaluate_every,
+                ClockMode::Wall => 0,
+            },
+            cursor: EvaluationCursor::default(),
+        }
+    }
+
+    /// How many more records the batch being read may take before the next evaluation
+    /// point (`None`: no limit).
+    pub fn records_to_next_evaluation(&self) -> Option<u64> {
+        (self.evaluate_every > 0)
+            .then(|| self.evaluate_every - self.cursor.records % self.evaluate_every)
+    }
+
+    /// Counts a batch's records; true when the rules are due after it.
+    pub fn take_records(&mut self, n: u64) -> bool {
+        self.cursor.records += n;
+        self.evaluate_every == 0 || self.cursor.records % self.evaluate_every == 0
+    }
+
+    /// Notes what a batch changed without evaluating: the next evaluation takes it in.
+    pub fn defer(&mut self, state: &LiveState, dirty: &mut Dirty) {
+        let changed = self.index.update(state, dirty);
+        self.cursor.pending.contracts.extend(changed.contracts);
+        self.cursor.pending.credits.extend(changed.credits);
+        self.behind = true;
+        self.save_cursor(dirty);
+    }
+
+    /// Writes the cursor with the batch, so a restart resumes between the same points.
+    fn save_cursor(&self, dirty: &mut Dirty) {
+        if self.evaluate_every > 0 {
+            dirty.meta.push((
+                CURSOR_META.to_string(),
+                serde_json::to_string(&self.cursor).expect("the cursor serializes"),
+            ));
         }
     }
 
@@ -178,7 +235,11 @@ impl RuleRunner {
         dirty: &mut Dirty,
         metrics: &Metrics,
     ) {
-        let changed = self.index.update(state, dirty);
+        let mut changed = self.index.update(state, dirty);
+        let pending = std::mem::take(&mut self.cursor.pending);
+        changed.contracts.extend(pending.contracts);
+        changed.credits.extend(pending.credits);
+        self.save_cursor(dirty);
         let full = self.full_due(now);
         self.last_batch_now = Some(now);
         if full {
@@ -406,6 +467,8 @@ impl RuleRunner {
         self.last_full = Some(std::time::Instant::now());
         self.last_now = Some(now);
         self.behind = false;
+        self.cursor.pending = ChangedSubjects::default();
+        self.save_cursor(dirty);
     }
 
     /// Runs one rule over the tables as they are registered; a failure is counted, logged

@@ -142,6 +142,11 @@ pub struct RulesConfig {
     /// crosses a multiple of it, so replays stay identical): a replay of a long history is
     /// faster with `1d`. `0s` evaluates every rule in full after every batch.
     pub full_every: ConfigDuration,
+    /// On event time, the rules are evaluated after every this many records of the merged
+    /// input (and at its end), whatever `[ingest] batch_size` is, so a replay gives the
+    /// same alerts with any batch size. `0` evaluates after every batch. Ignored on the
+    /// wall clock, where every batch is evaluated.
+    pub evaluate_every: u64,
 }
 
 impl Default for RulesConfig {
@@ -149,6 +154,7 @@ impl Default for RulesConfig {
         RulesConfig {
             dir: None,
             full_every: ConfigDuration(chrono::Duration::minutes(1)),
+            evaluate_every: 2000,
         }
     }
 }

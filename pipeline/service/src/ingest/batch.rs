@@ -104,7 +104,8 @@ impl Pipeline {
             }
         }
         let applied = started.elapsed();
-        self.reconcile_and_evaluate(&mut dirty).await?;
+        let evaluate = self.rules.take_records(size as u64);
+        self.reconcile_and_evaluate(&mut dirty, evaluate).await?;
         let evaluated = started.elapsed();
         self.commit(&dirty, None).await?;
         let committed = started.elapsed();
@@ -159,9 +160,12 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Reconciles what changed and, when `evaluate`, brings the alerts up to date (otherwise
+    /// the rules take the changes in at the next evaluation point).
     pub(super) async fn reconcile_and_evaluate(
         &mut self,
         dirty: &mut Dirty,
+        evaluate: bool,
     ) -> crate::error::Result<()> {
         let tz = self.config.business.time_zone;
         let started = Instant::now();
@@ -191,9 +195,13 @@ impl Pipeline {
         let acked = started.elapsed();
         let now = self.now();
         self.rules.verify = self.verify_incremental;
-        self.rules
-            .evaluate_batch(&mut self.state, now, dirty, &self.metrics)
-            .await;
+        if evaluate {
+            self.rules
+                .evaluate_batch(&mut self.state, now, dirty, &self.metrics)
+                .await;
+        } else {
+            self.rules.defer(&self.state, dirty);
+        }
         tracing::debug!(
             "clerk decisions read in {:.3}s, reconciled in {:.3}s, acknowledgements in {:.3}s, rules in {:.3}s",
             read_decisions.as_secs_f64(),
@@ -233,7 +241,7 @@ impl Pipeline {
     /// put off.
     pub async fn tick(&mut self) -> crate::error::Result<()> {
         let mut dirty = Dirty::default();
-        self.reconcile_and_evaluate(&mut dirty).await?;
+        self.reconcile_and_evaluate(&mut dirty, true).await?;
         let now = self.now();
         self.rules
             .catch_up(&mut self.state, now, &mut dirty, &self.metrics)

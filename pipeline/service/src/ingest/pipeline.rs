@@ -74,6 +74,13 @@ impl Pipeline {
         )?);
         let mut rules = RuleRunner::load(&config).await;
         rules.attach(&state);
+        if let Some(cursor) = store.meta(crate::alerts::CURSOR_META).await? {
+            rules.cursor = serde_json::from_str(&cursor).map_err(|e| {
+                crate::error::ServiceError::Diverged(format!(
+                    "the stored rules cursor cannot be read: {e}"
+                ))
+            })?;
+        }
         let finder = ContractRefFinder::new(
             config.business.contract_no_pattern.as_str(),
             &config.business.contract_no_template,
@@ -135,8 +142,9 @@ impl Pipeline {
                 merged.dropped.clear();
                 break;
             }
-            let mut batch = Vec::with_capacity(self.config.ingest.batch_size);
-            while batch.len() < self.config.ingest.batch_size {
+            let size = self.batch_limit(self.config.ingest.batch_size);
+            let mut batch = Vec::with_capacity(size);
+            while batch.len() < size {
                 match merged.next_item() {
                     Some(item) => batch.push(item),
                     None => break,
@@ -166,6 +174,15 @@ impl Pipeline {
         }
         self.catch_up_rules().await?;
         Ok(stats)
+    }
+
+    /// A batch's size: at most `batch_size`, and never past the next point where the rules
+    /// are evaluated, so those points fall on the same records whatever the batch size.
+    pub(super) fn batch_limit(&self, batch_size: usize) -> usize {
+        match self.rules.records_to_next_evaluation() {
+            Some(n) => batch_size.min(n as usize).max(1),
+            None => batch_size,
+        }
     }
 
     /// After reading all there was: evaluates in full whatever the batches put off, so a
@@ -211,9 +228,9 @@ impl Pipeline {
         progress: &mut impl FnMut(u64, u64),
     ) -> crate::error::Result<()> {
         let started = Instant::now();
-        let batch_size = self.config.ingest.batch_size;
         let mut done = 0u64;
         loop {
+            let batch_size = self.batch_limit(self.config.ingest.batch_size);
             if self.stopping() {
                 break;
             }

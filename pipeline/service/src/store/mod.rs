@@ -285,7 +285,7 @@ impl Store {
         Ok(s)
     }
 
-    async fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) async fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT value FROM meta WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)

@@ -322,6 +322,9 @@ pub(super) async fn write_batch(
     if d.watermark {
         rows.push(vec![text("watermark"), Cell::json(&s.watermark)]);
     }
+    for (name, value) in &d.meta {
+        rows.push(vec![text(name), text(value)]);
+    }
     rows.upsert(tx, "meta", &["name", "value"]).await?;
     for l in &d.dead_letters {
         let id = hex::encode(

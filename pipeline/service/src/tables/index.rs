@@ -47,7 +47,7 @@ pub struct SubjectIndex {
 }
 
 /// The subjects a batch changed, by key.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChangedSubjects {
     pub contracts: BTreeSet<String>,
     pub credits: BTreeSet<String>,
