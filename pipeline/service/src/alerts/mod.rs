@@ -166,7 +166,7 @@ impl RuleRunner {
     /// Counts a batch's records; true when the rules are due after it.
     pub fn take_records(&mut self, n: u64) -> bool {
         self.cursor.records += n;
-        self.evaluate_every == 0 || self.cursor.records % self.evaluate_every == 0
+        self.evaluate_every == 0 || self.cursor.records.is_multiple_of(self.evaluate_every)
     }
 
     /// Notes what a batch changed without evaluating: the next evaluation takes it in.
