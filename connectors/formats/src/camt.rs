@@ -185,20 +185,14 @@ fn decode_statement(xml: &str, stmt: Node<'_, '_>, number: usize, out: &mut Camt
         match decode_entry(entry, &account, &position, &out.format) {
             Ok(txs) => {
                 for tx in &txs {
-                    match tx.direction {
-                        Direction::Credit => summary.booked_credits += tx.amount.amount,
-                        Direction::Debit => summary.booked_debits += tx.amount.amount,
-                    }
+                    summary.book(tx.direction, tx.amount.amount);
                 }
                 out.transactions.extend(txs.into_iter().map(Ok));
             }
             Err(reason) => {
                 // The money is still on the statement even if the entry cannot be used.
                 if let Some((amt, dir)) = entry_amount(entry) {
-                    match dir {
-                        Direction::Credit => summary.booked_credits += amt,
-                        Direction::Debit => summary.booked_debits += amt,
-                    }
+                    summary.book(dir, amt);
                 }
                 out.transactions.push(Err(reason
                     .at(FORMAT, position)
@@ -206,9 +200,7 @@ fn decode_statement(xml: &str, stmt: Node<'_, '_>, number: usize, out: &mut Camt
             }
         }
     }
-    if let (Some(o), Some(c)) = (opening, closing) {
-        summary.balance_difference = Some(c - (o + summary.booked_credits - summary.booked_debits));
-    }
+    summary.check_balance();
     out.statements.push(summary);
 }
 
@@ -251,6 +243,8 @@ fn amount_of(node: Node<'_, '_>, what: &str) -> Result<Money, ValueError> {
     }
     let value =
         xs_decimal(text).ok_or_else(|| invalid!("{what} Amt `{text}` is not a decimal amount"))?;
+    let value =
+        crate::money::within_range(text, value).map_err(|e| e.in_field(format!("{what} Amt")))?;
     let ccy = amt
         .attribute("Ccy")
         .ok_or_else(|| invalid!("{what} Amt has no Ccy attribute"))?;

@@ -10,6 +10,24 @@ use rust_decimal::Decimal;
 
 use crate::error::ValueError;
 
+/// The largest amount of money one record may carry: 999,999,999,999,999.99 in any currency
+/// (`numeric(17,2)`). Larger ones are typing mistakes or units mixed up; refusing them keeps
+/// every sum exact and every table column in range.
+pub fn max_amount() -> Decimal {
+    Decimal::new(99_999_999_999_999_999, 2)
+}
+
+/// `d`, read from `text`, if it is within `max_amount` either way.
+pub fn within_range(text: &str, d: Decimal) -> Result<Decimal, ValueError> {
+    if d.abs() > max_amount() {
+        return Err(ValueError::Amount {
+            text: text.trim().to_string(),
+            why: "larger than 999,999,999,999,999.99".into(),
+        });
+    }
+    Ok(d)
+}
+
 /// Parses an amount such as `480000.00`, `¥480,000.00`, `CNY 1 234.56` or `-12.5`.
 pub fn parse_amount(text: &str) -> Result<Decimal, ValueError> {
     parse_amount_with(text, '.', None)
@@ -116,7 +134,7 @@ pub fn parse_amount_with(
         return refuse(&format!("{significant} significant digits (28 at most)"));
     }
     let d = Decimal::from_str(digits.trim_end_matches('.')).or_else(|_| refuse("out of range"))?;
-    Ok(if negative { -d } else { d })
+    within_range(text, if negative { -d } else { d })
 }
 
 #[cfg(test)]

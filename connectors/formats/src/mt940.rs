@@ -78,7 +78,8 @@ fn amount(text: &str) -> Result<Decimal, ValueError> {
     } else {
         format!("{whole}.{fraction}")
     };
-    Decimal::from_str(&plain).map_err(|_| invalid!("`{text}` is not an amount"))
+    let d = Decimal::from_str(&plain).map_err(|_| invalid!("`{text}` is not an amount"))?;
+    crate::money::within_range(text, d)
 }
 
 fn date6(s: &str) -> Result<NaiveDate, ValueError> {
@@ -481,10 +482,7 @@ fn decode_statement(group: &[&Field], format: &str, out: &mut Mt940Message) {
         });
         match result {
             Ok(tx) => {
-                match tx.direction {
-                    Direction::Credit => summary.booked_credits += tx.amount.amount,
-                    Direction::Debit => summary.booked_debits += tx.amount.amount,
-                }
+                summary.book(tx.direction, tx.amount.amount);
                 out.transactions.push(Ok(tx));
             }
             Err(reason) => out.transactions.push(Err(reason
@@ -492,8 +490,6 @@ fn decode_statement(group: &[&Field], format: &str, out: &mut Mt940Message) {
                 .with_raw(format!(":61:{}", f.value)))),
         }
     }
-    if let (Some(o), Some(c)) = (summary.opening_balance, summary.closing_balance) {
-        summary.balance_difference = Some(c - (o + summary.booked_credits - summary.booked_debits));
-    }
+    summary.check_balance();
     out.statements.push(summary);
 }

@@ -44,3 +44,20 @@ fn mt940_structured_details_whose_field_code_is_not_ascii() {
         Some("重庆某某科技有限公司")
     );
 }
+
+#[test]
+fn mt940_whose_amounts_add_up_beyond_what_a_decimal_holds() {
+    // 28-digit amounts: their sum overflowed the statement's totals.
+    let text = String::from_utf8_lossy(&finding("mt940-totals-overflow.bin")).into_owned();
+    let _ = mt940::decode(&text);
+
+    let statement = ":20:REF\n:25:DE89370400440532013000\n:28C:1/1\n:60F:C260301EUR0,00\n:61:2603010301C1000000000000000,00NTRFNONREF\n:86:too much\n:61:2603010301C25,00NTRFNONREF\n:86:fine\n:62F:C260301EUR25,00\n-";
+    let decoded = mt940::decode(statement).unwrap();
+    let (ok, refused): (Vec<_>, Vec<_>) = decoded.transactions.into_iter().partition(Result::is_ok);
+    assert_eq!(ok.len(), 1);
+    let why = refused[0].as_ref().unwrap_err().to_string();
+    assert!(
+        why.contains("`1000000000000000,00` is not an amount: larger than 999,999,999,999,999.99"),
+        "{why}"
+    );
+}

@@ -234,7 +234,15 @@ impl RowReader<'_> {
             })
     }
 
+    /// An amount of money: exact, and within `money::max_amount`.
     fn decimal(&self, canonical: &str) -> Result<Decimal, ValueError> {
+        let col = self.mapping.column(canonical);
+        let d = self.any_decimal(canonical)?;
+        crate::money::within_range(&d.to_string(), d)
+            .map_err(|e| e.in_field(format!("column `{col}`")))
+    }
+
+    fn any_decimal(&self, canonical: &str) -> Result<Decimal, ValueError> {
         let col = self.mapping.column(canonical);
         match self.get(canonical) {
             None => Err(invalid!("column `{col}` is missing or null")),
