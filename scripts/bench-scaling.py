@@ -19,7 +19,6 @@ PyPI into target/tools/bench-venv on first use.
 import csv
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,15 +35,15 @@ BATCH = re.compile(
 
 
 def run_timed(args, env, log_path):
-    """Runs a command, its stderr to a file; returns (seconds, peak RSS in MiB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Runs a command, its stderr to a file; returns (seconds, its own peak RSS in MiB)."""
     started = time.monotonic()
     with open(log_path, "w") as log:
-        subprocess.run(args, env=env, stdout=subprocess.DEVNULL, stderr=log, check=True)
-    seconds = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest any child reached: only trust growth.
-    return seconds, max(peak, before) / 1024
+        child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        sys.exit(f"{args} failed ({child.returncode}): see {log_path}")
+    return time.monotonic() - started, usage.ru_maxrss / 1024
 
 
 def bench(contracts, rows):
