@@ -50,18 +50,23 @@ impl KafkaOutput {
             .map_err(|(e, _)| e)
     }
 
-    /// Creates `topic` with `partitions` partitions unless it exists.
+    /// Creates `topic` with `partitions` partitions and the topic configuration `config`
+    /// (`max.message.bytes`, ...) unless it exists.
     pub async fn ensure_topic(
         brokers: &str,
         properties: &BTreeMap<String, String>,
         topic: &str,
         partitions: i32,
+        config: &[(&str, String)],
     ) -> Result<(), KafkaError> {
         use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
         use rdkafka::client::DefaultClientContext;
         let admin: AdminClient<DefaultClientContext> =
             super::client_config(brokers, properties).create()?;
-        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        for (name, value) in config {
+            new = new.set(name, value);
+        }
         let results = admin.create_topics([&new], &AdminOptions::new()).await?;
         for r in results {
             match r {

@@ -172,6 +172,10 @@ pub enum KafkaAction {
         /// Partitions of each topic created.
         #[arg(long, default_value_t = 3)]
         partitions: i32,
+        /// A librdkafka property for the producer, `name=value`; repeat for several.
+        /// Topics are created with room for the largest statement either way.
+        #[arg(long = "property", short = 'X')]
+        properties: Vec<String>,
         dir: PathBuf,
     },
 }

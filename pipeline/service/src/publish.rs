@@ -25,19 +25,12 @@ pub struct ProduceOptions {
 /// Messages sent at once before waiting for their acknowledgements.
 const IN_FLIGHT: usize = 2000;
 
+/// The message size brokers and librdkafka accept by default (`message.max.bytes`,
+/// `max.message.bytes`): a larger statement needs both raised.
+const DEFAULT_MESSAGE_LIMIT: usize = 1_000_000;
+
 /// Sends the files; returns how many messages went out.
 pub async fn produce(options: &ProduceOptions, files: &[PathBuf]) -> crate::error::Result<u64> {
-    if let Some(n) = options.partitions {
-        KafkaOutput::ensure_topic(&options.brokers, &options.properties, &options.topic, n)
-            .await
-            .map_err(ServiceError::kafka(format!(
-                "creating topic {} at {}",
-                options.topic, options.brokers
-            )))?;
-    }
-    let output = KafkaOutput::new(&options.brokers, &options.properties).map_err(
-        ServiceError::kafka(format!("a producer for {}", options.brokers)),
-    )?;
     // (where it comes from, key, value)
     let mut messages: Vec<(String, Option<String>, Option<Vec<u8>>)> = Vec::new();
     for file in files {
@@ -66,6 +59,39 @@ pub async fn produce(options: &ProduceOptions, files: &[PathBuf]) -> crate::erro
             messages.push((origin, last_key.clone(), Some(line.as_bytes().to_vec())));
         }
     }
+    // The largest message decides the limits a new topic and the producer need: a month of
+    // camt.053 for a busy account is several megabytes.
+    let largest = messages
+        .iter()
+        .filter_map(|(_, _, payload)| payload.as_ref().map(Vec::len))
+        .max()
+        .unwrap_or(0);
+    let mut properties = options.properties.clone();
+    let mut topic_config = Vec::new();
+    if largest > DEFAULT_MESSAGE_LIMIT {
+        let limit = (largest + 64 * 1024).to_string();
+        topic_config.push(("max.message.bytes", limit.clone()));
+        properties
+            .entry("message.max.bytes".to_string())
+            .or_insert(limit);
+    }
+    if let Some(n) = options.partitions {
+        KafkaOutput::ensure_topic(
+            &options.brokers,
+            &properties,
+            &options.topic,
+            n,
+            &topic_config,
+        )
+        .await
+        .map_err(ServiceError::kafka(format!(
+            "creating topic {} at {}",
+            options.topic, options.brokers
+        )))?;
+    }
+    let output = KafkaOutput::new(&options.brokers, &properties).map_err(ServiceError::kafka(
+        format!("a producer for {}", options.brokers),
+    ))?;
     let mut sent = 0u64;
     for chunk in messages.chunks(IN_FLIGHT) {
         let sends = chunk.iter().map(|(_, key, payload)| {

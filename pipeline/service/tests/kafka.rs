@@ -132,6 +132,8 @@ async fn a_broker_error_and_a_restart_mid_stream_change_nothing() {
     let brokers = cluster.bootstrap_servers();
     let mut config = publish_dataset(dir.path(), &brokers, None).await;
     config.ingest.batch_size = 300;
+    // Rules evaluated after every batch's worth of records, so alerts go out before the crash.
+    config.rules.evaluate_every = 300;
 
     // Two batches, then fetches and offset commits fail for a while.
     let mut first = open_with(config.clone()).await;

@@ -15,16 +15,9 @@ pub async fn run(action: KafkaAction) -> anyhow::Result<()> {
             properties,
             files,
         } => {
-            let mut props = std::collections::BTreeMap::new();
-            for p in properties {
-                let (k, v) = p
-                    .split_once('=')
-                    .ok_or_else(|| anyhow::anyhow!("--property {p}: expected name=value"))?;
-                props.insert(k.to_string(), v.to_string());
-            }
             let options = reconlight_service::publish::ProduceOptions {
                 brokers,
-                properties: props,
+                properties: parse_properties(properties)?,
                 topic,
                 partitions,
                 whole_file,
@@ -43,8 +36,10 @@ pub async fn run(action: KafkaAction) -> anyhow::Result<()> {
         KafkaAction::PublishDataset {
             brokers,
             partitions,
+            properties,
             dir,
         } => {
+            let properties = parse_properties(properties)?;
             if !reconlight_testkit::dataset_exists(&dir) {
                 anyhow::bail!("{} holds no generated dataset", dir.display());
             }
@@ -52,7 +47,7 @@ pub async fn run(action: KafkaAction) -> anyhow::Result<()> {
             for t in reconlight_testkit::dataset_topics(&dir) {
                 let options = reconlight_service::publish::ProduceOptions {
                     brokers: brokers.clone(),
-                    properties: Default::default(),
+                    properties: properties.clone(),
                     topic: t.topic.clone(),
                     partitions: Some(partitions),
                     whole_file: t.whole_file,
@@ -74,4 +69,18 @@ pub async fn run(action: KafkaAction) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `-X name=value` options as librdkafka properties.
+fn parse_properties(
+    properties: Vec<String>,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    properties
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| anyhow::anyhow!("-X {p}: expected name=value"))
+        })
+        .collect()
 }
