@@ -52,8 +52,9 @@ pub struct IncrementalMatcher {
     unknown: HashMap<String, BTreeSet<String>>,
     /// Payer account (`acct:`) or normalized name (`name:`) to the credits asking for it.
     payer_keys: HashMap<String, BTreeSet<String>>,
-    /// Credits whose payer no customer's account or exact name identifies.
-    inexact: BTreeSet<String>,
+    /// Credits whose payer no customer's account or exact name identifies, by each bigram of
+    /// the payer's name: a customer's change looks only at credits sharing a bigram with it.
+    inexact_by_gram: HashMap<(char, char), BTreeSet<String>>,
     /// Customer to the credits that may pay it.
     credits_of: HashMap<String, BTreeSet<String>>,
     /// Customer to its contracts, and each contract's customer.
@@ -217,11 +218,21 @@ impl IncrementalMatcher {
         if keys.grams.is_empty() {
             return;
         }
-        for r in &self.inexact {
-            if let Some(grams) = self.credits.get(r).and_then(|f| f.inexact.as_ref())
-                && dice(grams, &keys.grams) >= RELEVANT_SIMILARITY
-            {
-                out.insert(r.clone());
+        // Bigrams shared with each candidate, counted from the posting lists; the Dice
+        // coefficient follows from the count (both bigram sets are deduplicated).
+        let mut shared: HashMap<&str, usize> = HashMap::new();
+        for gram in &keys.grams {
+            for r in self.inexact_by_gram.get(gram).into_iter().flatten() {
+                *shared.entry(r.as_str()).or_default() += 1;
+            }
+        }
+        for (r, n) in shared {
+            if let Some(grams) = self.credits.get(r).and_then(|f| f.inexact.as_ref()) {
+                let similarity = 2.0 * n as f64 / (grams.len() + keys.grams.len()) as f64;
+                debug_assert!((similarity - dice(grams, &keys.grams)).abs() < 1e-9);
+                if similarity >= RELEVANT_SIMILARITY {
+                    out.insert(r.to_string());
+                }
             }
         }
     }
@@ -240,7 +251,14 @@ impl IncrementalMatcher {
         for key in &facts.payer_keys {
             remove_from(&mut self.payer_keys, key, bank_ref);
         }
-        self.inexact.remove(bank_ref);
+        for gram in facts.inexact.iter().flatten() {
+            if let Some(set) = self.inexact_by_gram.get_mut(gram) {
+                set.remove(bank_ref);
+                if set.is_empty() {
+                    self.inexact_by_gram.remove(gram);
+                }
+            }
+        }
         for c in &facts.customers {
             remove_from(&mut self.credits_of, c, bank_ref);
         }
@@ -308,8 +326,11 @@ impl IncrementalMatcher {
         for key in &facts.payer_keys {
             add_to(&mut self.payer_keys, key, &bank_ref);
         }
-        if facts.inexact.is_some() {
-            self.inexact.insert(bank_ref.clone());
+        for gram in facts.inexact.iter().flatten() {
+            self.inexact_by_gram
+                .entry(*gram)
+                .or_default()
+                .insert(bank_ref.clone());
         }
         for c in &facts.customers {
             add_to(&mut self.credits_of, c, &bank_ref);
