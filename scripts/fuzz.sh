@@ -2,8 +2,9 @@
 # Fuzzes every decoder for SECONDS each (default 120) with cargo fuzz on the stable
 # toolchain: libFuzzer without a sanitizer (safe Rust needs none), debug assertions on, so
 # a panic, an arithmetic overflow or a runaway allocation is a finding. New inputs that
-# reach new code are kept in connectors/fuzz/corpus/<target>, which is committed; findings
-# land in connectors/fuzz/artifacts/<target>.
+# reach new code are kept in connectors/fuzz/corpus/<target>, which is committed after
+# `cargo fuzz cmin --fuzz-dir connectors/fuzz --sanitizer none <target>` keeps it small;
+# findings land in connectors/fuzz/artifacts/<target>.
 #
 #     scripts/fuzz.sh [SECONDS] [TARGET...]
 set -euo pipefail
