@@ -181,6 +181,8 @@ impl RuleRunner {
     /// Writes the cursor with the batch, so a restart resumes between the same points.
     fn save_cursor(&self, dirty: &mut Dirty) {
         if self.evaluate_every > 0 {
+            // Once per batch: a multi-row upsert may not name the same key twice.
+            dirty.meta.retain(|(name, _)| name != CURSOR_META);
             dirty.meta.push((
                 CURSOR_META.to_string(),
                 serde_json::to_string(&self.cursor).expect("the cursor serializes"),
