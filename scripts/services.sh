@@ -1,7 +1,8 @@
 # Starts the real services the end-to-end tests need, on 127.0.0.1, in a temporary
 # directory, and stops them on exit. Sourced by scripts/test.sh.
 # Exports RECONLIGHT_TEST_PG (host:port of a PostgreSQL server, user postgres, trust auth),
-# RECONLIGHT_TEST_ALERTMANAGER (its URL) and RECONLIGHT_TEST_TANSU (a broker binary).
+# RECONLIGHT_TEST_ALERTMANAGER (its URL), RECONLIGHT_TEST_TANSU (a broker binary) and
+# RECONLIGHT_TEST_SMTPD_PYTHON (a Python with aiosmtpd).
 
 SERVICES_DIR=$(mktemp -d /tmp/reconlight-services.XXXXXX)
 chmod 777 "$SERVICES_DIR"
@@ -99,6 +100,27 @@ PY
   RECONLIGHT_TEST_TANSU=$(cd "$cache" && pwd)/tansu
   export RECONLIGHT_TEST_TANSU
   echo "== tansu at $RECONLIGHT_TEST_TANSU"
+}
+
+# aiosmtpd (PyPI), a real SMTP server the email test starts on 127.0.0.1, in a virtualenv
+# cached under target/ like tansu.
+install_aiosmtpd() {
+  local venv=target/tools/aiosmtpd-venv
+  if [[ ! -x $venv/bin/python ]] || ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+    echo "== installing aiosmtpd (pip, in $venv)"
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install -q aiosmtpd==1.4.6
+  fi
+  if ! command -v openssl >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  fi
+  RECONLIGHT_TEST_SMTPD_PYTHON=$(cd "$venv/bin" && pwd)/python
+  export RECONLIGHT_TEST_SMTPD_PYTHON
+  echo "== aiosmtpd in $RECONLIGHT_TEST_SMTPD_PYTHON"
 }
 
 stop_services() {

@@ -11,6 +11,7 @@ source scripts/services.sh
 start_postgres
 start_alertmanager
 fetch_tansu
+install_aiosmtpd
 install_promtool
 
 echo "== Prometheus configuration and alert rules (promtool)"

@@ -90,6 +90,8 @@ pub enum ServiceError {
     UnknownName(#[from] reconlight_formats::UnknownName),
     #[error("[business] contract_no_pattern: {0}")]
     ContractPattern(#[from] regex::Error),
+    #[error(transparent)]
+    Email(#[from] crate::notify::EmailSetupError),
     #[error("cannot listen for signals: {0}")]
     Signal(#[source] std::io::Error),
     #[error("the HTTP server stopped: {0}")]

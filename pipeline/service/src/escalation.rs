@@ -26,6 +26,10 @@ pub struct Tier {
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     pub tiers: Vec<Tier>,
+    /// How its alerts read in chat robots and email (a rule's `message_zh`/`message_en`
+    /// annotations take precedence).
+    #[serde(default)]
+    pub message: crate::config::notifiers::MessageTemplates,
 }
 
 /// The configured policies, by name.
@@ -50,12 +54,14 @@ impl Default for EscalationConfig {
                             tier("0s", &["{department}-director"]),
                             tier("4h", &["{department}-director", "oncall"]),
                         ],
+                        message: Default::default(),
                     },
                 ),
                 (
                     "finance".to_string(),
                     Policy {
                         tiers: vec![tier("0s", &["finance"]), tier("24h", &["finance", "cfo"])],
+                        message: Default::default(),
                     },
                 ),
             ]),

@@ -62,18 +62,150 @@ fn default_topics() -> Vec<String> {
     vec!["alerts".into(), "work_items".into(), "actions".into()]
 }
 
+/// The language a target reads its messages in.
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+pub enum Language {
+    /// 简体中文
+    #[default]
+    #[serde(rename = "zh", alias = "zh-CN")]
+    Zh,
+    #[serde(rename = "en", alias = "en-US")]
+    En,
+}
+
+/// Message templates for chat robots and email, one per language; `{title}`, `{summary}`,
+/// `{subject}`, `{level}`, `{transition}`, `{tier}`, `{fired_at}`, `{link}`, `{ack_by}`,
+/// `{ack_reason}` and the alert's labels and fields are filled in.
+#[derive(schemars::JsonSchema, Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MessageTemplates {
+    #[serde(default)]
+    pub zh: Option<String>,
+    #[serde(default)]
+    pub en: Option<String>,
+}
+
+impl MessageTemplates {
+    pub fn get(&self, language: Language) -> Option<&str> {
+        match language {
+            Language::Zh => self.zh.as_deref(),
+            Language::En => self.en.as_deref(),
+        }
+    }
+}
+
+/// A group chat robot: DingTalk's custom robot, WeCom's group robot or Feishu's custom bot.
+/// Escalation tiers reach it as `dingtalk:<name>`, `wecom:<name>`, `feishu:<name>`.
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotConfig {
+    /// The robot's webhook address, with its access token or key.
+    pub url: super::HttpUrl,
+    /// The signing secret (DingTalk 加签 `SEC...`, Feishu 签名校验); WeCom robots have none.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub language: Language,
+    /// Mentioned on red alerts: mobile numbers (DingTalk), user ids (WeCom `<@id>`,
+    /// Feishu `ou_...`).
+    #[serde(default)]
+    pub mention: Vec<String>,
+    /// Mention everyone on red alerts (DingTalk, Feishu).
+    #[serde(default)]
+    pub mention_all: bool,
+    /// Messages per minute at most; default the provider's limit (DingTalk and WeCom 20,
+    /// Feishu 100). Beyond it, messages wait and are combined, never dropped.
+    #[serde(default)]
+    pub per_minute: Option<u32>,
+}
+
+/// How the SMTP connection is secured.
+#[derive(schemars::JsonSchema, Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain, upgraded with STARTTLS, which must succeed (port 587).
+    #[default]
+    Starttls,
+    /// No encryption: a relay on the same host or network only.
+    None,
+}
+
+/// Email over SMTP; tiers reach it as `email:<address>`.
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub host: String,
+    /// Default 465 with `tls`, 587 with `starttls`, 25 with `none`.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    /// A PEM file of extra certificate authorities to trust (a company's own CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// `reconlight <alerts@example.cn>`
+    pub from: String,
+    /// The language of every address not listed in `languages`.
+    #[serde(default)]
+    pub language: Language,
+    /// Address -> language, for readers of the other one.
+    #[serde(default)]
+    pub languages: BTreeMap<String, Language>,
+    /// Messages per minute at most (default 60).
+    #[serde(default)]
+    pub per_minute: Option<u32>,
+}
+
+impl EmailConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security {
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::None => 25,
+        })
+    }
+
+    pub fn language_of(&self, address: &str) -> Language {
+        self.languages
+            .get(address)
+            .copied()
+            .unwrap_or(self.language)
+    }
+}
+
 /// Every notifier; none by default.
 #[derive(schemars::JsonSchema, Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifiersConfig {
+    /// Where links in chat and email messages point: this server as people reach it.
+    pub external_url: Option<super::HttpUrl>,
     pub alertmanager: Option<AlertmanagerConfig>,
     pub pagerduty: Option<PagerDutyConfig>,
     pub webhook: Vec<WebhookConfig>,
+    /// DingTalk custom robots by name.
+    pub dingtalk: BTreeMap<String, RobotConfig>,
+    /// WeCom (企业微信) group robots by name.
+    pub wecom: BTreeMap<String, RobotConfig>,
+    /// Feishu (飞书) custom bots by name.
+    pub feishu: BTreeMap<String, RobotConfig>,
+    pub email: Option<EmailConfig>,
 }
 
 impl NotifiersConfig {
     pub fn is_empty(&self) -> bool {
-        self.alertmanager.is_none() && self.pagerduty.is_none() && self.webhook.is_empty()
+        self.alertmanager.is_none()
+            && self.pagerduty.is_none()
+            && self.webhook.is_empty()
+            && self.dingtalk.is_empty()
+            && self.wecom.is_empty()
+            && self.feishu.is_empty()
+            && self.email.is_none()
     }
 
     pub fn validate(&self) -> Result<(), super::ConfigProblem> {
@@ -89,6 +221,53 @@ impl NotifiersConfig {
                 return Err(super::problem(
                     format!("notifiers.webhook `{}` secret", w.name),
                     "is empty",
+                ));
+            }
+        }
+        for (kind, robots) in [("dingtalk", &self.dingtalk), ("feishu", &self.feishu)] {
+            for (name, r) in robots {
+                if r.secret.as_deref() == Some("") {
+                    return Err(super::problem(
+                        format!("notifiers.{kind}.{name} secret"),
+                        "is empty: leave it out if the robot does not sign",
+                    ));
+                }
+            }
+        }
+        for (kind, robots) in [
+            ("dingtalk", &self.dingtalk),
+            ("wecom", &self.wecom),
+            ("feishu", &self.feishu),
+        ] {
+            for (name, r) in robots {
+                if r.per_minute == Some(0) {
+                    return Err(super::problem(
+                        format!("notifiers.{kind}.{name} per_minute"),
+                        "must be at least 1",
+                    ));
+                }
+            }
+        }
+        if let Some(e) = &self.email {
+            if e.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(super::problem(
+                    "notifiers.email from",
+                    format!(
+                        "`{}` is not a mailbox (`name <address>` or `address`)",
+                        e.from
+                    ),
+                ));
+            }
+            if e.username.is_some() != e.password.is_some() {
+                return Err(super::problem(
+                    "notifiers.email",
+                    "username and password go together",
+                ));
+            }
+            if e.per_minute == Some(0) {
+                return Err(super::problem(
+                    "notifiers.email per_minute",
+                    "must be at least 1",
                 ));
             }
         }

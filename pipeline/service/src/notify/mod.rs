@@ -1,15 +1,26 @@
 //! Notifiers: everything reconlight tells the outside world leaves through the outbox and is
 //! delivered from there, at least once, with a stable dedup key, retried with backoff.
-//! PagerDuty and webhooks are driven message by message; Alertmanager receives the whole set
-//! of active alerts on an interval, as its clients are expected to.
+//! PagerDuty, webhooks, chat robots and email are driven message by message; Alertmanager
+//! receives the whole set of active alerts on an interval, as its clients are expected to.
 
 mod alertmanager;
+pub mod email;
 mod kafka;
+pub mod message;
 mod pagerduty;
+pub mod people;
+pub mod robots;
 mod webhook;
 
 pub use alertmanager::alertmanager_alerts;
+pub use email::EmailSetupError;
 pub use webhook::signature;
+
+use std::collections::BTreeMap;
+
+use message::MessageContext;
+use people::RateWindow;
+use robots::Provider;
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -17,14 +28,17 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 
 pub use crate::config::notifiers::{
-    AlertmanagerConfig, NotifiersConfig, PagerDutyConfig, WebhookConfig,
+    AlertmanagerConfig, EmailConfig, NotifiersConfig, PagerDutyConfig, RobotConfig, WebhookConfig,
 };
+
+/// The email notifier's name in the outbox's delivery records and the metrics.
+pub const EMAIL: &str = "email";
 use crate::metrics::Metrics;
 use crate::store::Store;
 use reconlight_core::outbox::OutboxMessage;
 
 /// What one attempt at a message came to.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Delivered,
     /// Not this notifier's business (e.g. no routing key for the alert's targets).
@@ -123,6 +137,11 @@ pub struct Notifier {
     agent: ureq::Agent,
     last_alertmanager: Option<DateTime<Utc>>,
     kafka: Option<kafka::KafkaSink>,
+    /// Templates, time zone and links for the messages people read.
+    context: MessageContext,
+    /// Sends in the last minute, per chat robot and for email.
+    windows: BTreeMap<String, RateWindow>,
+    smtp: Option<lettre::SmtpTransport>,
 }
 
 impl Notifier {
@@ -132,6 +151,17 @@ impl Notifier {
             .http_status_as_error(false)
             .build()
             .into();
+        let context = MessageContext {
+            external_url: config
+                .external_url
+                .as_ref()
+                .or(config
+                    .alertmanager
+                    .as_ref()
+                    .and_then(|a| a.external_url.as_ref()))
+                .map(|u| u.as_str().to_string()),
+            ..Default::default()
+        };
         Notifier {
             store,
             config,
@@ -139,7 +169,42 @@ impl Notifier {
             agent,
             last_alertmanager: None,
             kafka: None,
+            context,
+            windows: BTreeMap::new(),
+            smtp: None,
         }
+    }
+
+    /// Message templates from the rules' escalation policies, and the business time zone.
+    pub fn with_messages(mut self, config: &crate::config::Config) -> Self {
+        let loaded = match &config.rules.dir {
+            Some(dir) => reconlight_rules::pack::load_dir(&config.resolve(dir)),
+            None => reconlight_rules::pack::load_embedded(),
+        };
+        for rule in loaded.rules {
+            if let Some(policy) = rule
+                .escalation
+                .as_ref()
+                .and_then(|p| config.escalation.policies.get(p))
+            {
+                self.context
+                    .policy_templates
+                    .insert(rule.id.clone(), policy.message.clone());
+            }
+        }
+        self.context.time_zone = Some(config.business.time_zone);
+        self
+    }
+
+    /// Connects email, if configured; a CA file that cannot be read is an error now.
+    pub fn with_email(mut self, config: &crate::config::Config) -> crate::error::Result<Self> {
+        if let Some(email) = self.config.email.as_mut() {
+            if let Some(ca) = &email.ca_file {
+                email.ca_file = Some(config.resolve(ca));
+            }
+            self.smtp = Some(email::transport(email)?);
+        }
+        Ok(self)
     }
 
     /// Also delivers to the Kafka sink topics, if the configuration names any.
@@ -165,6 +230,8 @@ impl Notifier {
         metrics: Arc<Metrics>,
     ) -> crate::error::Result<Option<Notifier>> {
         let n = Notifier::new(store, config.notifiers.clone(), metrics)
+            .with_messages(config)
+            .with_email(config)?
             .with_kafka(config.kafka.as_ref())?;
         Ok(Some(n).filter(|n| !n.is_empty()))
     }
@@ -200,6 +267,7 @@ impl Notifier {
                     .await?;
             }
         }
+        self.deliver_to_people(now, &mut stats).await?;
         if let Some(am) = self.config.alertmanager.clone() {
             let interval = am.resend_interval.0;
             let pending = self
@@ -239,6 +307,63 @@ impl Notifier {
         Ok(stats)
     }
 
+    /// The chat robots and email: each target its own consumer of the `alerts` topic.
+    async fn deliver_to_people(
+        &mut self,
+        now: DateTime<Utc>,
+        stats: &mut RoundStats,
+    ) -> crate::error::Result<()> {
+        let alerts = ["alerts".to_string()];
+        let robots: Vec<people::Robot> = [
+            (Provider::DingTalk, &self.config.dingtalk),
+            (Provider::WeCom, &self.config.wecom),
+            (Provider::Feishu, &self.config.feishu),
+        ]
+        .into_iter()
+        .flat_map(|(provider, map)| {
+            map.iter().map(move |(name, config)| people::Robot {
+                provider,
+                name: name.clone(),
+                config: config.clone(),
+            })
+        })
+        .collect();
+        for robot in robots {
+            let target = robot.target();
+            let pending = self
+                .store
+                .pending_deliveries(&target, &alerts, now, 1000)
+                .await?;
+            if pending.is_empty() {
+                continue;
+            }
+            let window = self.windows.entry(target.clone()).or_default();
+            let results =
+                people::deliver_robot(&self.agent, &robot, pending, window, &self.context, now)
+                    .await;
+            for (message, attempts, outcome) in results {
+                self.record(&target, &message, attempts, outcome, now, stats)
+                    .await?;
+            }
+        }
+        if let (Some(email), Some(smtp)) = (self.config.email.clone(), self.smtp.clone()) {
+            let pending = self
+                .store
+                .pending_deliveries(EMAIL, &alerts, now, 1000)
+                .await?;
+            if !pending.is_empty() {
+                let window = self.windows.entry(EMAIL.to_string()).or_default();
+                let results =
+                    people::deliver_email(&smtp, &email, pending, window, &self.context, now).await;
+                for (message, attempts, outcome) in results {
+                    self.record(EMAIL, &message, attempts, outcome, now, stats)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Sets `reconlight_outbox_backlog` for every notifier and sink: what it has still to send.
     async fn observe_backlog(&self) -> crate::error::Result<()> {
         let alerts = vec!["alerts".to_string()];
@@ -251,6 +376,21 @@ impl Notifier {
         }
         for hook in &self.config.webhook {
             targets.push((format!("webhook:{}", hook.name), hook.topics.clone()));
+        }
+        for (provider, robots) in [
+            (Provider::DingTalk, &self.config.dingtalk),
+            (Provider::WeCom, &self.config.wecom),
+            (Provider::Feishu, &self.config.feishu),
+        ] {
+            for name in robots.keys() {
+                targets.push((
+                    format!("{}:{name}", provider.prefix()),
+                    vec!["alerts".to_string()],
+                ));
+            }
+        }
+        if self.config.email.is_some() {
+            targets.push((EMAIL.into(), vec!["alerts".to_string()]));
         }
         if let Some(sink) = &self.kafka {
             targets.push((kafka::NOTIFIER.into(), sink.outbox_topics()));

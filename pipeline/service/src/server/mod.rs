@@ -89,6 +89,7 @@ pub fn app_with(
         .route("/api/v1/work-items/{id}", get(get_work_item))
         .route("/api/v1/work-items/{id}/{action}", post(act_on_work_item))
         .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/alerts/{id}", get(get_alert))
         .route("/api/v1/alerts/{id}/ack", post(ack_alert))
         .route("/api/v1/contracts/{no}/audit", get(contract_audit))
         .route("/api/v1/credits/{bank_ref}", get(get_credit))
@@ -432,6 +433,20 @@ async fn list_alerts(
         .filter(|a| q.level.as_deref().is_none_or(|l| a.level.as_str() == l))
         .collect();
     Ok(Json(json!({"total": alerts.len(), "alerts": alerts})))
+}
+
+/// One alert: where chat and email messages link to.
+async fn get_alert(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    s.store
+        .alerts()
+        .await?
+        .into_iter()
+        .find(|a| a.id == id)
+        .map(|a| Json(json!(a)))
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no alert `{id}`")))
 }
 
 async fn contract_audit(
