@@ -86,6 +86,15 @@ pub enum Command {
         #[arg(long)]
         date: Option<chrono::NaiveDate>,
     },
+    /// Make the monthly report (targets, handoffs, receivables) for a month and mail it to
+    /// `[reports] email`.
+    Monthly {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// YYYY-MM; default: the month before the clock's business date.
+        #[arg(long)]
+        month: Option<reconlight_core::monthly::Month>,
+    },
     /// The discrepancy queue: list, show, and the clerk's actions.
     Workitems {
         #[command(subcommand)]

@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod audit;
 pub mod derived;
 pub mod error;
+pub mod monthly;
 pub mod outbox;
 pub mod reconcile;
 pub mod state;

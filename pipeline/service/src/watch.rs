@@ -1,6 +1,7 @@
 //! The running service after its first catch-up: it serves the API and the page, reads the
 //! sources as they grow (Kafka continuously, files every few seconds), ticks the rules,
-//! delivers notifications, runs the nightly diff on its schedule and reloads the rules on
+//! delivers notifications, runs the nightly diff and the monthly report on their schedules
+//! and reloads the rules on
 //! SIGHUP or request, until SIGINT or SIGTERM. `reconlight run` is this loop.
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub enum Event<'a> {
     Ran(&'a RunStats),
     RulesReloaded { rules: usize, why: &'static str },
     Nightly(&'a NightlyOutcome),
+    Monthly(&'a crate::ingest::MonthlyFiles),
 }
 
 /// Files are looked at this often; a Kafka stream is read as it comes.
@@ -49,6 +51,7 @@ pub async fn watch(
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(crate::error::ServiceError::Signal)?;
     let schedule = p.config.nightly.schedule.clone();
+    let monthly = p.config.reports.monthly.clone();
     let tz = p.config.business.time_zone;
     let mut checked = chrono::Utc::now();
     tell(Event::Watching {
@@ -100,6 +103,16 @@ pub async fn watch(
                         Ok(outcome) => tell(Event::Nightly(&outcome)),
                         // Another instance holds the lock: it runs the diff, this one goes on.
                         Err(e) => tracing::warn!("nightly diff for {date} not run here: {e:#}"),
+                    }
+                }
+                if let Some(at) = monthly.last_between(checked, now, tz) {
+                    let month = reconlight_core::monthly::Month::of(
+                        reconlight_core::reconcile::terms::business_date(at, tz),
+                    )
+                    .previous();
+                    match p.monthly_report(month).await {
+                        Ok(files) => tell(Event::Monthly(&files)),
+                        Err(e) => tracing::warn!("monthly report for {month} not made: {e:#}"),
                     }
                 }
                 checked = now;

@@ -4,10 +4,9 @@
 //! (aiosmtpd, started by scripts/test.sh's Python) receives the mail over STARTTLS.
 
 mod common;
+mod smtp;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -21,6 +20,7 @@ use reconlight_service::notify::Notifier;
 use reconlight_testkit::generate;
 use serde_json::{Value, json};
 use sha2::Sha256;
+use smtp::*;
 
 const DINGTALK_SECRET: &str = "SEC0123456789abcdef";
 const FEISHU_SECRET: &str = "feishu-signing-secret";
@@ -112,112 +112,6 @@ async fn feishu(State(r): State<Shared>, body: String) -> axum::Json<Value> {
     axum::Json(json!({"code": 0, "msg": "success", "data": {}}))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A certificate authority and a certificate for 127.0.0.1 it signed, made with openssl.
-fn certificates(dir: &Path) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=reconlight test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "smtp.key",
-        "-out",
-        "smtp.csr",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "smtp.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "smtp.pem",
-    ]);
-}
-
-struct Smtpd(Child);
-
-impl Drop for Smtpd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// aiosmtpd on 127.0.0.1 with STARTTLS required, writing what it receives to a Maildir.
-fn start_smtpd(dir: &Path, port: u16) -> Smtpd {
-    let python = std::env::var("RECONLIGHT_TEST_SMTPD_PYTHON").unwrap_or_else(|_| {
-        panic!("RECONLIGHT_TEST_SMTPD_PYTHON is not set: run scripts/test.sh, which installs aiosmtpd for this test")
-    });
-    let smtpd = Smtpd(
-        Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["--tlscert", "smtp.pem", "--tlskey", "smtp.key"])
-            .args(["-c", "aiosmtpd.handlers.Mailbox", "maildir"])
-            .current_dir(dir)
-            .spawn()
-            .expect("aiosmtpd starts"),
-    );
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return smtpd;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("aiosmtpd does not listen on {port}");
-}
-
 /// The alert ids a message links to.
 fn linked_ids(text: &str) -> Vec<String> {
     text.match_indices(&format!("{EXTERNAL}/api/v1/alerts/"))
@@ -245,7 +139,7 @@ async fn alerts_reach_chat_robots_and_mailboxes() {
     let dir = tempfile::tempdir().unwrap();
     certificates(dir.path());
     let smtp_port = free_port();
-    let _smtpd = start_smtpd(dir.path(), smtp_port);
+    let _smtpd = start_smtpd(dir.path(), smtp_port, true);
 
     generate(400, 9, dir.path()).unwrap();
     let cfg = dir.path().join("reconlight.toml");
@@ -455,11 +349,7 @@ languages = {{ "controller@example.com" = "en" }}
     }));
 
     // Email: one mail per message and language, through STARTTLS, read back from the Maildir.
-    let maildir = dir.path().join("maildir").join("new");
-    let mails: Vec<String> = std::fs::read_dir(&maildir)
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
+    let mails = received(dir.path());
     assert_eq!(
         mails.len(),
         2 * expected.len(),
@@ -492,45 +382,4 @@ languages = {{ "controller@example.com" = "en" }}
         mailed_ids,
         expected_ids.keys().cloned().collect::<BTreeSet<_>>()
     );
-}
-
-struct MailParts {
-    subject: String,
-    plain: String,
-    html: String,
-}
-
-/// The decoded subject and text parts of a mail, with Python's email package (the same
-/// interpreter as the SMTP server): an independent MIME reader.
-fn mail_parts(raw: &str) -> MailParts {
-    let python = std::env::var("RECONLIGHT_TEST_SMTPD_PYTHON").unwrap();
-    let script = r#"
-import email, email.policy, json, sys
-m = email.message_from_bytes(sys.stdin.buffer.read(), policy=email.policy.default)
-out = {"subject": str(m["subject"]), "plain": "", "html": ""}
-for part in m.walk():
-    if part.get_content_type() == "text/plain": out["plain"] = part.get_content()
-    if part.get_content_type() == "text/html": out["html"] = part.get_content()
-print(json.dumps(out))
-"#;
-    let mut child = Command::new(python)
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(raw.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    MailParts {
-        subject: v["subject"].as_str().unwrap().to_string(),
-        plain: v["plain"].as_str().unwrap().to_string(),
-        html: v["html"].as_str().unwrap().to_string(),
-    }
 }

@@ -70,9 +70,54 @@ pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
         Event::Ran(stats) => print_run(stats),
         Event::RulesReloaded { rules, why } => println!("{why}: reloaded {rules} rules"),
         Event::Nightly(outcome) => print_nightly(outcome),
+        Event::Monthly(files) => println!(
+            "monthly report for {}: {} and {}",
+            files.figures.month,
+            files.html.display(),
+            files.csv.display()
+        ),
     })
     .await
     .map_err(Into::into)
+}
+
+/// Makes the monthly report for a month (default: the one before the clock's business date).
+pub async fn monthly(
+    config: ConfigArgs,
+    month: Option<reconlight_core::monthly::Month>,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let mut p = Pipeline::open(config.load()?, metrics.clone()).await?;
+    let month = month.unwrap_or_else(|| {
+        reconlight_core::monthly::Month::of(p.default_business_date()).previous()
+    });
+    let files = p.monthly_report(month).await?;
+    let f = &files.figures;
+    println!(
+        "monthly report for {month}: {} teams, {} reps, {} departments, difference rate {}",
+        f.teams.len(),
+        f.reps.len(),
+        f.departments.len(),
+        f.receivables
+            .difference_rate_percent
+            .map(|d| format!("{d}%"))
+            .unwrap_or_else(|| "-".into())
+    );
+    println!("  {}\n  {}", files.html.display(), files.csv.display());
+    if !p.config.reports.email.is_empty()
+        && let Some(mut n) =
+            reconlight_service::notify::Notifier::configured(p.store.clone(), &p.config, metrics)?
+    {
+        let round = n.deliver(chrono::Utc::now()).await?;
+        println!(
+            "  mail to {}: {} delivered, {} to retry (`reconlight run` retries), {} refused",
+            p.config.reports.email.join(", "),
+            round.delivered,
+            round.retried,
+            round.failed
+        );
+    }
+    Ok(())
 }
 
 pub async fn nightly(config: ConfigArgs, date: Option<chrono::NaiveDate>) -> anyhow::Result<()> {

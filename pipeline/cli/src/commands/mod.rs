@@ -28,6 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => data::generate(contracts, seed, &out),
         Command::Run { config, until_idle } => data::run(config, until_idle).await,
         Command::Nightly { config, date } => data::nightly(config, date).await,
+        Command::Monthly { config, month } => data::monthly(config, month).await,
         Command::Serve { config, listen } => data::serve(config, listen).await,
         Command::Kafka { action } => kafka::run(action).await,
         Command::Workitems { action } => queue::work_items(action).await,

@@ -38,6 +38,8 @@ pub struct Config {
     #[serde(default)]
     pub nightly: NightlyConfig,
     #[serde(default)]
+    pub reports: ReportsConfig,
+    #[serde(default)]
     pub workitems: WorkItemsConfig,
     #[serde(default)]
     pub escalation: crate::escalation::EscalationConfig,
@@ -230,6 +232,29 @@ impl Default for NightlyConfig {
         NightlyConfig {
             schedule: crate::schedule::Schedule::parse("0 2 * * *").expect("a valid schedule"),
             report_dir: PathBuf::from("reports"),
+        }
+    }
+}
+
+/// The monthly report.
+#[derive(schemars::JsonSchema, Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReportsConfig {
+    /// When `reconlight run` makes the report for the month before: a cron expression in
+    /// the business time zone. Written beside the nightly reports (`[nightly] report_dir`).
+    pub monthly: crate::schedule::Schedule,
+    /// The language of the page and the mail.
+    pub language: notifiers::Language,
+    /// Addresses the report is mailed to through `[notifiers.email]`.
+    pub email: Vec<String>,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig {
+            monthly: crate::schedule::Schedule::parse("0 8 1 * *").expect("a valid schedule"),
+            language: notifiers::Language::Zh,
+            email: Vec::new(),
         }
     }
 }
@@ -501,6 +526,20 @@ impl Config {
         }
         self.escalation.validate()?;
         self.notifiers.validate()?;
+        if !self.reports.email.is_empty() && self.notifiers.email.is_none() {
+            return Err(problem(
+                "reports.email",
+                "mails the report through [notifiers.email], which is not configured",
+            ));
+        }
+        for address in &self.reports.email {
+            if address.parse::<lettre::Address>().is_err() {
+                return Err(problem(
+                    "reports.email",
+                    format!("`{address}` is not an email address"),
+                ));
+            }
+        }
         if self.workitems.sla_days.is_empty() {
             return Err(problem("workitems.sla_days", "needs at least one tier"));
         }

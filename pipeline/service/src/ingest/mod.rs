@@ -3,9 +3,11 @@
 
 mod batch;
 pub mod kafka;
+mod monthly;
 mod nightly;
 pub mod pipeline;
 mod read;
 pub mod source;
 
+pub use monthly::MonthlyFiles;
 pub use pipeline::{Pipeline, RunStats};

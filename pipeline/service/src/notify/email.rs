@@ -3,7 +3,8 @@
 
 use std::time::Duration as StdDuration;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
@@ -165,6 +166,44 @@ pub fn send(
     )) {
         Ok(m) => m,
         Err(e) => return Outcome::Failed(format!("the message cannot be built: {e}")),
+    };
+    match transport.send(&email) {
+        Ok(_) => Outcome::Delivered,
+        Err(e) if e.is_permanent() => Outcome::Failed(format!("SMTP refused: {e}")),
+        Err(e) => Outcome::Retry(format!("SMTP: {e}")),
+    }
+}
+
+/// Mails a report: its HTML as the body, its CSV attached. The payload is the outbox
+/// message's (`to`, `subject`, `html`, `csv`, `month`).
+pub fn send_report(
+    transport: &SmtpTransport,
+    config: &EmailConfig,
+    payload: &serde_json::Value,
+) -> Outcome {
+    let from: Mailbox = match config.from.parse() {
+        Ok(m) => m,
+        Err(e) => return Outcome::Failed(format!("from `{}`: {e}", config.from)),
+    };
+    let field = |name: &str| payload[name].as_str().unwrap_or("").to_string();
+    let mut builder = Message::builder().from(from).subject(field("subject"));
+    for address in payload["to"].as_array().into_iter().flatten() {
+        let address = address.as_str().unwrap_or("");
+        match address.parse::<Mailbox>() {
+            Ok(m) => builder = builder.to(m),
+            Err(e) => return Outcome::Failed(format!("recipient `{address}`: {e}")),
+        }
+    }
+    let csv_name = format!("monthly-{}.csv", field("month"));
+    let body = MultiPart::mixed()
+        .singlepart(SinglePart::html(field("html")))
+        .singlepart(Attachment::new(csv_name).body(
+            field("csv"),
+            ContentType::parse("text/csv; charset=utf-8").expect("a valid content type"),
+        ));
+    let email = match builder.multipart(body) {
+        Ok(m) => m,
+        Err(e) => return Outcome::Failed(format!("the report mail cannot be built: {e}")),
     };
     match transport.send(&email) {
         Ok(_) => Outcome::Delivered,

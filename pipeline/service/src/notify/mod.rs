@@ -33,6 +33,8 @@ pub use crate::config::notifiers::{
 
 /// The email notifier's name in the outbox's delivery records and the metrics.
 pub const EMAIL: &str = "email";
+/// What email carries: alert transitions and the monthly report.
+const EMAIL_TOPICS: [&str; 2] = ["alerts", "reports"];
 use crate::metrics::Metrics;
 use crate::store::Store;
 use reconlight_core::outbox::OutboxMessage;
@@ -349,7 +351,7 @@ impl Notifier {
         if let (Some(email), Some(smtp)) = (self.config.email.clone(), self.smtp.clone()) {
             let pending = self
                 .store
-                .pending_deliveries(EMAIL, &alerts, now, 1000)
+                .pending_deliveries(EMAIL, &EMAIL_TOPICS.map(String::from), now, 1000)
                 .await?;
             if !pending.is_empty() {
                 let window = self.windows.entry(EMAIL.to_string()).or_default();
@@ -390,7 +392,7 @@ impl Notifier {
             }
         }
         if self.config.email.is_some() {
-            targets.push((EMAIL.into(), vec!["alerts".to_string()]));
+            targets.push((EMAIL.into(), EMAIL_TOPICS.map(String::from).to_vec()));
         }
         if let Some(sink) = &self.kafka {
             targets.push((kafka::NOTIFIER.into(), sink.outbox_topics()));

@@ -215,6 +215,20 @@ pub(super) async fn deliver_email(
             ));
             continue;
         };
+        if message.topic == "reports" {
+            if window.budget(per_minute, now) == 0 {
+                continue;
+            }
+            window.record(now);
+            let (transport, config) = (transport.clone(), config.clone());
+            let outcome = tokio::task::spawn_blocking(move || {
+                super::email::send_report(&transport, &config, &payload)
+            })
+            .await
+            .unwrap_or_else(|e| Outcome::Retry(format!("the sending task stopped: {e}")));
+            results.push((message, attempts, outcome));
+            continue;
+        }
         let mut by_language: BTreeMap<&'static str, (Language, Vec<String>)> = BTreeMap::new();
         for t in targets(&payload) {
             if let Some(address) = t.strip_prefix("email:") {

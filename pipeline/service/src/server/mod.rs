@@ -6,6 +6,7 @@ pub mod auth;
 mod health;
 pub mod oidc;
 mod page;
+mod reports;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -94,6 +95,9 @@ pub fn app_with(
         .route("/api/v1/contracts/{no}/audit", get(contract_audit))
         .route("/api/v1/credits/{bank_ref}", get(get_credit))
         .route("/api/v1/reports/nightly", get(nightly_reports))
+        .route("/api/v1/reports/monthly", get(reports::list))
+        .route("/reports/monthly/{month}", get(reports::page))
+        .route("/reports/monthly/{month}/csv", get(reports::csv))
         .route("/api/v1/dead-letters", get(dead_letters))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(gate, auth::check))

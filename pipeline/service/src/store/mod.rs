@@ -20,6 +20,7 @@ pub use clerk_changes::ClerkChanges;
 use clerk_changes::{ChangeKind, log_change};
 mod deliveries;
 mod queue;
+pub use queue::monthly_report_key;
 mod schema;
 mod tokens;
 pub use acks::AckError;

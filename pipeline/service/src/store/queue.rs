@@ -221,4 +221,40 @@ impl Store {
             })
             .collect()
     }
+
+    /// The stored monthly reports' figures, newest month first.
+    pub async fn monthly_reports(
+        &self,
+    ) -> Result<Vec<reconlight_core::monthly::MonthlyFigures>, StoreError> {
+        let rows: Vec<AnyRow> = sqlx::query(
+            "SELECT name, value FROM meta WHERE name LIKE 'monthly_report:%' ORDER BY name DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ctx("reading monthly reports"))?;
+        rows.iter()
+            .map(|r| {
+                let name: String = r.try_get(0).map_err(ctx("reading monthly reports"))?;
+                let doc: String = r.try_get(1).map_err(ctx("reading monthly reports"))?;
+                from_json("meta", &name, &doc)
+            })
+            .collect()
+    }
+
+    /// One month's report figures, if it was made.
+    pub async fn monthly_report(
+        &self,
+        month: reconlight_core::monthly::Month,
+    ) -> Result<Option<reconlight_core::monthly::MonthlyFigures>, StoreError> {
+        let name = monthly_report_key(month);
+        self.meta(&name)
+            .await?
+            .map(|doc| from_json("meta", &name, &doc))
+            .transpose()
+    }
+}
+
+/// Where a month's report figures are kept in `meta`.
+pub fn monthly_report_key(month: reconlight_core::monthly::Month) -> String {
+    format!("monthly_report:{month}")
 }

@@ -6,20 +6,7 @@ use std::path::{Path, PathBuf};
 use reconlight_core::reconcile::diff::NightlyOutcome;
 use reconlight_core::workitems::WorkItem;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
+use super::{csv_field, esc};
 
 /// `section,name,count,amount` rows: one per kind, then the headline figures.
 pub fn csv(outcome: &NightlyOutcome) -> String {
