@@ -157,8 +157,9 @@ pub struct Receivables {
     /// Sum of |expected - received| over them.
     pub difference: Decimal,
     pub difference_rate_percent: Option<Decimal>,
-    /// Work items found by the month's end and open when the report is made, by their age
-    /// at the month's end.
+    /// Work items open when the report is made, by their age at the month's end (from the
+    /// installment's due date, the credit's booking date, or when the item was found);
+    /// items whose age starts after the month are not in it.
     pub open_by_age: Vec<AgeBucket>,
 }
 
@@ -389,13 +390,31 @@ fn handoffs(state: &LiveState, month: Month, tz: Tz) -> Vec<DepartmentHealth> {
         .collect()
 }
 
-/// The age buckets of open work items, in days since first found.
+/// The age buckets of open work items, in days at the month's end.
 pub const AGE_BUCKETS: [(&str, i64, i64); 4] = [
     ("0-30", 0, 30),
     ("31-60", 31, 60),
     ("61-90", 61, 90),
     ("90+", 91, i64::MAX),
 ];
+
+/// Where an open item's age counts from, as receivables are aged: the installment's due
+/// date, else the bank credit's booking date, else the day the item was first found.
+pub fn age_basis(state: &LiveState, item: &crate::workitems::WorkItem) -> NaiveDate {
+    let f = &item.finding;
+    let due = f
+        .contract_no
+        .as_ref()
+        .zip(f.installment)
+        .and_then(|(no, seq)| state.installments.get(&(no.clone(), seq)))
+        .and_then(|i| i.due_date);
+    let booked = f
+        .bank_ref
+        .as_ref()
+        .and_then(|r| state.bank.get(r))
+        .map(|b| b.tx.booking_date);
+    due.or(booked).unwrap_or(item.first_found)
+}
 
 fn receivables(state: &LiveState, month: Month) -> Receivables {
     let mut received: BTreeMap<(&str, u32), Decimal> = BTreeMap::new();
@@ -429,22 +448,26 @@ fn receivables(state: &LiveState, month: Month) -> Receivables {
     }
     r.difference_rate_percent = percent(r.difference, r.expected);
     let end = month.last_day();
+    let open: Vec<(i64, Decimal)> = state
+        .work_items
+        .values()
+        .filter(|w| w.state.is_active())
+        .filter_map(|w| {
+            let since = age_basis(state, w);
+            (since <= end).then(|| ((end - since).num_days(), w.finding.amount_at_stake()))
+        })
+        .collect();
     r.open_by_age = AGE_BUCKETS
         .iter()
         .map(|(label, from, to)| {
-            let items: Vec<_> = state
-                .work_items
-                .values()
-                .filter(|w| w.state.is_active() && w.first_found <= end)
-                .filter(|w| {
-                    let age = (end - w.first_found).num_days();
-                    age >= *from && age <= *to
-                })
+            let inside: Vec<&(i64, Decimal)> = open
+                .iter()
+                .filter(|(age, _)| age >= from && age <= to)
                 .collect();
             AgeBucket {
                 label: label.to_string(),
-                items: items.len(),
-                at_stake: items.iter().map(|w| w.finding.amount_at_stake()).sum(),
+                items: inside.len(),
+                at_stake: inside.iter().map(|(_, a)| *a).sum(),
             }
         })
         .collect();

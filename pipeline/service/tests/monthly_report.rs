@@ -176,7 +176,12 @@ async fn the_monthly_report_matches_figures_computed_from_the_crm_files() {
     }
     for t in &f.teams {
         let (target, achieved) = teams[&t.team];
-        assert_eq!((t.target, t.achieved), (target, achieved), "team {}", t.team);
+        assert_eq!(
+            (t.target, t.achieved),
+            (target, achieved),
+            "team {}",
+            t.team
+        );
         assert_eq!(
             t.attainment_percent,
             Some((achieved * Decimal::from(100) / target).round_dp(1))
@@ -277,7 +282,11 @@ async fn the_monthly_report_matches_figures_computed_from_the_crm_files() {
     }
     let json_contracts = due.len();
     for no in &prose {
-        for ((n, seq), inst) in p.state.installments.range((no.clone(), 0)..=(no.clone(), u32::MAX)) {
+        for ((n, seq), inst) in p
+            .state
+            .installments
+            .range((no.clone(), 0)..=(no.clone(), u32::MAX))
+        {
             if inst.due_date.is_some_and(|d| month.contains(d)) {
                 due.insert((n.clone(), *seq), inst.amount.amount);
             }
@@ -295,14 +304,37 @@ async fn the_monthly_report_matches_figures_computed_from_the_crm_files() {
         r.difference_rate_percent,
         Some((r.difference * Decimal::from(100) / r.expected).round_dp(1))
     );
-    let open: usize = r.open_by_age.iter().map(|b| b.items).sum();
-    let found_by_end = p
-        .state
-        .work_items
-        .values()
-        .filter(|w| w.state.is_active() && w.first_found <= month.last_day())
-        .count();
-    assert_eq!(open, found_by_end);
+    // Aging: every open item about money due or booked by the month's end, by days past
+    // that date at the month's end.
+    let mut aging = [(0usize, Decimal::ZERO); 4];
+    for w in p.state.work_items.values().filter(|w| w.state.is_active()) {
+        let f = &w.finding;
+        let since = match (&f.contract_no, f.installment, &f.bank_ref) {
+            (Some(no), Some(seq), _) => p.state.installments[&(no.clone(), seq)].due_date,
+            (_, _, Some(r)) => Some(p.state.bank[r].tx.booking_date),
+            _ => None,
+        }
+        .unwrap_or(w.first_found);
+        if since > month.last_day() {
+            continue;
+        }
+        let age = (month.last_day() - since).num_days();
+        let bucket = match age {
+            0..=30 => 0,
+            31..=60 => 1,
+            61..=90 => 2,
+            _ => 3,
+        };
+        aging[bucket].0 += 1;
+        aging[bucket].1 += w.finding.amount_at_stake();
+    }
+    let got: Vec<(usize, Decimal)> = r
+        .open_by_age
+        .iter()
+        .map(|b| (b.items, b.at_stake))
+        .collect();
+    assert_eq!(got, aging.to_vec(), "open items and money at stake by age");
+    assert!(aging[0].0 > 0, "September's problems are in the aging");
     println!(
         "{month}: {} reps, {} teams, {} departments, {} installments due, difference rate {:?}",
         f.reps.len(),
@@ -342,7 +374,12 @@ async fn the_monthly_report_matches_figures_computed_from_the_crm_files() {
     );
 
     let app = reconlight_service::server::app(p.store.clone(), p.metrics.clone());
-    let viewer = token(&p.store, "zhao.min", reconlight_service::access::Role::Viewer).await;
+    let viewer = token(
+        &p.store,
+        "zhao.min",
+        reconlight_service::access::Role::Viewer,
+    )
+    .await;
     let get = |uri: &str, lang: &str| {
         Request::get(uri)
             .header("authorization", format!("Bearer {viewer}"))

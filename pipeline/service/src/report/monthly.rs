@@ -103,6 +103,7 @@ pub fn csv(f: &MonthlyFigures) -> String {
 struct Words {
     title: &'static str,
     targets: &'static str,
+    per_rep: &'static str,
     team: &'static str,
     rep: &'static str,
     reps: &'static str,
@@ -135,6 +136,7 @@ struct Words {
 const ZH: Words = Words {
     title: "月度报告",
     targets: "目标达成",
+    per_rep: "目标达成（按销售）",
     team: "团队（区域）",
     rep: "销售",
     reps: "人数",
@@ -167,6 +169,7 @@ const ZH: Words = Words {
 const EN: Words = Words {
     title: "Monthly report",
     targets: "Target attainment",
+    per_rep: "Target attainment per rep",
     team: "Team (region)",
     rep: "Rep",
     reps: "Reps",
@@ -212,7 +215,7 @@ pub fn money(d: Decimal) -> String {
 }
 
 fn pct(v: Option<Decimal>) -> String {
-    v.map(|d| format!("{d}%")).unwrap_or_else(|| "-".into())
+    v.map(|d| format!("{d:.1}%")).unwrap_or_else(|| "-".into())
 }
 
 fn number(v: Option<Decimal>) -> String {
@@ -298,33 +301,6 @@ pub fn html(f: &MonthlyFigures, language: Language) -> String {
             .collect(),
         w.none,
     ));
-    body.push_str(&table(
-        &[
-            w.rep,
-            w.team,
-            w.periods,
-            w.target,
-            w.achieved,
-            w.attainment,
-            w.under_60,
-        ],
-        f.reps
-            .iter()
-            .map(|r| {
-                vec![
-                    r.owner_id.clone(),
-                    r.team.clone(),
-                    r.periods.to_string(),
-                    money(r.target),
-                    money(r.achieved),
-                    pct(r.attainment_percent),
-                    r.periods_under_60.to_string(),
-                ]
-            })
-            .collect(),
-        w.none,
-    ));
-
     body.push_str(&format!("<h2>{}</h2>\n", esc(w.handoffs)));
     let dept_bars: Vec<Bar> = f
         .departments
@@ -399,6 +375,34 @@ pub fn html(f: &MonthlyFigures, language: Language) -> String {
         r.open_by_age
             .iter()
             .map(|b| vec![b.label.clone(), b.items.to_string(), money(b.at_stake)])
+            .collect(),
+        w.none,
+    ));
+
+    body.push_str(&format!("<h2>{}</h2>\n", esc(w.per_rep)));
+    body.push_str(&table(
+        &[
+            w.rep,
+            w.team,
+            w.periods,
+            w.target,
+            w.achieved,
+            w.attainment,
+            w.under_60,
+        ],
+        f.reps
+            .iter()
+            .map(|r| {
+                vec![
+                    r.owner_id.clone(),
+                    r.team.clone(),
+                    r.periods.to_string(),
+                    money(r.target),
+                    money(r.achieved),
+                    pct(r.attainment_percent),
+                    r.periods_under_60.to_string(),
+                ]
+            })
             .collect(),
         w.none,
     ));
