@@ -213,4 +213,24 @@ fn a_configuration_error_names_its_line_or_key() {
             && err.to_string().contains("hour: `25` is outside 0-23"),
         "{err}"
     );
+    let err = Config::parse(
+        "[notifiers.dingtalk.finance]\nurl = \"https://oapi.dingtalk.com/robot/send?access_token=t\"\n\n[escalation.policies.finance]\ntiers = [{ after = \"0s\", notify = [\"dingtalk:finance-group\"] }]\n",
+        base,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "escalation.policies.finance tier 1 `dingtalk:finance-group`: names no [notifiers.dingtalk.finance-group]"
+    );
+    let err = Config::parse(
+        "[escalation.policies.finance]\ntiers = [{ after = \"0s\", notify = [\"email:cfo@example.cn\"] }]\n",
+        base,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "escalation.policies.finance tier 1 `email:cfo@example.cn`: needs [notifiers.email]"
+    );
+    let err = Config::parse("[reports]\nmonthly = \"0 8 32 * *\"\n", base).unwrap_err();
+    assert!(err.to_string().starts_with("line 2:"), "{err}");
 }
