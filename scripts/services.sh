@@ -1,8 +1,8 @@
 # Starts the real services the end-to-end tests need, on 127.0.0.1, in a temporary
 # directory, and stops them on exit. Sourced by scripts/test.sh.
 # Exports RECONLIGHT_TEST_PG (host:port of a PostgreSQL server, user postgres, trust auth),
-# RECONLIGHT_TEST_ALERTMANAGER (its URL), RECONLIGHT_TEST_TANSU (a broker binary) and
-# RECONLIGHT_TEST_SMTPD_PYTHON (a Python with aiosmtpd).
+# RECONLIGHT_TEST_ALERTMANAGER (its URL), RECONLIGHT_TEST_TANSU (a broker binary),
+# RECONLIGHT_TEST_SMTPD_PYTHON (a Python with aiosmtpd) and RECONLIGHT_TEST_PROMETHEUS.
 
 SERVICES_DIR=$(mktemp -d /tmp/reconlight-services.XXXXXX)
 chmod 777 "$SERVICES_DIR"
@@ -50,13 +50,16 @@ wait_port() {
   return 1
 }
 
-# promtool, to check and unit-test the alert rules in deploy/prometheus.
+# Prometheus and promtool (one Debian package): promtool checks and unit-tests the alert
+# rules in deploy/prometheus; the dashboard test starts its own Prometheus.
 install_promtool() {
-  if ! command -v promtool >/dev/null; then
-    echo "== installing promtool (apt-get install prometheus)"
+  if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    echo "== installing Prometheus and promtool (apt-get install prometheus)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null 2>&1 \
       || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
   fi
+  RECONLIGHT_TEST_PROMETHEUS=$(command -v prometheus)
+  export RECONLIGHT_TEST_PROMETHEUS
 }
 
 start_alertmanager() {

@@ -17,6 +17,7 @@ install_promtool
 echo "== Prometheus configuration and alert rules (promtool)"
 promtool check config deploy/prometheus/prometheus.yml
 (cd deploy/prometheus && promtool test rules alerts.test.yml)
+scripts/check-deploy.sh
 
 echo "== build"
 cargo build --workspace --all-targets

@@ -1,10 +1,11 @@
 //! Helpers for end-to-end tests of the `reconlight` binary: where it is, how to run it,
 //! and failures that show what was run and what came back.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The binary under test: `$RECONLIGHT_BIN`, else the workspace's debug build.
@@ -221,4 +222,109 @@ pub fn create_token(config: &Path, name: &str, role: &str) -> String {
         role,
     ]);
     out.trim().to_string()
+}
+
+/// A tansu broker on a free port, storing in memory; stopped when dropped.
+pub struct Broker {
+    child: Child,
+    pub address: String,
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        let port = free_port();
+        let address = format!("127.0.0.1:{port}");
+        let url = format!("tcp://{address}");
+        let child = Command::new(tansu_binary())
+            .args([
+                "broker",
+                "--storage-engine",
+                "memory://tansu/",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        wait_for_port(port, Duration::from_secs(30));
+        Broker { child, address }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Work items by id, as the CLI lists them.
+pub fn work_items(config: &str) -> BTreeMap<String, serde_json::Value> {
+    json_lines(&reconlight(&[
+        "workitems",
+        "list",
+        "--config",
+        config,
+        "--format",
+        "json",
+    ]))
+    .into_iter()
+    .map(|w| (w["id"].as_str().unwrap().to_string(), w))
+    .collect()
+}
+
+/// The alerts whose condition holds at the end: (rule, subject, level). Whether one is still
+/// pending or already firing depends on where micro-batch boundaries fell (rules are
+/// evaluated once per batch), and the Kafka run's batches are not the file run's.
+pub fn active_alerts(config: &str) -> BTreeSet<(String, String, String)> {
+    json_lines(&reconlight(&[
+        "alerts", "list", "--config", config, "--format", "json",
+    ]))
+    .into_iter()
+    .filter(|a| (a["state"] == "pending" || a["state"] == "firing") && a["cleared_at"].is_null())
+    .map(|a| {
+        let field = |k: &str| a[k].as_str().unwrap().to_string();
+        (field("rule_id"), field("subject"), field("level"))
+    })
+    .collect()
+}
+
+/// Sum of `reconlight_events_total` on a running pipeline's /metrics, if it answers.
+pub fn events_applied(port: u16) -> Option<u64> {
+    std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let (status, body) = http_get(port, "/metrics", Duration::from_secs(1));
+    (status == 200).then(|| {
+        body.lines()
+            .filter(|l| l.starts_with("reconlight_events_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    })
+}
+
+/// What identifies a work item and its outcome, one line each, for comparing two runs.
+pub fn work_item_summary(items: &BTreeMap<String, serde_json::Value>) -> BTreeSet<String> {
+    items
+        .values()
+        .map(|w| {
+            format!(
+                "{} {} {} {} {} {} {}",
+                w["id"],
+                w["kind"],
+                w["contract_no"],
+                w["installment"],
+                w["bank_ref"],
+                w["expected"],
+                w["state"]
+            )
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -15,93 +15,6 @@ use reconlight_service_tests::*;
 
 const CONTRACTS: &str = "1000";
 const SEED: &str = "23";
-
-/// A tansu broker on a free port, storing in memory; stopped when dropped.
-struct Broker {
-    child: Child,
-    address: String,
-}
-
-impl Broker {
-    fn start() -> Broker {
-        let port = free_port();
-        let address = format!("127.0.0.1:{port}");
-        let url = format!("tcp://{address}");
-        let child = Command::new(tansu_binary())
-            .args([
-                "broker",
-                "--storage-engine",
-                "memory://tansu/",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu starts");
-        wait_for_port(port, Duration::from_secs(30));
-        Broker { child, address }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn json_lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// Work items by id, as the CLI lists them.
-fn work_items(config: &str) -> BTreeMap<String, serde_json::Value> {
-    json_lines(&reconlight(&[
-        "workitems",
-        "list",
-        "--config",
-        config,
-        "--format",
-        "json",
-    ]))
-    .into_iter()
-    .map(|w| (w["id"].as_str().unwrap().to_string(), w))
-    .collect()
-}
-
-/// (rule, subject, level, state) of the alerts still pending or firing.
-/// The alerts whose condition holds at the end: (rule, subject, level). Whether one is still
-/// pending or already firing depends on where micro-batch boundaries fell (rules are
-/// evaluated once per batch), and the Kafka run's batches are not the file run's.
-fn active_alerts(config: &str) -> BTreeSet<(String, String, String)> {
-    json_lines(&reconlight(&[
-        "alerts", "list", "--config", config, "--format", "json",
-    ]))
-    .into_iter()
-    .filter(|a| (a["state"] == "pending" || a["state"] == "firing") && a["cleared_at"].is_null())
-    .map(|a| {
-        let field = |k: &str| a[k].as_str().unwrap().to_string();
-        (field("rule_id"), field("subject"), field("level"))
-    })
-    .collect()
-}
-
-/// Sum of `reconlight_events_total` on a running pipeline's /metrics, if it answers.
-fn events_applied(port: u16) -> Option<u64> {
-    std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    let (status, body) = http_get(port, "/metrics", Duration::from_secs(1));
-    (status == 200).then(|| {
-        body.lines()
-            .filter(|l| l.starts_with("reconlight_events_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>() as u64
-    })
-}
 
 /// One sink message: key, `reconlight-message-id` header, JSON value.
 struct SinkMessage {
@@ -245,23 +158,11 @@ fn a_dataset_read_from_a_real_broker_survives_sigkill_and_matches_the_file_run()
 
     let (items, reference) = (work_items(config), work_items(file_config));
     assert!(items.len() > 50, "the dataset's problems: {}", items.len());
-    let summary = |m: &BTreeMap<String, serde_json::Value>| -> BTreeSet<String> {
-        m.values()
-            .map(|w| {
-                format!(
-                    "{} {} {} {} {} {} {}",
-                    w["id"],
-                    w["kind"],
-                    w["contract_no"],
-                    w["installment"],
-                    w["bank_ref"],
-                    w["expected"],
-                    w["state"]
-                )
-            })
-            .collect()
-    };
-    assert_eq!(summary(&items), summary(&reference), "the same work items");
+    assert_eq!(
+        work_item_summary(&items),
+        work_item_summary(&reference),
+        "the same work items"
+    );
     let kinds_subjects: BTreeSet<String> = items
         .values()
         .map(|w| {

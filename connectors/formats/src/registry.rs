@@ -65,6 +65,11 @@ impl Format {
     }
 
     /// The format's decoder.
+    /// A bank statement format (its statements' balances are checked).
+    pub fn is_bank(self) -> bool {
+        matches!(self, Format::Camt | Format::Mt940 | Format::Csv)
+    }
+
     pub fn decoder(self) -> &'static dyn Decoder {
         match self {
             Format::Debezium => &DebeziumDecoder,

@@ -31,11 +31,26 @@ pub struct Metrics {
     pub kafka_paused: IntGauge,
     /// Partitions assigned to this instance's consumer (for `/readyz`).
     pub kafka_assigned: IntGauge,
+    /// 1 while this instance holds the ingest lease, 0 while it stands by.
+    pub ingest_active: IntGauge,
     /// The consumer's lag summed over its partitions (for `/readyz`).
     pub kafka_lag_total: IntGauge,
     pub nightly_business_date_seconds: IntGauge,
     pub outbox_backlog: IntGaugeVec,
+    /// Open work items' money at stake by kind and age bucket.
+    pub work_items_at_stake: GaugeVec,
+    /// Handoff work orders by department and SLA state.
+    pub handoff_tickets: IntGaugeVec,
+    /// When the handoff gauges were last computed (they scan every work order), and
+    /// whether something they count changed since.
+    handoffs_observed: std::sync::Mutex<(Option<std::time::Instant>, bool)>,
 }
+
+/// Why a record went to the dead letters: the `reason` label of `reconlight_dead_letters_total`.
+pub const DEAD_LETTER_CLASSES: [&str; 4] = ["decode", "invariant", "future", "statement"];
+
+/// The handoff gauges are recomputed at most this often.
+const HANDOFFS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -209,6 +224,30 @@ impl Metrics {
         registry
             .register(Box::new(kafka_assigned.clone()))
             .expect("unique metric");
+        let ingest_active = IntGauge::new(
+            "reconlight_ingest_active",
+            "1 while this instance ingests (holds the ingest lease), 0 while it stands by",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(ingest_active.clone()))
+            .expect("unique metric");
+        let work_items_at_stake = GaugeVec::new(
+            Opts::new(
+                "reconlight_work_items_at_stake",
+                "Money at stake in open work items, by kind and age in days (from the due or booking date)",
+            ),
+            &["kind", "age"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(work_items_at_stake.clone()))
+            .expect("unique metric");
+        let handoff_tickets = gauge(
+            "reconlight_handoff_tickets",
+            "Handoff work orders by department and SLA state (acknowledged_in_time, acknowledged_late, waiting, overdue)",
+            &["department", "sla"],
+        );
         let kafka_lag_total = IntGauge::new(
             "reconlight_kafka_consumer_lag_total",
             "Messages between the committed positions and the ends of all assigned partitions",
@@ -219,6 +258,10 @@ impl Metrics {
             .expect("unique metric");
         Metrics {
             kafka_assigned,
+            ingest_active,
+            work_items_at_stake,
+            handoff_tickets,
+            handoffs_observed: Default::default(),
             kafka_lag_total,
             nightly_business_date_seconds,
             outbox_backlog,
@@ -272,8 +315,72 @@ impl Metrics {
         }
         drop(labels);
         self.observe_work_items(state);
+        self.observe_handoffs(state, true);
         if let Some(w) = state.watermark {
             self.watermark_seconds.set(w.timestamp());
+        }
+    }
+
+    /// Zero-valued series for every label a dashboard or alert asks about before anything
+    /// happened (no dead letter yet, no rule error yet), so `rate()` and `increase()` answer.
+    pub fn declare(&self, sources: &[(String, bool)], rules: &[String]) {
+        for (source, is_bank) in sources {
+            for class in DEAD_LETTER_CLASSES {
+                self.dead_letters.with_label_values(&[source, class]);
+            }
+            if *is_bank {
+                self.unbalanced_statements.with_label_values(&[source]);
+            }
+        }
+        for rule in rules {
+            self.rule_errors.with_label_values(&[rule]);
+        }
+    }
+
+    /// Recomputes the handoff gauges: every work order's SLA state at the clock's time
+    /// (the event-time watermark). `changed`: something they count changed; they are
+    /// recomputed at most every ten seconds, at a later commit if not at this one.
+    fn observe_handoffs(&self, state: &reconlight_core::state::LiveState, changed: bool) {
+        let mut observed = self.handoffs_observed.lock().expect("not poisoned");
+        let (last, stale) = &mut *observed;
+        *stale |= changed;
+        if !*stale || last.is_some_and(|t| t.elapsed() < HANDOFFS_EVERY) {
+            return;
+        }
+        let Some(clock) = state.watermark else {
+            return;
+        };
+        *last = Some(std::time::Instant::now());
+        *stale = false;
+        let mut counts: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
+        for t in state.tickets.values() {
+            let deadline = state
+                .contracts
+                .get(&t.contract_no)
+                .and_then(|c| c.signed_at)
+                .unwrap_or(t.created_at)
+                + chrono::Duration::hours(reconlight_core::monthly::HANDOFF_SLA_HOURS);
+            let sla = match t.acknowledged_at {
+                Some(ack) if ack <= deadline => "acknowledged_in_time",
+                Some(_) => "acknowledged_late",
+                None if clock <= deadline => "waiting",
+                None => "overdue",
+            };
+            *counts.entry((t.department.as_str(), sla)).or_default() += 1;
+        }
+        let departments: std::collections::BTreeSet<&str> =
+            counts.keys().map(|(d, _)| *d).collect();
+        for d in departments {
+            for sla in [
+                "acknowledged_in_time",
+                "acknowledged_late",
+                "waiting",
+                "overdue",
+            ] {
+                self.handoff_tickets
+                    .with_label_values(&[d, sla])
+                    .set(counts.get(&(d, sla)).copied().unwrap_or(0));
+            }
         }
     }
 
@@ -301,20 +408,49 @@ impl Metrics {
         if !dirty.work_items.is_empty() {
             self.observe_work_items(state);
         }
+        self.observe_handoffs(
+            state,
+            !dirty.tickets.is_empty() || !dirty.contracts.is_empty() || dirty.watermark,
+        );
         if let Some(w) = state.watermark {
             self.watermark_seconds.set(w.timestamp());
         }
     }
 
     fn observe_work_items(&self, state: &reconlight_core::state::LiveState) {
+        use reconlight_core::monthly::{AGE_BUCKETS, age_basis};
+        use rust_decimal::prelude::ToPrimitive;
+        let today = state
+            .watermark
+            .map(|w| w.date_naive())
+            .unwrap_or_else(|| chrono::Utc::now().date_naive());
         let mut open: std::collections::BTreeMap<&str, i64> = Default::default();
+        let mut at_stake: std::collections::BTreeMap<(&str, &str), rust_decimal::Decimal> =
+            Default::default();
         for w in state.work_items.values().filter(|w| w.state.is_active()) {
-            *open.entry(w.finding.kind.as_str()).or_default() += 1;
+            let kind = w.finding.kind.as_str();
+            *open.entry(kind).or_default() += 1;
+            let age = (today - age_basis(state, w)).num_days().max(0);
+            let bucket = AGE_BUCKETS
+                .iter()
+                .find(|(_, from, to)| age >= *from && age <= *to)
+                .map(|(label, _, _)| *label)
+                .unwrap_or("90+");
+            *at_stake.entry((kind, bucket)).or_default() += w.finding.amount_at_stake();
         }
         for kind in reconlight_core::workitems::WorkItemKind::ALL {
             self.work_items_open
                 .with_label_values(&[kind.as_str()])
                 .set(open.get(kind.as_str()).copied().unwrap_or(0));
+            for (bucket, _, _) in AGE_BUCKETS {
+                let amount = at_stake
+                    .get(&(kind.as_str(), bucket))
+                    .and_then(|d| d.to_f64())
+                    .unwrap_or(0.0);
+                self.work_items_at_stake
+                    .with_label_values(&[kind.as_str(), bucket])
+                    .set(amount);
+            }
         }
     }
 

@@ -115,10 +115,85 @@ pub enum ConfigProblem {
     Key { key: String, why: String },
 }
 
+/// Replaces `${NAME}` with the environment variable NAME, so secrets (the store's password,
+/// webhook and robot secrets, SMTP passwords) can stay out of the file: a Kubernetes Secret
+/// or a compose `environment`. `$${` is a literal `${`; lines that are comments are left as
+/// they are; a variable that is not set is an error naming it and its line. The value is
+/// escaped for a TOML string (`"` and `\`).
+pub fn expand_env(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, ConfigProblem> {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_start().starts_with('#') || !line.contains("${") {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("${") {
+            if rest[..i].ends_with('$') {
+                out.push_str(&rest[..i - 1]);
+                out.push_str("${");
+                rest = &rest[i + 2..];
+                continue;
+            }
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 2..];
+            let name_end = after.find('}');
+            let name = name_end.map(|e| &after[..e]);
+            match name {
+                Some(name)
+                    if !name.is_empty()
+                        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                {
+                    let value = lookup(name).ok_or_else(|| ConfigProblem::Syntax {
+                        line: n + 1,
+                        message: format!("the environment variable `{name}` is not set"),
+                    })?;
+                    out.push_str(&value.replace('\\', "\\\\").replace('"', "\\\""));
+                    rest = &after[name.len() + 1..];
+                }
+                // `${1}` (a regex replacement in a template) and the like stay as written.
+                _ => {
+                    out.push_str("${");
+                    rest = after;
+                }
+            }
+        }
+        out.push_str(rest);
+    }
+    Ok(out)
+}
+
 /// A problem with the value under `key`.
 pub fn problem(key: impl Into<String>, why: impl Into<String>) -> ConfigProblem {
     ConfigProblem::Key {
         key: key.into(),
         why: why.into(),
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    #[test]
+    fn environment_variables_fill_values() {
+        let env = |name: &str| match name {
+            "PG_PASSWORD" => Some("s3\"cr\\et".to_string()),
+            _ => None,
+        };
+        let text = "# ${UNSET} in a comment\nurl = \"postgres://u:${PG_PASSWORD}@db/x\"\nt = \"HT-${1}-$${KEEP}\"\n";
+        assert_eq!(
+            expand_env(text, env).unwrap(),
+            "# ${UNSET} in a comment\nurl = \"postgres://u:s3\\\"cr\\\\et@db/x\"\nt = \"HT-${1}-${KEEP}\"\n"
+        );
+        let err = expand_env("a = 1\nb = \"${MISSING}\"\n", env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 2: the environment variable `MISSING` is not set"
+        );
     }
 }

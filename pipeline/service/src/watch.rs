@@ -27,6 +27,9 @@ pub enum Event<'a> {
     Monthly(&'a crate::ingest::MonthlyFiles),
 }
 
+/// How often the ingest lease is checked.
+const LEASE_RENEWAL: Duration = Duration::from_secs(5);
+
 /// Files are looked at this often; a Kafka stream is read as it comes.
 const FILES_EVERY: Duration = Duration::from_secs(5);
 
@@ -35,6 +38,7 @@ pub async fn watch(
     p: &mut Pipeline,
     metrics: Arc<Metrics>,
     mut notifier: Option<Notifier>,
+    mut lease: crate::store::IngestLease,
     shutdown: &Shutdown,
     mut tell: impl FnMut(Event),
 ) -> crate::error::Result<()> {
@@ -59,6 +63,7 @@ pub async fn watch(
         tz,
     });
     let mut last_files = Instant::now();
+    let mut last_renewal = Instant::now();
     let interval = if p.config.kafka.is_some() {
         Duration::from_millis(200)
     } else {
@@ -72,6 +77,12 @@ pub async fn watch(
                 tell(Event::RulesReloaded { rules, why: "SIGHUP" });
             }
             _ = tokio::time::sleep(interval) => {
+                if last_renewal.elapsed() >= LEASE_RENEWAL {
+                    // Lost (the database went away, or another instance took over): stop;
+                    // a restarted process stands by until it can take the lease again.
+                    lease.renew().await?;
+                    last_renewal = Instant::now();
+                }
                 let files_due = last_files.elapsed() >= FILES_EVERY;
                 let stats = if files_due {
                     last_files = Instant::now();

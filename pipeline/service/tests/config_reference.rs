@@ -234,3 +234,37 @@ fn a_configuration_error_names_its_line_or_key() {
     let err = Config::parse("[reports]\nmonthly = \"0 8 32 * *\"\n", base).unwrap_err();
     assert!(err.to_string().starts_with("line 2:"), "{err}");
 }
+
+#[test]
+fn the_deployment_configurations_load() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let compose = std::fs::read_to_string(root.join("deploy/compose/reconlight.toml")).unwrap();
+    let c = Config::parse(&compose, &root).unwrap();
+    assert_eq!(c.sources.len(), 3);
+    // The ConfigMap's file, its secrets given as the Deployment's environment gives them.
+    let manifest = std::fs::read_to_string(root.join("deploy/kubernetes/configmap.yaml")).unwrap();
+    let (_, block) = manifest.split_once("reconlight.toml: |\n").unwrap();
+    let text: String = block
+        .lines()
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    let env = |name: &str| (name == "RECONLIGHT_PG_PASSWORD").then(|| "p\"w".to_string());
+    let expanded = reconlight_service::settings::expand_env(&text, env).unwrap();
+    let c = Config::parse(&expanded, &root).unwrap();
+    assert_eq!(
+        c.store.url,
+        "postgres://reconlight:p\"w@postgres:5432/reconlight"
+    );
+    let deployment =
+        std::fs::read_to_string(root.join("deploy/kubernetes/deployment.yaml")).unwrap();
+    for name in text
+        .match_indices("${")
+        .map(|(i, _)| text[i + 2..].split('}').next().unwrap().to_string())
+    {
+        assert!(
+            deployment.contains(&format!("- name: {name}\n")),
+            "the Deployment sets {name}"
+        );
+    }
+}

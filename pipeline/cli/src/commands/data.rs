@@ -38,13 +38,28 @@ pub fn generate(contracts: usize, seed: u64, out: &Path) -> anyhow::Result<()> {
 pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
     let cfg = config.load()?;
     let metrics = Arc::new(Metrics::new());
+    let shutdown = reconlight_service::shutdown::Shutdown::install()?;
+    let Some((lease, standby_server)) =
+        take_ingest_lease(&cfg, &metrics, &shutdown, until_idle).await?
+    else {
+        return Ok(());
+    };
+    metrics.ingest_active.set(1);
+    // While the state loads and the sources are caught up, the API, the page and /metrics
+    // are served from the store (a standby's server keeps going); the service's own server
+    // replaces it when watching starts.
+    let catch_up_server = match standby_server {
+        Some(server) => Some(server),
+        None if !until_idle => Some(store_server(&cfg, &metrics).await?),
+        None => None,
+    };
     let mut p = Pipeline::open(cfg, metrics.clone()).await?;
+    p.store.fence_by(&lease);
     if !until_idle {
         // A service keeps going while the brokers are away; `--until-idle` waits for every
         // partition's end.
         p.kafka_budget = Some(std::time::Duration::from_secs(2));
     }
-    let shutdown = reconlight_service::shutdown::Shutdown::install()?;
     p.stop = shutdown.flag();
     let stats = run_with_progress(&mut p).await?;
     print_run(&stats);
@@ -60,25 +75,99 @@ pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
             round.delivered, round.skipped, round.retried, round.failed
         );
     }
+    if let Some(server) = catch_up_server {
+        server.abort();
+        let _ = server.await;
+    }
     if until_idle || shutdown.requested() {
         return Ok(());
     }
-    watch(&mut p, metrics, notifier, &shutdown, |event| match event {
-        Event::Watching { schedule, tz } => {
-            println!("watching the sources; the nightly diff runs at `{schedule}` ({tz})")
-        }
-        Event::Ran(stats) => print_run(stats),
-        Event::RulesReloaded { rules, why } => println!("{why}: reloaded {rules} rules"),
-        Event::Nightly(outcome) => print_nightly(outcome),
-        Event::Monthly(files) => println!(
-            "monthly report for {}: {} and {}",
-            files.figures.month,
-            files.html.display(),
-            files.csv.display()
-        ),
-    })
+    watch(
+        &mut p,
+        metrics,
+        notifier,
+        lease,
+        &shutdown,
+        |event| match event {
+            Event::Watching { schedule, tz } => {
+                println!("watching the sources; the nightly diff runs at `{schedule}` ({tz})")
+            }
+            Event::Ran(stats) => print_run(stats),
+            Event::RulesReloaded { rules, why } => println!("{why}: reloaded {rules} rules"),
+            Event::Nightly(outcome) => print_nightly(outcome),
+            Event::Monthly(files) => println!(
+                "monthly report for {}: {} and {}",
+                files.figures.month,
+                files.html.display(),
+                files.csv.display()
+            ),
+        },
+    )
     .await
     .map_err(Into::into)
+}
+
+/// How often a standby tries to take the ingest lease.
+const STANDBY_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
+type ServerTask = tokio::task::JoinHandle<reconlight_service::error::Result<()>>;
+
+/// Serves the API, the page and /metrics from the store, without a pipeline.
+async fn store_server(cfg: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<ServerTask> {
+    let store = reconlight_service::store::Store::open(&cfg.store_url()).await?;
+    let (listen, metrics) = (cfg.server.listen.clone(), metrics.clone());
+    let access = Arc::new(cfg.auth.clone());
+    Ok(tokio::spawn(async move {
+        reconlight_service::server::serve_with(&listen, store, metrics, None, access).await
+    }))
+}
+
+/// The right to ingest into the store. With PostgreSQL, another instance may hold it: this
+/// one then serves the API, the page and /metrics from the store and takes over when the
+/// other stops, returning its server still running (`None` if asked to stop first).
+/// `--until-idle` does not wait.
+async fn take_ingest_lease(
+    cfg: &Config,
+    metrics: &Arc<Metrics>,
+    shutdown: &reconlight_service::shutdown::Shutdown,
+    until_idle: bool,
+) -> anyhow::Result<Option<(reconlight_service::store::IngestLease, Option<ServerTask>)>> {
+    let store = reconlight_service::store::Store::open(&cfg.store_url()).await?;
+    if let Some(lease) = store.try_ingest_lease().await? {
+        return Ok(Some((lease, None)));
+    }
+    if until_idle {
+        anyhow::bail!(
+            "another instance is ingesting into this store (it holds the ingest lease); stop it, or let it do the work"
+        );
+    }
+    println!(
+        "standby: another instance is ingesting into this store; serving http://{}/ and taking over when it stops",
+        cfg.server.listen
+    );
+    metrics.ingest_active.set(0);
+    metrics.observe_store(&store.load().await?, &store).await?;
+    let server = store_server(cfg, metrics).await?;
+    let lease = loop {
+        tokio::select! {
+            _ = shutdown.wait() => {
+                server.abort();
+                return Ok(None);
+            }
+            _ = tokio::time::sleep(STANDBY_POLL) => {}
+        }
+        if server.is_finished() {
+            server.await??;
+            anyhow::bail!("the standby's server stopped");
+        }
+        match store.try_ingest_lease().await {
+            Ok(Some(lease)) => break lease,
+            Ok(None) => {}
+            Err(e) => tracing::warn!("standby: {e}"),
+        }
+    };
+    println!("took over ingesting (lease epoch {})", lease.epoch);
+    Ok(Some((lease, Some(server))))
 }
 
 /// Makes the monthly report for a month (default: the one before the clock's business date).

@@ -445,6 +445,7 @@ impl Config {
 
     /// Parses configuration text; relative paths resolve against `base_dir`.
     pub fn parse(text: &str, base_dir: &Path) -> Result<Config, ConfigProblem> {
+        let text = &crate::settings::expand_env(text, |name| std::env::var(name).ok())?;
         let mut config: Config = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()

@@ -94,6 +94,13 @@ impl Pipeline {
             },
         );
         metrics.observe_store(&state, &store).await?;
+        let sources: Vec<(String, bool)> = config
+            .sources
+            .iter()
+            .map(|s| (s.name.clone(), s.format.is_bank()))
+            .collect();
+        let rule_ids: Vec<String> = rules.rules.iter().map(|r| r.id.clone()).collect();
+        metrics.declare(&sources, &rule_ids);
         let kafka = match &config.kafka {
             Some(k) => KafkaFeed::open(&config, k, &state.positions)?,
             None => None,

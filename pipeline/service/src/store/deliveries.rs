@@ -1,5 +1,6 @@
 //! The outbox's deliveries, per notifier, with retries; the webhook inbox.
 
+use super::write::{Cell, upsert_cells};
 use super::*;
 
 impl Store {
@@ -94,7 +95,7 @@ impl Store {
             .begin()
             .await
             .map_err(ctx("starting a transaction"))?;
-        upsert(
+        upsert_cells(
             &mut tx,
             "outbox_deliveries",
             &[
@@ -108,14 +109,14 @@ impl Store {
                 "updated_at",
             ],
             vec![
-                Some(format!("{notifier}\u{1f}{message_id}")),
-                Some(notifier.to_string()),
-                Some(message_id.to_string()),
-                Some(state.to_string()),
-                Some(attempts.to_string()),
-                last_error.map(str::to_string),
-                next_attempt_at.map(|t| t.to_rfc3339()),
-                Some(now.to_rfc3339()),
+                Cell::Text(Some(format!("{notifier}\u{1f}{message_id}"))),
+                Cell::Text(Some(notifier.to_string())),
+                Cell::Text(Some(message_id.to_string())),
+                Cell::Text(Some(state.to_string())),
+                Cell::Int(i64::from(attempts)),
+                Cell::Text(last_error.map(str::to_string)),
+                Cell::Text(next_attempt_at.map(|t| t.to_rfc3339())),
+                Cell::Text(Some(now.to_rfc3339())),
             ],
         )
         .await?;

@@ -19,6 +19,8 @@ mod clerk_changes;
 pub use clerk_changes::ClerkChanges;
 use clerk_changes::{ChangeKind, log_change};
 mod deliveries;
+mod lease;
+pub use lease::{IngestLease, LeaseLost};
 mod queue;
 pub use queue::monthly_report_key;
 mod schema;
@@ -82,6 +84,10 @@ fn ctx<E: std::error::Error + Send + Sync + 'static>(
 pub struct Store {
     pool: AnyPool,
     pub backend: Backend,
+    /// Where it connects (the ingest lease holds a connection of its own).
+    url: String,
+    /// The ingest lease epoch batch commits are fenced by; 0 before any lease.
+    fence: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 fn to_json(v: &impl Serialize) -> String {
@@ -151,7 +157,12 @@ impl Store {
             }
         }
         schema::migrate(&pool, backend).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url,
+            fence: Default::default(),
+        })
     }
 
     async fn docs<T: DeserializeOwned>(
@@ -329,6 +340,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match tx {
             Some(mut tx) => {
+                self.check_fence(&mut tx).await?;
                 write_batch(&mut tx, state, dirty).await?;
                 tx.commit()
                     .await
@@ -345,6 +357,7 @@ impl Store {
             .begin()
             .await
             .map_err(ctx("starting a transaction"))?;
+        self.check_fence(&mut tx).await?;
         write_batch(&mut tx, state, dirty).await?;
         tx.commit().await.map_err(ctx("committing the batch"))?;
         Ok(())

@@ -15,8 +15,24 @@ pub(super) async fn upsert(
     cols: &[&str],
     values: Vec<Option<String>>,
 ) -> Result<(), StoreError> {
+    upsert_cells(
+        tx,
+        table,
+        cols,
+        values.into_iter().map(Cell::Text).collect(),
+    )
+    .await
+}
+
+/// One row whose cells are typed (PostgreSQL will not put text into a BIGINT column).
+pub(super) async fn upsert_cells(
+    tx: &mut Transaction<'static, Any>,
+    table: &str,
+    cols: &[&str],
+    cells: Vec<Cell>,
+) -> Result<(), StoreError> {
     let mut rows = Rows::default();
-    rows.push(values.into_iter().map(Cell::Text).collect());
+    rows.push(cells);
     rows.upsert(tx, table, cols).await
 }
 
@@ -410,7 +426,7 @@ pub(super) async fn write_batch(
 const MAX_PARAMETERS: usize = 256;
 
 /// One bound value.
-enum Cell {
+pub(super) enum Cell {
     Text(Option<String>),
     Int(i64),
 }
