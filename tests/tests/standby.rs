@@ -105,7 +105,7 @@ fn a_standby_takes_over_a_killed_instance_and_finishes_the_stream() {
     let base = std::fs::read_to_string(kafka.join("reconlight-kafka.toml"))
         .unwrap()
         .replace(
-            "url = \"sqlite://reconlight.db\"",
+            "url = \"sqlite://reconlight-kafka.db\"",
             &format!("url = \"{store}\""),
         );
     assert!(base.contains(&store), "the store is PostgreSQL");

@@ -141,7 +141,7 @@ async fn alerts_reach_chat_robots_and_mailboxes() {
     let smtp_port = free_port();
     let _smtpd = start_smtpd(dir.path(), smtp_port, true);
 
-    generate(400, 9, dir.path()).unwrap();
+    generate(500, 9, dir.path()).unwrap();
     let cfg = dir.path().join("reconlight.toml");
     let every = r#"["dingtalk:finance-group", "dingtalk:wrong-secret", "wecom:sales", "feishu:board", "feishu:wrong-secret", "email:cfo@example.cn", "email:controller@example.com"]"#;
     let text = std::fs::read_to_string(&cfg).unwrap().replacen(

@@ -1,8 +1,9 @@
 //! `reconlight generate`: a deterministic, realistic dataset of a Chinese B2B medical-device
 //! company: customers, contracts with 1-4 installment payment terms and months of CRM edits,
-//! e-signature envelopes, bank statements (camt.053 and a GBK CSV export) with other
-//! companies' credits, split and combined payments, bank fees, reversals and pending
-//! entries, and injected problems listed in `truth.jsonl`.
+//! e-signature envelopes, bank statements (a camt.053 per account and business day, as banks
+//! deliver them, and a GBK CSV export) with other companies' credits, split and combined
+//! payments, bank fees, reversals and pending entries, and injected problems listed in
+//! `truth.jsonl`.
 
 mod bank;
 mod company;
@@ -236,7 +237,6 @@ type CdcEvent = (
 );
 
 /// One day of a camt statement: its date and entries.
-type StatementDay = (NaiveDate, Vec<CamtEntry>);
 
 /// Everything generated, on its way to the files.
 #[derive(Default)]
@@ -344,44 +344,37 @@ fn write(g: &Gen, w: World, out: &Path) -> std::io::Result<GenerateSummary> {
             + "\n",
     )?;
 
-    let mut by_month: BTreeMap<(i32, u32), Vec<StatementDay>> = BTreeMap::new();
-    for (d, entries) in camt_days {
-        use chrono::Datelike;
-        summary.bank_lines += entries.iter().map(|e| e.txs.len()).sum::<usize>();
-        by_month
-            .entry((d.year(), d.month()))
-            .or_default()
-            .push((d, entries));
-    }
+    // One camt.053 per account and business day with entries, as banks deliver them over
+    // SFTP or their APIs each morning; each day's opening balance is the day before's
+    // closing.
     let mut balance = Decimal::from(5_000_000);
-    for ((y, m), days) in by_month {
-        let last = days.last().map(|d| d.0).unwrap_or(g.end);
+    for (d, entries) in camt_days {
+        summary.bank_lines += entries.iter().map(|e| e.txs.len()).sum::<usize>();
+        let day = [(d, entries)];
         let (xml, closing) = camt053(
-            &format!("ICBC{y}{m:02}"),
+            &format!("ICBC{}", d.format("%Y%m%d")),
             MAIN_ACCOUNT,
-            &days,
+            &day,
             balance,
-            g.local(last, 23 * 60 + 40),
+            g.local(d, 23 * 60 + 40),
         );
         balance = closing;
-        std::fs::write(out.join(format!("bank/camt053/{y}-{m:02}.xml")), xml)?;
+        std::fs::write(out.join(format!("bank/camt053/{d}.xml")), xml)?;
     }
-    if !usd_days.is_empty() {
-        let days: Vec<StatementDay> = usd_days.into_iter().collect();
-        summary.bank_lines += days
-            .iter()
-            .flat_map(|d| &d.1)
-            .map(|e| e.txs.len())
-            .sum::<usize>();
-        let (xml, _) = camt053_in(
+    let mut usd_balance = Decimal::from(20_000);
+    for (d, entries) in usd_days {
+        summary.bank_lines += entries.iter().map(|e| e.txs.len()).sum::<usize>();
+        let day = [(d, entries)];
+        let (xml, closing) = camt053_in(
             "USD",
-            "ICBCUSD",
+            &format!("ICBCUSD{}", d.format("%Y%m%d")),
             USD_ACCOUNT,
-            &days,
-            Decimal::from(20_000),
-            g.local(g.end, 23 * 60 + 40),
+            &day,
+            usd_balance,
+            g.local(d, 23 * 60 + 40),
         );
-        std::fs::write(out.join("bank/camt053/usd.xml"), xml)?;
+        usd_balance = closing;
+        std::fs::write(out.join(format!("bank/camt053/{d}-usd.xml")), xml)?;
     }
     summary.bank_lines += csv_lines.len();
     std::fs::write(

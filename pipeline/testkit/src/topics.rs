@@ -82,7 +82,12 @@ pub fn dataset_topics(dir: &Path) -> Vec<DatasetTopic> {
 /// The dataset's configuration reading Kafka at `brokers` instead of the files; sinks
 /// write alerts, work items and dead letters to `reconlight.*` topics.
 pub fn dataset_kafka_config(dir: &Path, brokers: &str) -> String {
-    let mut text = dataset_config();
+    // Its own store: the same data read again from Kafka is not mistaken for a replay of
+    // what the file run applied.
+    let mut text = dataset_config().replace(
+        "url = \"sqlite://reconlight.db\"",
+        "url = \"sqlite://reconlight-kafka.db\"",
+    );
     for t in dataset_topics(dir) {
         let Some(first) = t.files.first() else {
             continue;
