@@ -236,8 +236,6 @@ type CdcEvent = (
     Option<serde_json::Value>,
 );
 
-/// One day of a camt statement: its date and entries.
-
 /// Everything generated, on its way to the files.
 #[derive(Default)]
 struct World {
