@@ -328,3 +328,13 @@ pub fn work_item_summary(items: &BTreeMap<String, serde_json::Value>) -> BTreeSe
         })
         .collect()
 }
+
+/// One unlabelled metric's value on an instance's /metrics, if it answers.
+pub fn metric(port: u16, name: &str) -> Option<f64> {
+    TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let (status, body) = http_get(port, "/metrics", Duration::from_secs(2));
+    (status == 200).then_some(())?;
+    body.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}

@@ -47,15 +47,6 @@ fn query(port: u16, expr: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{expr}: {e}: {raw}"))
 }
 
-fn metric(port: u16, name: &str) -> Option<f64> {
-    TcpStream::connect(("127.0.0.1", port)).ok()?;
-    let (status, body) = http_get(port, "/metrics", Duration::from_secs(2));
-    (status == 200).then_some(())?;
-    body.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 #[test]
 fn every_dashboard_panel_answers_from_a_real_prometheus() {
     let prometheus = std::env::var("RECONLIGHT_TEST_PROMETHEUS").unwrap_or_else(|_| {

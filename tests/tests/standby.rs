@@ -13,16 +13,6 @@ use reconlight_service_tests::*;
 const CONTRACTS: &str = "600";
 const SEED: &str = "31";
 
-/// One metric's value on an instance's /metrics, if it answers.
-fn metric(port: u16, name: &str) -> Option<f64> {
-    std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    let (status, body) = http_get(port, "/metrics", Duration::from_secs(2));
-    (status == 200).then_some(())?;
-    body.lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
 /// Where an instance's output goes: beside its configuration.
 fn log(config: &Path, stream: &str) -> Stdio {
     Stdio::from(std::fs::File::create(config.with_extension(stream)).unwrap())

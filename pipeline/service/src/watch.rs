@@ -39,13 +39,10 @@ pub async fn watch(
     metrics: Arc<Metrics>,
     mut notifier: Option<Notifier>,
     mut lease: crate::store::IngestLease,
+    reload: Arc<RuleReload>,
     shutdown: &Shutdown,
     mut tell: impl FnMut(Event),
 ) -> crate::error::Result<()> {
-    let reload = Arc::new(RuleReload {
-        config: p.config.clone(),
-        requested: std::sync::atomic::AtomicBool::new(false),
-    });
     let server = tokio::spawn(crate::server::serve_owned(
         p.config.server.listen.clone(),
         p.store.clone(),

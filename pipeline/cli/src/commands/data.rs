@@ -39,8 +39,13 @@ pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
     let cfg = config.load()?;
     let metrics = Arc::new(Metrics::new());
     let shutdown = reconlight_service::shutdown::Shutdown::install()?;
+    // Asked for over the API, done by the pipeline at its next tick.
+    let reload = Arc::new(reconlight_service::server::RuleReload {
+        config: cfg.clone(),
+        requested: std::sync::atomic::AtomicBool::new(false),
+    });
     let Some((lease, standby_server)) =
-        take_ingest_lease(&cfg, &metrics, &shutdown, until_idle).await?
+        take_ingest_lease(&cfg, &metrics, &reload, &shutdown, until_idle).await?
     else {
         return Ok(());
     };
@@ -50,7 +55,7 @@ pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
     // replaces it when watching starts.
     let catch_up_server = match standby_server {
         Some(server) => Some(server),
-        None if !until_idle => Some(store_server(&cfg, &metrics).await?),
+        None if !until_idle => Some(store_server(&cfg, &metrics, &reload).await?),
         None => None,
     };
     let mut p = Pipeline::open(cfg, metrics.clone()).await?;
@@ -87,6 +92,7 @@ pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
         metrics,
         notifier,
         lease,
+        reload,
         &shutdown,
         |event| match event {
             Event::Watching { schedule, tz } => {
@@ -112,14 +118,20 @@ const STANDBY_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
 type ServerTask = tokio::task::JoinHandle<reconlight_service::error::Result<()>>;
 
-/// Serves the API, the page and /metrics from the store, without a pipeline.
-async fn store_server(cfg: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<ServerTask> {
+/// Serves the API, the page, /metrics and the webhooks (into the store's inbox) from the
+/// store, while no pipeline in this process is watching.
+async fn store_server(
+    cfg: &Config,
+    metrics: &Arc<Metrics>,
+    reload: &Arc<reconlight_service::server::RuleReload>,
+) -> anyhow::Result<ServerTask> {
     let store = reconlight_service::store::Store::open(&cfg.store_url()).await?;
-    let (listen, metrics) = (cfg.server.listen.clone(), metrics.clone());
-    let access = Arc::new(cfg.auth.clone());
-    Ok(tokio::spawn(async move {
-        reconlight_service::server::serve_with(&listen, store, metrics, None, access).await
-    }))
+    Ok(tokio::spawn(reconlight_service::server::serve_owned(
+        cfg.server.listen.clone(),
+        store,
+        metrics.clone(),
+        reload.clone(),
+    )))
 }
 
 /// The right to ingest into the store. With PostgreSQL, another instance may hold it: this
@@ -129,6 +141,7 @@ async fn store_server(cfg: &Config, metrics: &Arc<Metrics>) -> anyhow::Result<Se
 async fn take_ingest_lease(
     cfg: &Config,
     metrics: &Arc<Metrics>,
+    reload: &Arc<reconlight_service::server::RuleReload>,
     shutdown: &reconlight_service::shutdown::Shutdown,
     until_idle: bool,
 ) -> anyhow::Result<Option<(reconlight_service::store::IngestLease, Option<ServerTask>)>> {
@@ -147,7 +160,7 @@ async fn take_ingest_lease(
     );
     metrics.ingest_active.set(0);
     metrics.observe_store(&store.load().await?, &store).await?;
-    let server = store_server(cfg, metrics).await?;
+    let server = store_server(cfg, metrics, reload).await?;
     let lease = loop {
         tokio::select! {
             _ = shutdown.wait() => {

@@ -138,6 +138,35 @@ pub fn html(message: &AlertMessage, lang: &str) -> String {
     )
 }
 
+/// A mail's envelope: the configured sender, the recipients, the subject.
+fn envelope(
+    config: &EmailConfig,
+    subject: String,
+    to: impl IntoIterator<Item = String>,
+) -> Result<lettre::message::MessageBuilder, Outcome> {
+    let from: Mailbox = config
+        .from
+        .parse()
+        .map_err(|e| Outcome::Failed(format!("from `{}`: {e}", config.from)))?;
+    let mut builder = Message::builder().from(from).subject(subject);
+    for address in to {
+        let mailbox = address
+            .parse::<Mailbox>()
+            .map_err(|e| Outcome::Failed(format!("recipient `{address}`: {e}")))?;
+        builder = builder.to(mailbox);
+    }
+    Ok(builder)
+}
+
+/// Sends a built mail: refusals the server says are permanent are final.
+fn deliver(transport: &SmtpTransport, email: &Message) -> Outcome {
+    match transport.send(email) {
+        Ok(_) => Outcome::Delivered,
+        Err(e) if e.is_permanent() => Outcome::Failed(format!("SMTP refused: {e}")),
+        Err(e) => Outcome::Retry(format!("SMTP: {e}")),
+    }
+}
+
 /// Builds and sends one message to some recipients; blocking.
 pub fn send(
     transport: &SmtpTransport,
@@ -146,20 +175,10 @@ pub fn send(
     to: &[String],
     lang: &str,
 ) -> Outcome {
-    let from: Mailbox = match config.from.parse() {
-        Ok(m) => m,
-        Err(e) => return Outcome::Failed(format!("from `{}`: {e}", config.from)),
+    let builder = match envelope(config, message.title.clone(), to.iter().cloned()) {
+        Ok(b) => b.message_id(Some(format!("<{}@reconlight>", message.message_id))),
+        Err(outcome) => return outcome,
     };
-    let mut builder = Message::builder()
-        .from(from)
-        .subject(message.title.clone())
-        .message_id(Some(format!("<{}@reconlight>", message.message_id)));
-    for address in to {
-        match address.parse::<Mailbox>() {
-            Ok(m) => builder = builder.to(m),
-            Err(e) => return Outcome::Failed(format!("recipient `{address}`: {e}")),
-        }
-    }
     let email = match builder.multipart(MultiPart::alternative_plain_html(
         message.markdown.clone(),
         html(message, lang),
@@ -167,11 +186,7 @@ pub fn send(
         Ok(m) => m,
         Err(e) => return Outcome::Failed(format!("the message cannot be built: {e}")),
     };
-    match transport.send(&email) {
-        Ok(_) => Outcome::Delivered,
-        Err(e) if e.is_permanent() => Outcome::Failed(format!("SMTP refused: {e}")),
-        Err(e) => Outcome::Retry(format!("SMTP: {e}")),
-    }
+    deliver(transport, &email)
 }
 
 /// Mails a report: its HTML as the body, its CSV attached. The payload is the outbox
@@ -181,19 +196,16 @@ pub fn send_report(
     config: &EmailConfig,
     payload: &serde_json::Value,
 ) -> Outcome {
-    let from: Mailbox = match config.from.parse() {
-        Ok(m) => m,
-        Err(e) => return Outcome::Failed(format!("from `{}`: {e}", config.from)),
-    };
     let field = |name: &str| payload[name].as_str().unwrap_or("").to_string();
-    let mut builder = Message::builder().from(from).subject(field("subject"));
-    for address in payload["to"].as_array().into_iter().flatten() {
-        let address = address.as_str().unwrap_or("");
-        match address.parse::<Mailbox>() {
-            Ok(m) => builder = builder.to(m),
-            Err(e) => return Outcome::Failed(format!("recipient `{address}`: {e}")),
-        }
-    }
+    let to = payload["to"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| a.as_str().unwrap_or("").to_string());
+    let builder = match envelope(config, field("subject"), to) {
+        Ok(b) => b,
+        Err(outcome) => return outcome,
+    };
     let csv_name = format!("monthly-{}.csv", field("month"));
     let body = MultiPart::mixed()
         .singlepart(SinglePart::html(field("html")))
@@ -205,11 +217,7 @@ pub fn send_report(
         Ok(m) => m,
         Err(e) => return Outcome::Failed(format!("the report mail cannot be built: {e}")),
     };
-    match transport.send(&email) {
-        Ok(_) => Outcome::Delivered,
-        Err(e) if e.is_permanent() => Outcome::Failed(format!("SMTP refused: {e}")),
-        Err(e) => Outcome::Retry(format!("SMTP: {e}")),
-    }
+    deliver(transport, &email)
 }
 
 #[cfg(test)]
