@@ -172,6 +172,9 @@ pub(super) async fn deliver_robot(
         for &i in group {
             slots_of[i] = Some(outcome.clone());
         }
+        if matches!(outcome, Outcome::Retry(_)) {
+            break; // the robot is down or refusing: the rest wait for the next round
+        }
     }
     for ((message, attempts, _), outcome) in ready.into_iter().zip(slots_of) {
         if let Some(outcome) = outcome {
@@ -226,7 +229,11 @@ pub(super) async fn deliver_email(
             })
             .await
             .unwrap_or_else(|e| Outcome::Retry(format!("the sending task stopped: {e}")));
+            let unreachable = matches!(outcome, Outcome::Retry(_));
             results.push((message, attempts, outcome));
+            if unreachable {
+                break;
+            }
             continue;
         }
         let mut by_language: BTreeMap<&'static str, (Language, Vec<String>)> = BTreeMap::new();
@@ -265,7 +272,13 @@ pub(super) async fn deliver_email(
                 break;
             }
         }
+        // A server that does not answer would make every message wait for its timeout:
+        // the rest wait for the next round instead.
+        let unreachable = matches!(outcome, Outcome::Retry(_));
         results.push((message, attempts, outcome));
+        if unreachable {
+            break;
+        }
     }
     results
 }
