@@ -249,7 +249,10 @@ fn the_deployment_configurations_load() {
         .take_while(|l| l.is_empty() || l.starts_with("    "))
         .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
         .collect();
-    let env = |name: &str| (name == "RECONLIGHT_PG_PASSWORD").then(|| "p\"w".to_string());
+    let env = |name: &str| match name {
+        "RECONLIGHT_PG_PASSWORD" => Some("p\"w".to_string()),
+        other => Some(format!("secret-of-{other}")),
+    };
     let expanded = reconlight_service::settings::expand_env(&text, env).unwrap();
     let c = Config::parse(&expanded, &root).unwrap();
     assert_eq!(
