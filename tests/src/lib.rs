@@ -338,3 +338,17 @@ pub fn metric(port: u16, name: &str) -> Option<f64> {
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
+
+/// The reference a Kafka run is compared with: the dataset read from its files with
+/// `run --until-idle`, then its nightly diff. Returns how many records it ingested.
+pub fn file_run_reference(config: &str) -> u64 {
+    let out = reconlight(&["run", "--config", config, "--until-idle"]);
+    let records = out
+        .split("ingested ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a record count in: {out}"));
+    reconlight(&["nightly", "--config", config]);
+    records
+}

@@ -95,14 +95,7 @@ fn a_dataset_read_from_a_real_broker_survives_sigkill_and_matches_the_file_run()
     // The reference: the same dataset read from its files.
     let file_config = files.join("reconlight.toml");
     let file_config = file_config.to_str().unwrap();
-    let out = reconlight(&["run", "--config", file_config, "--until-idle"]);
-    let records: u64 = out
-        .split("ingested ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("a record count in: {out}"));
-    reconlight(&["nightly", "--config", file_config]);
+    let records = file_run_reference(file_config);
 
     let published = reconlight(&[
         "kafka",

@@ -75,14 +75,7 @@ fn a_standby_takes_over_a_killed_instance_and_finishes_the_stream() {
     // The reference: one uninterrupted run of the dataset's files.
     let file_config = files.join("reconlight.toml");
     let file_config = file_config.to_str().unwrap();
-    let out = reconlight(&["run", "--config", file_config, "--until-idle"]);
-    let records: f64 = out
-        .split("ingested ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("a record count in: {out}"));
-    reconlight(&["nightly", "--config", file_config]);
+    let records = file_run_reference(file_config) as f64;
 
     reconlight(&[
         "kafka",

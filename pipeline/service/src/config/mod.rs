@@ -527,7 +527,7 @@ impl Config {
         }
         self.escalation.validate()?;
         self.notifiers.validate()?;
-        self.check_tier_targets()?;
+        self.notifiers.check_tier_targets(&self.escalation)?;
         if !self.reports.email.is_empty() && self.notifiers.email.is_none() {
             return Err(problem(
                 "reports.email",
@@ -552,40 +552,6 @@ impl Config {
     }
 
     /// A path from the configuration, resolved against the config file's directory.
-    /// A tier target naming a robot or email must have it configured: a typo would
-    /// otherwise send nothing, silently.
-    fn check_tier_targets(&self) -> Result<(), ConfigProblem> {
-        let n = &self.notifiers;
-        for (name, policy) in &self.escalation.policies {
-            for (i, tier) in policy.tiers.iter().enumerate() {
-                for target in tier.notify.iter().filter(|t| !t.contains('{')) {
-                    let Some((kind, id)) = target.split_once(':') else {
-                        continue;
-                    };
-                    let known = match kind {
-                        "dingtalk" => n.dingtalk.contains_key(id),
-                        "wecom" => n.wecom.contains_key(id),
-                        "feishu" => n.feishu.contains_key(id),
-                        "email" => n.email.is_some() && id.parse::<lettre::Address>().is_ok(),
-                        _ => true,
-                    };
-                    if !known {
-                        let why = match kind {
-                            "email" if n.email.is_none() => "needs [notifiers.email]".to_string(),
-                            "email" => format!("`{id}` is not an email address"),
-                            _ => format!("names no [notifiers.{kind}.{id}]"),
-                        };
-                        return Err(problem(
-                            format!("escalation.policies.{name} tier {} `{target}`", i + 1),
-                            why,
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
     pub fn resolve(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
             path.to_path_buf()

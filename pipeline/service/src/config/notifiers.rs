@@ -273,4 +273,42 @@ impl NotifiersConfig {
         }
         Ok(())
     }
+
+    /// A tier target naming a robot or email must have it configured: a typo would
+    /// otherwise send nothing, silently. Targets with `{field}` are filled per alert.
+    pub fn check_tier_targets(
+        &self,
+        escalation: &crate::escalation::EscalationConfig,
+    ) -> Result<(), super::ConfigProblem> {
+        for (name, policy) in &escalation.policies {
+            for (i, tier) in policy.tiers.iter().enumerate() {
+                for target in tier.notify.iter().filter(|t| !t.contains('{')) {
+                    let Some((kind, id)) = target.split_once(':') else {
+                        continue;
+                    };
+                    let known = match kind {
+                        "dingtalk" => self.dingtalk.contains_key(id),
+                        "wecom" => self.wecom.contains_key(id),
+                        "feishu" => self.feishu.contains_key(id),
+                        "email" => self.email.is_some() && id.parse::<lettre::Address>().is_ok(),
+                        _ => true,
+                    };
+                    if !known {
+                        let why = match kind {
+                            "email" if self.email.is_none() => {
+                                "needs [notifiers.email]".to_string()
+                            }
+                            "email" => format!("`{id}` is not an email address"),
+                            _ => format!("names no [notifiers.{kind}.{id}]"),
+                        };
+                        return Err(super::problem(
+                            format!("escalation.policies.{name} tier {} `{target}`", i + 1),
+                            why,
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
