@@ -90,6 +90,13 @@ pub enum WorkItemState {
 }
 
 impl WorkItemState {
+    pub const ALL: [WorkItemState; 4] = [
+        WorkItemState::Open,
+        WorkItemState::Assigned,
+        WorkItemState::Resolved,
+        WorkItemState::Dismissed,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             WorkItemState::Open => "open",

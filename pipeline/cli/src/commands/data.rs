@@ -242,12 +242,8 @@ pub async fn serve(config: ConfigArgs, listen: Option<String>) -> anyhow::Result
     metrics.observe_store(&store.load().await?, &store).await?;
     let listen = listen.unwrap_or(cfg.server.listen.clone());
     println!("serving http://{listen}/");
-    let hooks = Arc::new(cfg.webhooks.clone());
-    let access = Arc::new(cfg.auth.clone());
-    Ok(
-        reconlight_service::server::serve_with(&listen, store, metrics, Some(hooks), access)
-            .await?,
-    )
+    let options = reconlight_service::server::ServerOptions::from_config(&cfg);
+    Ok(reconlight_service::server::serve(&listen, store, metrics, options).await?)
 }
 
 #[cfg(feature = "testkit")]
@@ -303,6 +299,6 @@ pub async fn demo(
         return Ok(());
     }
     println!("serving the queue, the lights and the metrics on http://{listen}/ (Ctrl-C to stop)");
-    let access = Arc::new(p.config.auth.clone());
-    Ok(reconlight_service::server::serve(listen, p.store.clone(), metrics, access).await?)
+    let options = reconlight_service::server::ServerOptions::from_config(&p.config);
+    Ok(reconlight_service::server::serve(listen, p.store.clone(), metrics, options).await?)
 }

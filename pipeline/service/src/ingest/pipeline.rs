@@ -69,6 +69,10 @@ impl Pipeline {
     pub async fn open(config: Config, metrics: Arc<Metrics>) -> crate::error::Result<Pipeline> {
         let store = Store::open(&config.store_url()).await?;
         let mut state = store.load().await?;
+        let indexed = store.index_missing_queue_rows(&state).await?;
+        if indexed > 0 {
+            tracing::info!("work queue: indexed {indexed} work items written before the index");
+        }
         state.audit_head.key = Some(reconlight_core::audit::AuditKey::load_or_create(
             &config.resolve(&config.audit.key_file),
         )?);

@@ -20,7 +20,11 @@ use crate::store::Store;
 /// The role a route needs; `None` for routes that authenticate themselves (webhooks check
 /// their provider's signature) or are public.
 pub fn required_role(method: &Method, path: &str, config: &AuthConfig) -> Option<Role> {
-    if path.starts_with("/webhooks/") || path == "/healthz" || path == "/readyz" {
+    if path.starts_with("/webhooks/")
+        || path == "/healthz"
+        || path == "/readyz"
+        || super::workbench::is_public(path)
+    {
         return None;
     }
     if path == "/metrics" && config.public_metrics {
@@ -90,7 +94,7 @@ pub enum AuthError {
 
 impl Gate {
     /// Who the bearer token belongs to.
-    async fn caller(&self, bearer: &str) -> Result<Caller, AuthError> {
+    pub(super) async fn caller(&self, bearer: &str) -> Result<Caller, AuthError> {
         if let Some(rest) = bearer.strip_prefix("rl_") {
             let (id, secret) = rest.split_once('_').ok_or(AuthError::UnknownToken)?;
             let found = self.store.api_token(id).await?;
@@ -150,6 +154,16 @@ pub async fn check(State(gate): State<Gate>, mut req: Request, next: Next) -> Re
         }),
     };
     match caller {
+        // A browser opening a page goes to the sign-in page, and comes back after.
+        None if req.method() == Method::GET && super::workbench::is_page(req.uri().path()) => {
+            let back = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let next = serde_urlencoded::to_string([("next", back)]).unwrap_or_default();
+            axum::response::Redirect::to(&format!("/signin?{next}")).into_response()
+        }
         None => refuse(
             StatusCode::UNAUTHORIZED,
             "sign in: send `Authorization: Bearer <token>` (reconlight tokens create)",

@@ -1,20 +1,20 @@
-//! The HTTP server: the work-item and alert APIs, `/metrics` for Prometheus, and a plain
-//! page of the discrepancy queue and the lights. `app()` builds the router, so tests drive
+//! The HTTP server: the work-item and alert APIs, `/metrics` for Prometheus, and the
+//! finance workbench (`workbench/`). `app()` builds the router, so tests drive
 //! it without a socket.
 
 pub mod auth;
 mod health;
 pub mod oidc;
-mod page;
 mod reports;
 pub mod webhooks;
+mod workbench;
 
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -32,6 +32,42 @@ struct AppState {
     webhooks: Option<Arc<webhooks::WebhooksConfig>>,
     /// Checks Acrobat Sign's bearer tokens, when its webhook OAuth is configured.
     adobe_oauth: Option<Arc<oidc::Verifier>>,
+    /// Who a token belongs to (the workbench's sign-in checks it).
+    gate: auth::Gate,
+    /// The business time zone: the workbench's dates, ages and SLA states.
+    time_zone: chrono_tz::Tz,
+}
+
+/// What the server serves beside the store and the metrics.
+#[derive(Clone)]
+pub struct ServerOptions {
+    pub reload: Option<Arc<RuleReload>>,
+    pub webhooks: Option<Arc<webhooks::WebhooksConfig>>,
+    pub access: Arc<crate::access::AuthConfig>,
+    pub time_zone: chrono_tz::Tz,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            reload: None,
+            webhooks: None,
+            access: Arc::new(crate::access::AuthConfig::default()),
+            time_zone: chrono_tz::Asia::Shanghai,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The webhooks, access rules and business time zone of a configuration.
+    pub fn from_config(config: &crate::config::Config) -> ServerOptions {
+        ServerOptions {
+            reload: None,
+            webhooks: Some(Arc::new(config.webhooks.clone())),
+            access: Arc::new(config.auth.clone()),
+            time_zone: config.business.time_zone,
+        }
+    }
 }
 
 /// How the server asks the pipeline in the same process to reload its rule packs.
@@ -44,23 +80,17 @@ pub struct RuleReload {
 /// The router over a store, with the default access rules (a token for everything but
 /// webhooks and metrics).
 pub fn app(store: Store, metrics: Arc<Metrics>) -> Router {
-    app_with(
-        store,
-        metrics,
-        None,
-        None,
-        Arc::new(crate::access::AuthConfig::default()),
-    )
+    app_with(store, metrics, ServerOptions::default())
 }
 
 /// The router, able to reload the pipeline's rules when it runs beside one.
-pub fn app_with(
-    store: Store,
-    metrics: Arc<Metrics>,
-    reload: Option<Arc<RuleReload>>,
-    webhooks: Option<Arc<webhooks::WebhooksConfig>>,
-    access: Arc<crate::access::AuthConfig>,
-) -> Router {
+pub fn app_with(store: Store, metrics: Arc<Metrics>, options: ServerOptions) -> Router {
+    let ServerOptions {
+        reload,
+        webhooks,
+        access,
+        time_zone,
+    } = options;
     let gate = auth::Gate {
         store: store.clone(),
         oidc: access
@@ -82,7 +112,6 @@ pub fn app_with(
             post(webhooks::adobe_sign).get(webhooks::adobe_sign_intent),
         )
         .route("/api/v1/rules/reload", post(reload_rules))
-        .route("/", get(index))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics_text))
@@ -99,9 +128,15 @@ pub fn app_with(
         .route("/reports/monthly/{month}", get(reports::page))
         .route("/reports/monthly/{month}/csv", get(reports::csv))
         .route("/api/v1/dead-letters", get(dead_letters))
+        .merge(workbench::routes())
         .layer(axum::extract::DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(gate, auth::check))
+        .layer(axum::middleware::from_fn_with_state(
+            gate.clone(),
+            auth::check,
+        ))
         .with_state(AppState {
+            gate,
+            time_zone,
             adobe_oauth: webhooks
                 .as_ref()
                 .and_then(|w| w.adobe_sign.as_ref())
@@ -127,14 +162,13 @@ pub async fn serve_owned(
             address: listen.to_string(),
             source,
         })?;
-    let hooks = Arc::new(reload.config.webhooks.clone());
-    let access = Arc::new(reload.config.auth.clone());
-    axum::serve(
-        listener,
-        app_with(store, metrics, Some(reload), Some(hooks), access),
-    )
-    .await
-    .map_err(crate::error::ServiceError::Serve)?;
+    let options = ServerOptions {
+        reload: Some(reload.clone()),
+        ..ServerOptions::from_config(&reload.config)
+    };
+    axum::serve(listener, app_with(store, metrics, options))
+        .await
+        .map_err(crate::error::ServiceError::Serve)?;
     Ok(())
 }
 
@@ -156,23 +190,13 @@ async fn reload_rules(State(s): State<AppState>) -> Result<Json<serde_json::Valu
     })))
 }
 
-/// Serves `app` on `listen` until Ctrl-C.
+/// Serves the API, the workbench and, when configured, the webhook receivers, until
+/// Ctrl-C or SIGTERM.
 pub async fn serve(
     listen: &str,
     store: Store,
     metrics: Arc<Metrics>,
-    access: Arc<crate::access::AuthConfig>,
-) -> crate::error::Result<()> {
-    serve_with(listen, store, metrics, None, access).await
-}
-
-/// Serves the API and, when configured, the webhook receivers, until Ctrl-C.
-pub async fn serve_with(
-    listen: &str,
-    store: Store,
-    metrics: Arc<Metrics>,
-    webhooks: Option<Arc<webhooks::WebhooksConfig>>,
-    access: Arc<crate::access::AuthConfig>,
+    options: ServerOptions,
 ) -> crate::error::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -180,7 +204,7 @@ pub async fn serve_with(
             address: listen.to_string(),
             source,
         })?;
-    axum::serve(listener, app_with(store, metrics, None, webhooks, access))
+    axum::serve(listener, app_with(store, metrics, options))
         .with_graceful_shutdown(async {
             match crate::shutdown::Shutdown::install() {
                 Ok(s) => s.wait().await,
@@ -208,53 +232,111 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+/// `GET /api/v1/work-items`: the queue's filters (the workbench's, by name), in any
+/// state unless `state` says which.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct WorkItemQuery {
     kind: Option<String>,
     state: Option<String>,
     contract_no: Option<String>,
-    limit: Option<usize>,
-    offset: Option<usize>,
+    assignee: Option<String>,
+    customer: Option<String>,
+    owner: Option<String>,
+    region: Option<String>,
+    min_amount: Option<rust_decimal::Decimal>,
+    max_amount: Option<rust_decimal::Decimal>,
+    min_age_days: Option<i64>,
+    sla: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+    limit: Option<u64>,
+    offset: Option<u64>,
+}
+
+fn bad_request(m: String) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, m)
 }
 
 async fn list_work_items(
     State(s): State<AppState>,
-    Query(q): Query<WorkItemQuery>,
+    q: Result<Query<WorkItemQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if let Some(kind) = &q.kind
-        && kind
-            .parse::<reconlight_core::workitems::WorkItemKind>()
-            .is_err()
-    {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("unknown work item kind `{kind}`"),
-        ));
-    }
-    let items: Vec<_> = s
-        .store
-        .work_items()
-        .await?
-        .into_iter()
-        .filter(|w| {
-            q.kind
-                .as_deref()
-                .is_none_or(|k| w.finding.kind.as_str() == k)
+    use crate::store::{QueueFilter, QueueSort, SlaState};
+    use reconlight_core::workitems::{WorkItemKind, WorkItemState};
+    let Query(q) = q.map_err(|e| bad_request(e.body_text()))?;
+    let kind = q
+        .kind
+        .as_deref()
+        .map(|k| {
+            k.parse::<WorkItemKind>()
+                .map_err(|_| bad_request(format!("unknown work item kind `{k}`")))
         })
-        .filter(|w| q.state.as_deref().is_none_or(|st| w.state.as_str() == st))
-        .filter(|w| {
-            q.contract_no
-                .as_deref()
-                .is_none_or(|c| w.finding.contract_no.as_deref() == Some(c))
+        .transpose()?;
+    let states = match q.state.as_deref() {
+        None | Some("any") => Vec::new(),
+        Some("active") => vec![WorkItemState::Open, WorkItemState::Assigned],
+        Some(st) => vec![
+            *WorkItemState::ALL
+                .iter()
+                .find(|x| x.as_str() == st)
+                .ok_or_else(|| {
+                    bad_request(format!(
+                        "unknown state `{st}` (open, assigned, resolved, dismissed, active, any)"
+                    ))
+                })?,
+        ],
+    };
+    let sla = q
+        .sla
+        .as_deref()
+        .map(|v| {
+            SlaState::ALL
+                .iter()
+                .find(|x| x.as_str() == v)
+                .copied()
+                .ok_or_else(|| {
+                    bad_request(format!("unknown sla `{v}` (overdue, due_soon, on_time)"))
+                })
         })
-        .collect();
-    let total = items.len();
+        .transpose()?;
+    let sort = q
+        .sort
+        .as_deref()
+        .map(|v| {
+            QueueSort::ALL
+                .iter()
+                .find(|x| x.as_str() == v)
+                .copied()
+                .ok_or_else(|| bad_request(format!("unknown sort `{v}` (money, sla, age)")))
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let filter = QueueFilter {
+        kind,
+        states,
+        assignee: q.assignee,
+        customer: q.customer,
+        owner: q.owner,
+        region: q.region,
+        contract_no: q.contract_no,
+        min_amount: q.min_amount,
+        max_amount: q.max_amount,
+        min_age_days: q.min_age_days,
+        sla,
+        text: q.q,
+        today: Some(chrono::Utc::now().with_timezone(&s.time_zone).date_naive()),
+    };
     let offset = q.offset.unwrap_or(0);
     let limit = q.limit.unwrap_or(100).min(1000);
-    let page: Vec<_> = items.into_iter().skip(offset).take(limit).collect();
-    Ok(Json(
-        json!({"total": total, "offset": offset, "limit": limit, "items": page}),
-    ))
+    let page = s.store.queue_page(&filter, sort, offset, limit).await?;
+    Ok(Json(json!({
+        "total": page.total,
+        "offset": offset,
+        "limit": limit,
+        "at_stake": page.at_stake.iter().map(|(c, a)| json!({"currency": c, "amount": a})).collect::<Vec<_>>(),
+        "items": page.items,
+    })))
 }
 
 async fn get_work_item(
@@ -476,11 +558,4 @@ async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),
     )
-}
-
-async fn index(State(s): State<AppState>) -> Result<Html<String>, ApiError> {
-    let items = s.store.work_items().await?;
-    let alerts = s.store.alerts().await?;
-    let reports = s.store.nightly_reports().await?;
-    Ok(Html(page::render(&items, &alerts, reports.first())))
 }

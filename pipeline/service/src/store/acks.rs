@@ -104,6 +104,7 @@ impl Store {
         .await?;
         log_change(&mut tx, self.backend, ChangeKind::Acknowledgement, alert_id).await?;
         write_outbox(&mut tx, &message).await?;
+        super::write::mark_change(&mut tx).await?;
         tx.commit()
             .await
             .map_err(ctx("committing the acknowledgement"))?;

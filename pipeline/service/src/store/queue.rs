@@ -119,6 +119,14 @@ impl Store {
                 format!("work item {}", item.id),
             ));
         }
+        // What an action changes of the queue's index; the contract's context stays.
+        sqlx::query("UPDATE work_queue SET state = $2, assignee = $3 WHERE item_id = $1")
+            .bind(item.id.clone())
+            .bind(item.state.as_str())
+            .bind(item.assignee.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(ctx("saving a clerk's action"))?;
         if let Some(d) = decision {
             let doc = to_json(d);
             let written = match d.version.checked_sub(1) {
@@ -158,6 +166,7 @@ impl Store {
             log_change(&mut tx, self.backend, ChangeKind::Decision, &d.bank_ref).await?;
         }
         write_outbox(&mut tx, message).await?;
+        super::write::mark_change(&mut tx).await?;
         tx.commit().await.map_err(ctx("committing the action"))?;
         Ok(())
     }

@@ -47,7 +47,18 @@ const V3: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS clerk_changes (seq BIGINT PRIMARY KEY, kind TEXT NOT NULL, item_key TEXT NOT NULL)",
 ];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3];
+/// The work queue's index: what clerks filter and sort by (the contract's customer, owner
+/// and region, the money at stake, the SLA), beside each work item's document.
+const V4: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS work_queue (item_id TEXT PRIMARY KEY, state TEXT NOT NULL, kind TEXT NOT NULL, assignee TEXT, customer_id TEXT, customer TEXT, owner TEXT, region TEXT, currency TEXT, at_stake BIGINT NOT NULL, sla_due TEXT NOT NULL, first_found TEXT NOT NULL, search TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS work_queue_state_stake ON work_queue (state, at_stake)",
+    "CREATE INDEX IF NOT EXISTS work_queue_state_sla ON work_queue (state, sla_due)",
+    "CREATE INDEX IF NOT EXISTS work_queue_state_found ON work_queue (state, first_found)",
+    "CREATE INDEX IF NOT EXISTS work_items_credit ON work_items (bank_ref)",
+    "CREATE INDEX IF NOT EXISTS work_items_contract ON work_items (contract_no)",
+];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -288,8 +288,10 @@ pub(super) async fn write_batch(
         &["alert_id", "rule_id", "state", "level", "doc"],
     )
     .await?;
+    let mut queue = Rows::default();
     for k in &d.work_items {
         if let Some(w) = s.work_items.get(k) {
+            queue.push(super::workqueue::queue_row(w, s));
             match d.work_items_read.get(k) {
                 // The nightly diff writes only over what it read: a clerk who acted since
                 // wins the race, and the diff merges and tries again.
@@ -306,6 +308,9 @@ pub(super) async fn write_batch(
         }
     }
     rows.upsert(tx, "work_items", &WORK_ITEM_COLUMNS).await?;
+    queue
+        .upsert(tx, "work_queue", &super::workqueue::QUEUE_COLUMNS)
+        .await?;
     for e in &d.audit {
         rows.push(vec![
             Cell::Int(e.seq as i64),
@@ -419,6 +424,19 @@ pub(super) async fn write_batch(
     }
     rows.upsert(tx, "nightly_reports", &["business_date", "doc"])
         .await?;
+    mark_change(tx).await
+}
+
+/// Counts the commits that change what pages show (batches, clerks' actions,
+/// acknowledgements), so open pages learn of a change by reading one row.
+pub(super) async fn mark_change(tx: &mut Transaction<'static, Any>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO meta (name, value) VALUES ('change_seq', '1') \
+         ON CONFLICT (name) DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)",
+    )
+    .execute(&mut **tx)
+    .await
+    .map_err(ctx("counting the change"))?;
     Ok(())
 }
 
@@ -452,14 +470,14 @@ enum Conflict {
 /// bound parameters allow: a batch is thousands of rows, and a statement per row made the
 /// commit the slowest part of the path.
 #[derive(Default)]
-struct Rows(Vec<Vec<Cell>>);
+pub(super) struct Rows(Vec<Vec<Cell>>);
 
 impl Rows {
-    fn push(&mut self, row: Vec<Cell>) {
+    pub(super) fn push(&mut self, row: Vec<Cell>) {
         self.0.push(row);
     }
 
-    async fn upsert(
+    pub(super) async fn upsert(
         &mut self,
         tx: &mut Transaction<'static, Any>,
         table: &str,

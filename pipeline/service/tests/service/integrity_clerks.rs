@@ -2,13 +2,11 @@
 //! credit never matched beyond its amount, a nightly run merging what clerks did while it
 //! ran), and who may act at all (OIDC bearer tokens, Acrobat Sign's webhook OAuth).
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reconlight_service::access::Role;
 use tower::ServiceExt;
@@ -292,9 +290,10 @@ async fn oidc_bearer_tokens_name_the_clerk_and_give_the_role() {
     let app = reconlight_service::server::app_with(
         p.store.clone(),
         p.metrics.clone(),
-        None,
-        None,
-        Arc::new(access),
+        reconlight_service::server::ServerOptions {
+            access: Arc::new(access),
+            ..Default::default()
+        },
     );
     let item = p
         .state
@@ -383,9 +382,10 @@ async fn acrobat_sign_with_webhook_oauth_needs_the_bearer_token() {
     let app = reconlight_service::server::app_with(
         p.store.clone(),
         p.metrics.clone(),
-        None,
-        Some(Arc::new(hooks)),
-        Arc::new(Default::default()),
+        reconlight_service::server::ServerOptions {
+            webhooks: Some(Arc::new(hooks)),
+            ..Default::default()
+        },
     );
     let body = r#"{"webhookNotificationId":"n-9","event":"AGREEMENT_WORKFLOW_COMPLETED","eventDate":"2026-10-31T08:00:00Z","agreement":{"id":"ad-9","name":"HT-2026-000004","status":"SIGNED"}}"#;
     let post = |token: Option<String>| {

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use reconlight_service::config::Config;
 use reconlight_service::metrics::Metrics;
-use reconlight_service::server::{RuleReload, app_with};
+use reconlight_service::server::{RuleReload, ServerOptions, app_with};
 use reconlight_service::store::Store;
 use tower::ServiceExt;
 
@@ -51,12 +51,14 @@ async fn readiness_names_the_source_that_cannot_be_read_and_lag_beyond_the_thres
     let app = app_with(
         store,
         metrics.clone(),
-        Some(Arc::new(RuleReload {
-            config: config.clone(),
-            requested: false.into(),
-        })),
-        None,
-        Arc::new(config.auth.clone()),
+        ServerOptions {
+            reload: Some(Arc::new(RuleReload {
+                config: config.clone(),
+                requested: false.into(),
+            })),
+            webhooks: None,
+            ..ServerOptions::from_config(&config)
+        },
     );
 
     let (status, _, text) = fetch(&app, "/healthz").await;

@@ -2,18 +2,16 @@
 //! 400 not), a signed webhook, and Alertmanager, against a local HTTP peer that records
 //! what it is sent.
 
-mod common;
-
 use reconlight_service::store::AckError;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use common::*;
 use reconlight_service::notify::Notifier;
 use reconlight_testkit::generate;
 

@@ -2,13 +2,11 @@
 //! gives the work items and alerts of the file run, a broker error and a restart mid-stream
 //! change nothing, and the sinks carry every outbox message exactly once.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};

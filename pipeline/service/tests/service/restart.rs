@@ -1,9 +1,7 @@
 //! A pipeline killed after any committed batch resumes from the stored positions and ends
 //! with exactly the alerts and work items of an uninterrupted run.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reconlight_service::ingest::RunStats;
 use reconlight_testkit::generate;
 

@@ -3,24 +3,21 @@
 //! gets nothing through) and DingTalk's limit of 20 messages a minute; a real SMTP server
 //! (aiosmtpd, started by scripts/test.sh's Python) receives the mail over STARTTLS.
 
-mod common;
-mod smtp;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
+use crate::smtp::*;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::routing::post;
 use base64::Engine;
 use chrono::{Duration, Utc};
-use common::*;
 use hmac::{Hmac, Mac};
 use reconlight_service::notify::Notifier;
 use reconlight_testkit::generate;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use smtp::*;
 
 const DINGTALK_SECRET: &str = "SEC0123456789abcdef";
 const FEISHU_SECRET: &str = "feishu-signing-secret";

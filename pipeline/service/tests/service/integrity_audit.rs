@@ -2,9 +2,7 @@
 //! entry, five hundred, all of them), moving an entry to another contract, or appending
 //! entries chained without the key is caught by `audit verify`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use reconlight_service::audit_trail::verify_audit;
 use sqlx::Connection;
 

@@ -2,8 +2,6 @@
 //! rows, a newer one is refused, and the clerk change log gives the pipeline only what
 //! changed after its cursor.
 
-mod common;
-
 use reconlight_core::reconcile::matching::{ManualAllocation, ManualDecision};
 use reconlight_service::store::{SCHEMA_VERSION, Store};
 use rust_decimal::Decimal;
@@ -122,7 +120,7 @@ async fn a_store_written_by_a_newer_reconlight_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipeline_reads_only_clerk_changes_after_its_cursor() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut p, _) = common::generate_and_run(dir.path(), 80, 11).await;
+    let (mut p, _) = crate::common::generate_and_run(dir.path(), 80, 11).await;
     let store = p.store.clone();
     let start = store.clerk_change_cursor().await.unwrap();
     let nothing = store.clerk_changes_since(start).await.unwrap();

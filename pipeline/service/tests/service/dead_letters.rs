@@ -1,11 +1,9 @@
 //! Bad input goes to the dead-letter table with its file, position and reason; the run
 //! goes on and everything else is applied.
 
-mod common;
-
 use std::io::Write;
 
-use common::*;
+use crate::common::*;
 use reconlight_testkit::generate;
 
 fn append(path: &std::path::Path, text: &str) {

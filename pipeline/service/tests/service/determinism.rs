@@ -2,11 +2,9 @@
 //! time the rules are evaluated at fixed points of the merged input (`[rules]
 //! evaluate_every`), not at batch ends.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use reconlight_testkit::generate;
 
 /// Everything a user sees of an alert and of a work item.

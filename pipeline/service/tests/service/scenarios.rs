@@ -4,8 +4,6 @@
 //! CSV or MT940), run through `run` and `nightly`, and its open work items compared with
 //! the expected ones exactly. The expectations come from the stories, never from the code.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -464,7 +462,7 @@ async fn run(path: &Path) -> Option<String> {
     let s: Scenario = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let dir = tempfile::tempdir().unwrap();
     write(&s, dir.path());
-    let mut p = common::open(dir.path()).await;
+    let mut p = crate::common::open(dir.path()).await;
     let stats = p.run_until_idle(|_, _| {}).await.expect("run");
     assert_eq!(
         stats.dead_letters,

@@ -1,9 +1,7 @@
 //! The foundation's acceptance test: for generated datasets, the work items after `run` +
 //! `nightly` equal `truth.jsonl` exactly, and running again changes nothing.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 async fn check_dataset(contracts: usize, seed: u64) {
     let dir = tempfile::tempdir().unwrap();

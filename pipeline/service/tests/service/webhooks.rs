@@ -2,15 +2,12 @@
 //! nothing kept when it does not), replays accepted and ignored, a body limit, and the
 //! events applied by the next batch.
 
-mod common;
-
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
+use crate::common::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine;
-use common::*;
 use hmac::{Hmac, Mac};
 use reconlight_testkit::generate;
 use sha2::Sha256;
@@ -51,9 +48,7 @@ async fn every_provider_is_verified_kept_once_and_applied() {
     let app = reconlight_service::server::app_with(
         p.store.clone(),
         p.metrics.clone(),
-        None,
-        Some(Arc::new(p.config.webhooks.clone())),
-        Arc::new(p.config.auth.clone()),
+        reconlight_service::server::ServerOptions::from_config(&p.config),
     );
 
     // DocuSign, signed with the newer of two keys (rotation).

@@ -3,11 +3,9 @@
 //! reversals land in different batches) leaves the matches a full recomputation gives, and
 //! so do clerks' decisions picked up by the clock tick.
 
-mod common;
-
+use crate::common::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::*;
 use reconlight_core::reconcile::matching::MatchSettings;
 use reconlight_core::reconcile::matching::incremental::differences_from_full;
 use reconlight_service::access::Role;

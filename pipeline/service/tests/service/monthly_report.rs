@@ -3,24 +3,21 @@
 //! not with reconlight's decoders); then mailed (HTML body, CSV attached) to a real SMTP
 //! server and served on the page in both languages.
 
-mod common;
-mod smtp;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::common::*;
+use crate::smtp::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine;
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
-use common::*;
 use reconlight_core::monthly::Month;
 use reconlight_service::notify::Notifier;
 use reconlight_testkit::generate;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
-use smtp::*;
 use tower::ServiceExt;
 
 /// The final row of every key of one Debezium file: creates and updates replace, deletes

@@ -1,10 +1,8 @@
 //! The HTTP API, the page and /metrics, driven through the router without a socket.
 
-mod common;
-
+use crate::common::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::*;
 use reconlight_service::access::Role;
 use tower::ServiceExt;
 

@@ -1,0 +1,27 @@
+//! The service's integration tests, one module per concern, linked into one test binary:
+//! the pipeline links DataFusion, so every extra binary costs a link and a quarter gigabyte.
+
+mod api;
+mod chat_and_email;
+mod common;
+mod config_reference;
+mod dead_letters;
+mod determinism;
+mod drop_folder;
+mod health;
+mod incremental;
+mod integrity_audit;
+mod integrity_clerks;
+mod integrity_inputs;
+mod kafka;
+mod lease;
+mod monthly_report;
+mod notify;
+mod order_independence;
+mod restart;
+mod rule_packs;
+mod scenarios;
+mod smtp;
+mod store_schema;
+mod truth;
+mod webhooks;
