@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod browser;
+
 /// The binary under test: `$RECONLIGHT_BIN`, else the workspace's debug build.
 pub fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("RECONLIGHT_BIN") {
@@ -78,6 +80,30 @@ pub fn http_get(port: u16, path: &str, wait: Duration) -> (u16, String) {
         stream,
         &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
     )
+}
+
+/// A GET whose body is bytes (a download): (status, body).
+pub fn http_get_bytes(port: u16, path: &str) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("server listens");
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, raw[end + 4..].to_vec())
 }
 
 /// Sends a whole request and reads the answer to the end: (status, body).

@@ -112,7 +112,19 @@ impl Store {
     }
 
     /// Every alert, by id.
+    ///
+    /// An acknowledgement given since the pipeline's last batch is shown on its alert
+    /// already (the pipeline copies it over at that batch), so a second clerk sees it.
     pub async fn alerts(&self) -> Result<Vec<reconlight_rules::Alert>, StoreError> {
-        self.docs("alerts", "alert_id").await
+        let mut alerts: Vec<reconlight_rules::Alert> = self.docs("alerts", "alert_id").await?;
+        let mut acks = self.alert_acks().await?;
+        for a in alerts.iter_mut().filter(|a| a.acknowledged.is_none()) {
+            if let Some(ack) = acks.remove(&a.id).filter(|k| k.fired_at == a.fired_at)
+                && a.state == reconlight_rules::AlertState::Firing
+            {
+                a.acknowledged = Some(ack);
+            }
+        }
+        Ok(alerts)
     }
 }

@@ -113,9 +113,9 @@ pub async fn page(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -
         })
         .unwrap_or_else(|| "—".into());
     let mut body = format!(
-        "<p class=\"crumbs\"><a href=\"/\">{queue}</a></p>\
+        "<p class=\"crumbs\"><a href=\"/\">{queue}</a></p><div id=\"live\" data-live>\
          <h1>{kind} <span class=\"mono\">{id}</span> {state}</h1><p class=\"lead\">{summary}</p>\
-         <div id=\"live\" data-live><div class=\"figures\">\
+         <div class=\"figures\">\
          <div class=\"figure\"><span>{l_exp}</span><b>{exp}</b></div>\
          <div class=\"figure\"><span>{l_rec}</span><b>{rec}</b></div>\
          <div class=\"figure\"><span>{l_diff}</span><b>{diff}</b></div></div>\

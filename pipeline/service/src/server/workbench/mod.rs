@@ -170,6 +170,12 @@ pub(super) fn layout(ctx: &Ctx, title: &str, nav: Nav, body: &str) -> Response {
         )
     };
     let who = match &ctx.caller {
+        // A server open to viewers without a token: offer the sign-in that lets one act.
+        Some(c) if c.name == "anonymous" => format!(
+            "<a href=\"/signin?{}\">{}</a>",
+            esc(&serde_urlencoded::to_string([("next", ctx.path.as_str())]).unwrap_or_default()),
+            t("sign_in")
+        ),
         Some(c) => format!(
             "<span>{} <b id=\"who\">{}</b></span><form method=\"post\" action=\"/signout\"><button type=\"submit\" class=\"link\">{}</button></form>",
             t("signed_in_as"),

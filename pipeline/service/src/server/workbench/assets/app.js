@@ -38,11 +38,12 @@
     return data;
   }
 
-  function refresh() {
+  // `own`: after this clerk's own action, whose form is done with.
+  function refresh(own) {
     var live = document.getElementById('live');
     if (!live) return Promise.resolve();
     var typing = document.activeElement;
-    if (typing && live.contains(typing) && /^(INPUT|TEXTAREA)$/.test(typing.tagName) &&
+    if (!own && typing && live.contains(typing) && /^(INPUT|TEXTAREA)$/.test(typing.tagName) &&
         typing.type !== 'checkbox' && typing.value) {
       // Never throw away what a clerk is typing; the next change refreshes.
       return Promise.resolve();
@@ -65,10 +66,11 @@
       });
   }
 
-  function report(r) {
+  function report(r, form) {
     if (r.ok) {
       say(body.dataset.tDone, 'ok');
-      return refresh();
+      if (form) form.reset();
+      return refresh(true);
     }
     if (r.status === 409) {
       say(body.dataset.tConflict + ' (' + (r.payload.error || '') + ')', 'error');
@@ -83,11 +85,12 @@
     if (form.matches('form.action')) {
       ev.preventDefault();
       post('/api/v1/work-items/' + encodeURIComponent(form.dataset.item) + '/' +
-           form.dataset.action, fields(form), form.dataset.version).then(report);
+           form.dataset.action, fields(form), form.dataset.version)
+        .then(function (r) { return report(r, form); });
     } else if (form.matches('form.ack')) {
       ev.preventDefault();
       post('/api/v1/alerts/' + encodeURIComponent(form.dataset.alert) + '/ack',
-           fields(form)).then(report);
+           fields(form)).then(function (r) { return report(r, form); });
     } else if (form.id === 'bulk') {
       ev.preventDefault();
       var op = ev.submitter && ev.submitter.value === 'dismiss' ? 'dismiss' : 'assign';
@@ -112,7 +115,7 @@
         say(done + '/' + ids.length + ' ' + body.dataset.tDone +
             (failed.length ? ' ' + body.dataset.tFailed + ': ' + failed.join('; ') : ''),
             failed.length ? 'error' : 'ok');
-        return refresh();
+        return refresh(true);
       });
     }
   });
@@ -126,6 +129,9 @@
   if (document.getElementById('live') && window.EventSource) {
     var events = new EventSource('/events');
     events.addEventListener('change', function () { refresh(); });
+    // A page left behind (or kept in the back-forward cache) gives its connection back:
+    // browsers allow a handful per server.
+    window.addEventListener('pagehide', function () { events.close(); });
   }
   body.dataset.ready = '1';
 })();
