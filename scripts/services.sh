@@ -62,6 +62,18 @@ install_promtool() {
   export RECONLIGHT_TEST_PROMETHEUS
 }
 
+# Headless Chromium for the workbench's browser tests, with a CJK font so the Chinese
+# pages' screenshots show text instead of empty boxes.
+install_chromium() {
+  if ! command -v chromium >/dev/null || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then
+    echo "== installing Chromium and a CJK font (apt-get install chromium fonts-noto-cjk)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null 2>&1 \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+  fi
+  RECONLIGHT_TEST_CHROMIUM=$(command -v chromium)
+  export RECONLIGHT_TEST_CHROMIUM
+}
+
 start_alertmanager() {
   if ! command -v prometheus-alertmanager >/dev/null; then
     echo "== installing Alertmanager (apt-get install prometheus-alertmanager)"

@@ -13,6 +13,7 @@ start_alertmanager
 fetch_tansu
 install_aiosmtpd
 install_promtool
+install_chromium
 
 echo "== Prometheus configuration and alert rules (promtool)"
 promtool check config deploy/prometheus/prometheus.yml

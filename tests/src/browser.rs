@@ -217,8 +217,11 @@ impl Browser {
         }
     }
 
-    /// A PNG of the whole page.
+    /// A PNG of the top of the page as a reader first sees it (nothing focused).
     pub fn screenshot(&mut self, path: &Path) {
+        self.eval(
+            "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); true",
+        );
         let r = self.call(
             "Page.captureScreenshot",
             json!({"format": "png", "captureBeyondViewport": false}),

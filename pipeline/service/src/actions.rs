@@ -80,7 +80,7 @@ fn require(text: &str, what: &str) -> Result<(), ActionError> {
 }
 
 /// How often an action is tried again when another writer got there first.
-const ATTEMPTS: usize = 8;
+const ATTEMPTS: usize = 20;
 
 /// Performs `action` on work item `id` as clerk `by`, at `now`. With `expected`, only on
 /// that version of the item (what the clerk saw): another change since is a conflict.
@@ -102,7 +102,13 @@ pub async fn perform(
                         "work item {id} was changed by someone else while you acted: reload it and try again"
                     )));
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(5 * attempt as u64)).await;
+                // Back off, with jitter so clerks who collided do not collide again.
+                let jitter = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos() as u64 % 10)
+                    .unwrap_or(0);
+                let wait = (5 * attempt as u64).min(50) + jitter;
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
             }
             other => return other,
         }

@@ -36,6 +36,8 @@ struct AppState {
     gate: auth::Gate,
     /// The business time zone: the workbench's dates, ages and SLA states.
     time_zone: chrono_tz::Tz,
+    /// When the store changes, for the workbench's open pages.
+    changes: workbench::events::ChangeFeed,
 }
 
 /// What the server serves beside the store and the metrics.
@@ -137,6 +139,7 @@ pub fn app_with(store: Store, metrics: Arc<Metrics>, options: ServerOptions) -> 
         .with_state(AppState {
             gate,
             time_zone,
+            changes: workbench::events::ChangeFeed::new(store.clone()),
             adobe_oauth: webhooks
                 .as_ref()
                 .and_then(|w| w.adobe_sign.as_ref())

@@ -120,13 +120,16 @@ impl Store {
             ));
         }
         // What an action changes of the queue's index; the contract's context stays.
-        sqlx::query("UPDATE work_queue SET state = $2, assignee = $3 WHERE item_id = $1")
-            .bind(item.id.clone())
-            .bind(item.state.as_str())
-            .bind(item.assignee.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(ctx("saving a clerk's action"))?;
+        sqlx::query(
+            "UPDATE work_queue SET state = $2, active = $3, assignee = $4 WHERE item_id = $1",
+        )
+        .bind(item.id.clone())
+        .bind(item.state.as_str())
+        .bind(item.state.is_active() as i64)
+        .bind(item.assignee.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(ctx("saving a clerk's action"))?;
         if let Some(d) = decision {
             let doc = to_json(d);
             let written = match d.version.checked_sub(1) {

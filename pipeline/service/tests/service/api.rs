@@ -106,9 +106,13 @@ async fn the_api_serves_the_queue_the_lights_and_the_metrics() {
     );
     assert!(metrics.contains("reconlight_events_total{source=\"crm-contracts\"}"));
 
-    let (status, page) = get("/").await;
+    // The workbench's queue, in English when asked, finds the item by its id.
+    let (status, page) = fetch(&app, &format!("/?lang=en&state=any&q={id}"), Some(&viewer)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("Discrepancy queue") && page.contains(id));
+    assert!(
+        page.contains("Discrepancy queue") && page.contains(id),
+        "{page}"
+    );
 }
 
 async fn post(

@@ -25,3 +25,4 @@ mod smtp;
 mod store_schema;
 mod truth;
 mod webhooks;
+mod work_queue;

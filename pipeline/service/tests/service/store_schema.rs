@@ -69,8 +69,20 @@ async fn write_old_store(path: &std::path::Path, version: &str) {
         .execute(&pool)
         .await
         .unwrap();
+    sqlx::query(
+        "INSERT INTO work_items (item_id, kind, state, contract_no, bank_ref, last_found, doc, version) VALUES ($1, 'missing_payment', 'open', 'HT-2026-000100', NULL, '2026-03-31', $2, 1)",
+    )
+    .bind(OLD_ITEM_ID)
+    .bind(OLD_ITEM)
+    .execute(&pool)
+    .await
+    .unwrap();
     pool.close().await;
 }
+
+const OLD_ITEM_ID: &str = "WI-0123456789abcdef";
+/// A work item as version 2 stored it.
+const OLD_ITEM: &str = r#"{"id":"WI-0123456789abcdef","state":"open","kind":"missing_payment","contract_no":"HT-2026-000100","installment":4,"bank_ref":null,"customer_id":"C00042","currency":"CNY","expected":"25000.00","received":"0","summary":"HT-2026-000100 installment 4: CNY 25000.00 was due 2026-03-20; nothing received","details":{},"first_found":"2026-03-31","last_found":"2026-03-31","sla_due":"2026-04-03","assignee":null,"resolution":null,"history":[],"updated_at":"2026-03-31T15:59:00Z","version":1}"#;
 
 #[tokio::test]
 async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows() {
@@ -81,12 +93,34 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
     let store = Store::open(&format!("sqlite://{}", path.display()))
         .await
         .expect("an older store opens");
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     let decisions = store.manual_decisions().await.unwrap();
     assert_eq!(decisions["CR-20260303-0001"], a_decision());
     // Decisions made before the change log existed are read in full at start; the log
     // starts empty.
     assert_eq!(store.clerk_change_cursor().await.unwrap(), 0);
+    // Work items written before the queue's index get their rows at the next start.
+    let state = store.load().await.unwrap();
+    assert_eq!(store.index_missing_queue_rows(&state).await.unwrap(), 1);
+    assert_eq!(store.index_missing_queue_rows(&state).await.unwrap(), 0);
+    let page = store
+        .queue_page(
+            &reconlight_service::store::QueueFilter {
+                min_amount: Some(Decimal::new(25_000, 0)),
+                ..Default::default()
+            },
+            reconlight_service::store::QueueSort::Money,
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.items[0].item.id, OLD_ITEM_ID);
+    assert_eq!(
+        page.at_stake,
+        vec![("CNY".to_string(), Decimal::new(2_500_000, 2))]
+    );
     drop(store);
 
     sqlx::any::install_default_drivers();
@@ -98,7 +132,7 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, "3");
+    assert_eq!(version, "4");
 }
 
 #[tokio::test]
@@ -112,7 +146,7 @@ async fn a_store_written_by_a_newer_reconlight_is_refused() {
         .expect("a newer store is refused")
         .to_string();
     assert!(
-        err.contains("schema version 99, written by a newer reconlight; this one knows up to 3"),
+        err.contains("schema version 99, written by a newer reconlight; this one knows up to 4"),
         "{err}"
     );
 }

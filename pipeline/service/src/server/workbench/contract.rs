@@ -83,7 +83,7 @@ fn tracks(ctx: &Ctx, v: &ContractView) -> String {
          <progress max=\"100\" value=\"{pct}\" aria-label=\"{bank}\"></progress></div></div>",
         title = t("contract.tracks"),
         crm = t("contract.crm_status"),
-        status = esc(c.status.as_str()),
+        status = t(&format!("status.{}", c.status.as_str())),
         accepted = t("contract.accepted"),
         acc = match c.accepted_at {
             Some(at) => yes_no(ctx, true, &ctx.lang.time(at, ctx.tz)),
@@ -281,7 +281,7 @@ pub async fn page(State(s): State<AppState>, ctx: Ctx, Path(no): Path<String>) -
                 esc(&w.id),
                 kind_label(&ctx, w.finding.kind.as_str()),
                 state_badge(&ctx, w.state),
-                esc(&w.finding.summary)
+                esc(&super::describe::summary(&ctx, &w.finding))
             ));
         }
         body.push_str("</ul>");

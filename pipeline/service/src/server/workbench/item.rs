@@ -127,7 +127,7 @@ pub async fn page(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -
         kind = kind_label(&ctx, f.kind.as_str()),
         id = esc(&w.id),
         state = state_badge(&ctx, w.state),
-        summary = esc(&f.summary),
+        summary = esc(&super::describe::summary(&ctx, f)),
         l_exp = t("item.expected"),
         exp = money(f.expected),
         l_rec = t("item.received"),
@@ -288,6 +288,17 @@ pub async fn page(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -
     )
 }
 
+/// Why the diff lists a candidate, in the reader's language (the diff writes English).
+fn why(ctx: &Ctx, text: &str) -> String {
+    let key = match text {
+        "paid by this customer, for the amount missing" => "why.customer_and_amount",
+        "paid by this customer, matched to nothing" => "why.customer",
+        "the amount missing, from a payer not known as this customer" => "why.amount",
+        other => return other.to_string(),
+    };
+    ctx.t(key).to_string()
+}
+
 /// The open credits the diff listed for a missing or short payment, each with a button
 /// that matches it (through the credit's own work item) to this installment.
 async fn candidates(ctx: &Ctx, s: &AppState, w: &WorkItem) -> String {
@@ -353,7 +364,7 @@ async fn candidates(ctx: &Ctx, s: &AppState, w: &WorkItem) -> String {
             amount.map(|a| ctx.lang.money(a, ccy)).unwrap_or_default(),
             esc(&text(&c["payer"])),
             esc(&text(&c["remittance"])),
-            esc(&text(&c["why"])),
+            esc(&why(ctx, &text(&c["why"]))),
         ));
     }
     h.push_str("</tbody></table>");

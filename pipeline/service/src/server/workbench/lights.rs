@@ -65,10 +65,17 @@ fn trend(ctx: &Ctx, reports: &[Value]) -> String {
     let last = &points[points.len() - 1];
     format!(
         "<figure class=\"trend\"><svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"{label}: {d0} {v0}% … {d1} {v1}%\">\
-         <polyline fill=\"none\" stroke=\"#1d4ed8\" stroke-width=\"2\" points=\"{pts}\"/></svg>\
+         <polyline fill=\"none\" stroke=\"#1d4ed8\" stroke-width=\"2\" points=\"{pts}\"/>{dots}</svg>\
          <figcaption>{label}: {d0} {v0}% → {d1} {v1}%</figcaption></figure>",
         label = esc(ctx.t("lights.trend")),
         pts = coords.join(" "),
+        dots = coords
+            .iter()
+            .map(|c| {
+                let (x, y) = c.split_once(',').unwrap_or(("0", "0"));
+                format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"3\" fill=\"#1d4ed8\"/>")
+            })
+            .collect::<String>(),
         d0 = esc(&first.0),
         v0 = first.1,
         d1 = esc(&last.0),

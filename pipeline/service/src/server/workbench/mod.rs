@@ -5,6 +5,8 @@
 //! the pipeline commits (server-sent events from `/events`).
 
 mod contract;
+mod describe;
+pub(super) mod events;
 mod html;
 mod item;
 mod lights;
@@ -13,14 +15,12 @@ mod text;
 mod xlsx;
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Form;
 use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::NaiveDate;
@@ -43,7 +43,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/lights", get(lights::page))
         .route("/signin", get(signin_page).post(signin))
         .route("/signout", post(signout))
-        .route("/events", get(events))
+        .route("/events", get(events::stream))
         .route("/assets/app.js", get(script))
         .route("/assets/app.css", get(style))
 }
@@ -348,31 +348,6 @@ async fn signout() -> Response {
         HeaderValue::from_static("reconlight_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     r
-}
-
-/// Tells open pages when the store changed (a batch, a clerk's action, an
-/// acknowledgement): `event: change`, the store's change count as data. Every instance
-/// reads the same store, so a standby's pages hear the active instance's commits.
-async fn events(
-    State(s): State<AppState>,
-) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
-    let first = s.store.meta("change_seq").await.ok().flatten();
-    let stream = futures::stream::unfold((s.store, first), |(store, last)| async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(750)).await;
-            let Ok(now) = store.meta("change_seq").await else {
-                continue;
-            };
-            if now != last {
-                let data = now.clone().unwrap_or_default();
-                return Some((
-                    Ok(Event::default().event("change").data(data)),
-                    (store, now),
-                ));
-            }
-        }
-    });
-    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {

@@ -279,7 +279,7 @@ fn rows(ctx: &Ctx, entries: &[QueueEntry]) -> String {
             days = ctx.t("days"),
             assignee = esc(w.assignee.as_deref().unwrap_or("")),
             state = state_badge(ctx, w.state),
-            summary = esc(&f.summary),
+            summary = esc(&super::describe::summary(ctx, f)),
         ));
     }
     h

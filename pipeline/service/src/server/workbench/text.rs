@@ -295,8 +295,31 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("item.failed", "Not saved", "未保存"),
     ("item.reload", "Reload", "刷新"),
+    (
+        "why.customer_and_amount",
+        "paid by this customer, for the amount missing",
+        "该客户的付款，金额与欠款相同",
+    ),
+    (
+        "why.customer",
+        "paid by this customer, matched to nothing",
+        "该客户的付款，尚未匹配到任何分期",
+    ),
+    (
+        "why.amount",
+        "the amount missing, from a payer not known as this customer",
+        "金额与欠款相同，但付款人不是已知的该客户",
+    ),
     // A contract.
     ("contract.title", "Contract", "合同"),
+    ("status.draft", "Draft", "草稿"),
+    (
+        "status.pending_signature",
+        "Waiting for signature",
+        "待签署",
+    ),
+    ("status.signed", "Signed", "已签署"),
+    ("status.cancelled", "Cancelled", "已取消"),
     (
         "contract.tracks",
         "Business and finance, side by side",
