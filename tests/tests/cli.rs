@@ -104,7 +104,7 @@ fn demo_then_the_commands_a_clerk_uses() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let (status, page) = http_get(port, "/", Duration::from_secs(20));
+    let (status, page) = http_get(port, "/?lang=en", Duration::from_secs(20));
     let (_, api) = http_get(
         port,
         "/api/v1/work-items?state=open&limit=1",
