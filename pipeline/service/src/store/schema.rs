@@ -50,7 +50,7 @@ const V3: &[&str] = &[
 /// The work queue's index: what clerks filter and sort by (the contract's customer, owner
 /// and region, the money at stake, the SLA), beside each work item's document.
 const V4: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS work_queue (item_id TEXT PRIMARY KEY, state TEXT NOT NULL, active BIGINT NOT NULL, kind TEXT NOT NULL, assignee TEXT, customer_id TEXT, customer TEXT, owner TEXT, region TEXT, currency TEXT, at_stake BIGINT NOT NULL, sla_due TEXT NOT NULL, first_found TEXT NOT NULL, search TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS work_queue (item_id TEXT PRIMARY KEY, state TEXT NOT NULL, active BIGINT NOT NULL, kind TEXT NOT NULL, assignee TEXT, customer_id TEXT, customer TEXT, payer TEXT, owner TEXT, region TEXT, currency TEXT, at_stake BIGINT NOT NULL, sla_due TEXT NOT NULL, first_found TEXT NOT NULL, search TEXT NOT NULL)",
     // The open queue's three orders, and its count and money per currency from the index alone.
     "CREATE INDEX IF NOT EXISTS work_queue_by_money ON work_queue (active, at_stake DESC, sla_due, item_id)",
     "CREATE INDEX IF NOT EXISTS work_queue_by_sla ON work_queue (active, sla_due, at_stake DESC, item_id)",

@@ -14,7 +14,7 @@ use super::*;
 use reconlight_core::state::LiveState;
 use reconlight_core::workitems::{WorkItem, WorkItemKind, WorkItemState};
 
-pub(super) const QUEUE_COLUMNS: [&str; 14] = [
+pub(super) const QUEUE_COLUMNS: [&str; 15] = [
     "item_id",
     "state",
     "active",
@@ -22,6 +22,7 @@ pub(super) const QUEUE_COLUMNS: [&str; 14] = [
     "assignee",
     "customer_id",
     "customer",
+    "payer",
     "owner",
     "region",
     "currency",
@@ -77,6 +78,7 @@ pub(super) fn queue_row(w: &WorkItem, s: &LiveState) -> Vec<Cell> {
         Cell::Text(w.assignee.clone()),
         Cell::Text(customer_id),
         Cell::Text(customer.map(|c| c.name.clone())),
+        Cell::Text(credit.and_then(|b| b.tx.counterparty_name.clone())),
         Cell::Text(contract.and_then(|c| c.owner_id.clone())),
         Cell::Text(region),
         Cell::Text(f.currency.clone()),
@@ -202,6 +204,8 @@ pub struct QueueEntry {
     pub item: WorkItem,
     /// The customer's name.
     pub customer: Option<String>,
+    /// The bank credit's payer, when the item is about a credit.
+    pub payer: Option<String>,
     /// The contract's owner (the sales rep).
     pub owner: Option<String>,
     pub region: Option<String>,
@@ -365,7 +369,7 @@ impl Store {
         let sql = format!(
             // The page's ids come from the order's index alone (skipping `offset` rows
             // reads no table row); the documents and the context are joined to 50 of them.
-            "SELECT w.doc, q.customer, q.owner, q.region FROM (SELECT item_id FROM work_queue{clause} ORDER BY {inner} LIMIT {limit} OFFSET {offset}) p \
+            "SELECT w.doc, q.customer, q.owner, q.region, q.payer FROM (SELECT item_id FROM work_queue{clause} ORDER BY {inner} LIMIT {limit} OFFSET {offset}) p \
              JOIN work_queue q ON q.item_id = p.item_id JOIN work_items w ON w.item_id = p.item_id ORDER BY {outer}",
             inner = sort.order_by(""),
             outer = sort.order_by("q."),
@@ -384,6 +388,7 @@ impl Store {
                     customer: r.try_get(1).map_err(ctx("reading the work queue"))?,
                     owner: r.try_get(2).map_err(ctx("reading the work queue"))?,
                     region: r.try_get(3).map_err(ctx("reading the work queue"))?,
+                    payer: r.try_get(4).map_err(ctx("reading the work queue"))?,
                 })
             })
             .collect::<Result<Vec<QueueEntry>, StoreError>>()?;

@@ -273,7 +273,15 @@ fn rows(ctx: &Ctx, entries: &[QueueEntry]) -> String {
             select = ctx.t("queue.select"),
             kind = kind_label(ctx, f.kind.as_str()),
             subject = subject(e),
-            customer = esc(e.customer.as_deref().or(f.customer_id.as_deref()).unwrap_or("")),
+            customer = match (&e.customer, &e.payer) {
+                (Some(c), _) => esc(c),
+                (None, Some(p)) => format!(
+                    "<span class=\"payer\">{} {}</span>",
+                    ctx.t("item.payer"),
+                    esc(p)
+                ),
+                (None, None) => esc(f.customer_id.as_deref().unwrap_or("")),
+            },
             money = ctx.lang.money(f.amount_at_stake(), f.currency.as_deref().unwrap_or("")),
             sla = sla_badge(ctx, w),
             days = ctx.t("days"),
@@ -388,7 +396,7 @@ pub async fn page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<QueueQuer
 }
 
 /// The columns of an export.
-const EXPORT_COLUMNS: [&str; 18] = [
+const EXPORT_COLUMNS: [&str; 19] = [
     "item_id",
     "kind",
     "state",
@@ -397,6 +405,7 @@ const EXPORT_COLUMNS: [&str; 18] = [
     "bank_ref",
     "customer_id",
     "customer",
+    "payer",
     "owner",
     "region",
     "currency",
@@ -434,6 +443,7 @@ fn export_rows(entries: &[QueueEntry]) -> Vec<Vec<Cell>> {
                 text(f.bank_ref.as_deref()),
                 text(f.customer_id.as_deref()),
                 text(e.customer.as_deref()),
+                text(e.payer.as_deref()),
                 text(e.owner.as_deref()),
                 text(e.region.as_deref()),
                 text(f.currency.as_deref()),
