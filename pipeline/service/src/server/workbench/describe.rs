@@ -2,17 +2,9 @@
 //! English; Chinese readers get the same facts from the finding's fields.
 
 use reconlight_core::workitems::{Finding, WorkItemKind};
-use serde_json::Value;
 
+use super::html::json_text as text;
 use super::{Ctx, Lang};
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 /// The finding's line for `ctx`'s reader.
 pub fn summary(ctx: &Ctx, f: &Finding) -> String {

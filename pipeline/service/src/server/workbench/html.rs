@@ -84,3 +84,21 @@ pub fn input(id: &str, label: &str, value: &str, kind: &str, extra: &str) -> Str
         esc(value)
     )
 }
+
+/// A JSON value as text ("" for null), for evidence the diff stored as JSON.
+pub fn json_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A JSON amount (a string, as decimals are stored, or a number) as a decimal.
+pub fn json_decimal(v: &serde_json::Value) -> Option<rust_decimal::Decimal> {
+    match v {
+        serde_json::Value::String(s) => s.parse().ok(),
+        serde_json::Value::Number(n) => n.to_string().parse().ok(),
+        _ => None,
+    }
+}

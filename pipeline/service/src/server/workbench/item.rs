@@ -8,25 +8,11 @@ use reconlight_core::workitems::{WorkItem, WorkItemKind};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::html::{esc, kind_label, seg, sla_badge, state_badge};
+use super::html::{
+    esc, json_decimal as decimal, json_text as text, kind_label, seg, sla_badge, state_badge,
+};
 use super::{Ctx, Nav, layout, problem};
 use crate::server::AppState;
-
-fn decimal(v: &Value) -> Option<Decimal> {
-    match v {
-        Value::String(s) => s.parse().ok(),
-        Value::Number(n) => n.to_string().parse().ok(),
-        _ => None,
-    }
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
 
 /// One action form; app.js sends it to `/api/v1/work-items/{id}/{action}`.
 fn action_form(w: &WorkItem, action: &str, fields: &str, button: &str, extra: &str) -> String {

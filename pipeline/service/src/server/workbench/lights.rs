@@ -10,17 +10,9 @@ use reconlight_core::alerts::{Alert, AlertState, Level};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::html::{esc, kind_label};
+use super::html::{esc, json_decimal as decimal, kind_label};
 use super::{Ctx, Nav, layout, problem};
 use crate::server::AppState;
-
-fn decimal(v: &Value) -> Option<Decimal> {
-    match v {
-        Value::String(s) => s.parse().ok(),
-        Value::Number(n) => n.to_string().parse().ok(),
-        _ => None,
-    }
-}
 
 /// The difference rate of each nightly run, oldest first, as a small line chart.
 fn trend(ctx: &Ctx, reports: &[Value]) -> String {
