@@ -373,7 +373,8 @@ impl Store {
              JOIN work_queue q ON q.item_id = p.item_id JOIN work_items w ON w.item_id = p.item_id ORDER BY {outer}",
             inner = sort.order_by(""),
             outer = sort.order_by("q."),
-            limit = limit.min(10_000),
+            // Callers bound it: the API to 1,000, exports to their own limit.
+            limit = limit,
         );
         let rows = bound(sqlx::query(AssertSqlSafe(sql)), &binds)
             .fetch_all(&self.pool)

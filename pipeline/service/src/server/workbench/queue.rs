@@ -15,8 +15,8 @@ use crate::store::{QueueEntry, QueueFilter, QueueSort, SlaState};
 
 /// Items on a page.
 pub const PAGE_SIZE: u64 = 50;
-/// At most this many rows go into one export.
-const EXPORT_LIMIT: u64 = 100_000;
+/// At most this many rows go into one export; a larger view is refused, never cut short.
+const EXPORT_LIMIT: u64 = 200_000;
 
 /// The queue's query string, as the filter form sends it (every field text, so a wrong
 /// value is named on the page instead of failing the request).
@@ -464,11 +464,22 @@ async fn export_view(s: &AppState, ctx: &Ctx, q: &QueueQuery) -> Result<Vec<Queu
     if !errors.is_empty() {
         return Err((StatusCode::BAD_REQUEST, errors.join("\n")).into_response());
     }
-    s.store
+    let page = s
+        .store
         .queue_page(&filter, sort, 0, EXPORT_LIMIT)
         .await
-        .map(|p| p.items)
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())?;
+    if page.total > EXPORT_LIMIT {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "this view holds {} items; an export holds at most {EXPORT_LIMIT}: narrow the filters",
+                page.total
+            ),
+        )
+            .into_response());
+    }
+    Ok(page.items)
 }
 
 fn download(body: Vec<u8>, content_type: &'static str, name: &str) -> Response {
