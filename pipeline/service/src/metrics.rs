@@ -122,7 +122,7 @@ impl Metrics {
         );
         let alerts = gauge(
             "reconlight_alerts",
-            "Alerts by rule, level and state",
+            "Pending and firing alerts by rule, level and state",
             &["rule", "level", "state"],
         );
         let alert_transitions = counter(
@@ -308,7 +308,10 @@ impl Metrics {
         self.alerts.reset();
         let mut labels = self.alert_labels.lock().expect("not poisoned");
         labels.clear();
-        for a in state.alerts.values() {
+        for a in state
+            .alerts
+            .values()
+            .filter(|a| a.state != reconlight_rules::AlertState::Resolved) {
             let l = alert_labels(a);
             self.alerts.with_label_values(&[&l.0, &l.1, &l.2]).inc();
             labels.insert(a.id.clone(), l);
@@ -398,7 +401,11 @@ impl Metrics {
                     .with_label_values(&[&old.0, &old.1, &old.2])
                     .dec();
             }
-            if let Some(a) = state.alerts.get(id) {
+            if let Some(a) = state
+                .alerts
+                .get(id)
+                .filter(|a| a.state != reconlight_rules::AlertState::Resolved)
+            {
                 let l = alert_labels(a);
                 self.alerts.with_label_values(&[&l.0, &l.1, &l.2]).inc();
                 labels.insert(id.clone(), l);

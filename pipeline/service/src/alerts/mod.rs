@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use reconlight_rules::lifecycle::{apply, apply_among};
 use reconlight_rules::pack::{load_dir, load_embedded};
 use reconlight_rules::scope::{Analysis, Scope};
-use reconlight_rules::{Alert, AlertState, Breach, Engine, Evaluation, Level, Rule, RuleError};
+use reconlight_rules::{Breach, Engine, Evaluation, Level, Rule, RuleError};
 
 use crate::config::{ClockMode, Config};
 use crate::escalation::EscalationConfig;
 use crate::metrics::Metrics;
+mod active;
 mod record;
 
 use crate::tables::{
@@ -56,7 +57,7 @@ pub struct RuleRunner {
     /// Each contract's rows in the other tables.
     index: SubjectIndex,
     /// Pending and firing alerts by rule: the ones an evaluation may change.
-    active: BTreeMap<String, BTreeSet<String>>,
+    active: active::ActiveAlerts,
     /// Rules that failed when last run, reported by the meta-rule.
     failing: BTreeMap<String, RuleError>,
     /// `[rules] full_every`.
@@ -138,7 +139,7 @@ impl RuleRunner {
             escalation: config.escalation.clone(),
             analyses,
             index: SubjectIndex::default(),
-            active: BTreeMap::new(),
+            active: Default::default(),
             failing: BTreeMap::new(),
             full_every: config.rules.full_every.0.to_std().unwrap_or_default(),
             last_full: None,
@@ -196,12 +197,7 @@ impl RuleRunner {
         self.last_batch_now = state.watermark;
         self.active.clear();
         for a in state.alerts.values() {
-            if a.state != AlertState::Resolved {
-                self.active
-                    .entry(a.rule_id.clone())
-                    .or_default()
-                    .insert(a.id.clone());
-            }
+            self.active.update(None, a);
         }
     }
 
@@ -298,13 +294,9 @@ impl RuleRunner {
                     .await;
             }
             for (rule, evaluation) in &evaluations {
-                let active = self.active.get(&rule.id);
-                let evaluated: Vec<&Alert> = active
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|id| state.alerts.get(id))
-                    .filter(|a| a.fields.get(key).is_some_and(|v| keys.contains(v)))
-                    .collect();
+                let evaluated = self
+                    .active
+                    .with_values(&rule.id, key, keys, &state.alerts);
                 let changes =
                     apply_among(rule, evaluation, &state.alerts, evaluated.into_iter(), now);
                 record(
@@ -423,7 +415,7 @@ impl RuleRunner {
                 &mut self.active,
             );
             if let Some(policy) = &rule.escalation {
-                let ids = self.active.get(&rule.id).cloned().unwrap_or_default();
+                let ids = self.active.of_rule(&rule.id).cloned().unwrap_or_default();
                 escalate(
                     &rule,
                     policy,

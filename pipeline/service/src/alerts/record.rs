@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use reconlight_core::outbox::OutboxMessage;
 use reconlight_core::state::{Dirty, LiveState};
-use reconlight_rules::{Alert, AlertState, Rule, Transition};
+use reconlight_rules::{Alert, Rule, Transition};
 
 use crate::escalation::EscalationConfig;
 use crate::metrics::Metrics;
@@ -76,7 +76,7 @@ pub(super) fn record(
     dirty: &mut Dirty,
     metrics: &Metrics,
     escalation: &EscalationConfig,
-    active: &mut BTreeMap<String, BTreeSet<String>>,
+    active: &mut super::active::ActiveAlerts,
 ) {
     for (mut alert, transition) in changes {
         // A newly firing alert notifies its policy's first tier from the start.
@@ -119,12 +119,7 @@ pub(super) fn record(
                 ));
             }
         }
-        let ids = active.entry(rule.id.clone()).or_default();
-        if alert.state == AlertState::Resolved {
-            ids.remove(&alert.id);
-        } else {
-            ids.insert(alert.id.clone());
-        }
+        active.update(state.alerts.get(&alert.id), &alert);
         dirty.alerts.insert(alert.id.clone());
         state.alerts.insert(alert.id.clone(), alert);
     }

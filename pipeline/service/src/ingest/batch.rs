@@ -269,6 +269,17 @@ impl Pipeline {
             reconlight_core::audit::write_witness(&witness, &self.state.audit_head.sealed())?;
         }
         self.metrics.observe_changes(&self.state, dirty);
+        // Resolved alerts are history: the store keeps them, memory keeps what can change.
+        for id in &dirty.alerts {
+            if self
+                .state
+                .alerts
+                .get(id)
+                .is_some_and(|a| a.state == reconlight_rules::AlertState::Resolved)
+            {
+                self.state.alerts.remove(id);
+            }
+        }
         tracing::debug!(
             "stored in {:.3}s, metrics in {:.3}s",
             stored.as_secs_f64(),

@@ -102,6 +102,16 @@ fn from_json<T: DeserializeOwned>(table: &str, key: &str, doc: &str) -> Result<T
     serde_json::from_str(doc).map_err(ctx(format!("reading {table} row {key}")))
 }
 
+/// Set on every SQLite connection.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=10000",
+    // 64 MiB of page cache (the default is 2 MiB): a batch's upserts land all over the
+    // tables' indexes, and a small cache spilled them to the log mid-transaction.
+    "PRAGMA cache_size=-65536",
+];
+
 impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -139,27 +149,27 @@ impl Store {
             }
             _ => url.to_string(),
         };
+        let sqlite = backend == Backend::Sqlite;
         let options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 1 } else { 4 })
+            .max_connections(if sqlite { 1 } else { 4 })
             .idle_timeout(None)
             .max_lifetime(None)
-            .acquire_timeout(Duration::from_secs(30));
+            .acquire_timeout(Duration::from_secs(30))
+            // Per connection, so a connection opened again after an error has them too.
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        for pragma in SQLITE_PRAGMAS {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            });
         let pool = options
             .connect(&url)
             .await
             .map_err(ctx(format!("connecting to {}", redact(&url))))?;
-        if backend == Backend::Sqlite {
-            for pragma in [
-                "PRAGMA journal_mode=WAL",
-                "PRAGMA synchronous=NORMAL",
-                "PRAGMA busy_timeout=10000",
-            ] {
-                sqlx::query(pragma)
-                    .execute(&pool)
-                    .await
-                    .map_err(ctx(pragma))?;
-            }
-        }
         schema::migrate(&pool, backend).await?;
         Ok(Store {
             pool,
@@ -174,8 +184,18 @@ impl Store {
         table: &str,
         key: &str,
     ) -> Result<Vec<T>, StoreError> {
+        self.docs_filtered(table, key, "TRUE").await
+    }
+
+    /// `docs` of the rows that meet a condition (this module's constant SQL).
+    async fn docs_filtered<T: DeserializeOwned>(
+        &self,
+        table: &str,
+        key: &str,
+        condition: &str,
+    ) -> Result<Vec<T>, StoreError> {
         let rows: Vec<AnyRow> = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {key}, doc FROM {table} ORDER BY {key}"
+            "SELECT {key}, doc FROM {table} WHERE {condition} ORDER BY {key}"
         )))
         .fetch_all(&self.pool)
         .await
@@ -253,8 +273,9 @@ impl Store {
                 s.matches.insert(first.bank_ref.clone(), list);
             }
         }
+        // Resolved alerts are history, read from the store when asked for.
         for a in self
-            .docs::<reconlight_rules::Alert>("alerts", "alert_id")
+            .docs_filtered::<reconlight_rules::Alert>("alerts", "alert_id", "state <> 'resolved'")
             .await?
         {
             s.alerts.insert(a.id.clone(), a);

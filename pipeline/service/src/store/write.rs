@@ -440,8 +440,10 @@ pub(super) async fn mark_change(tx: &mut Transaction<'static, Any>) -> Result<()
     Ok(())
 }
 
-/// Bound parameters per multi-row statement.
+/// Bound parameters per multi-row statement (numbered, PostgreSQL).
 const MAX_PARAMETERS: usize = 256;
+/// Bound parameters per multi-row statement on SQLite (anonymous; its limit is 32,766).
+const MAX_SQLITE_PARAMETERS: usize = 4096;
 
 /// One bound value.
 pub(super) enum Cell {
@@ -508,10 +510,17 @@ impl Rows {
             });
             rows.reverse();
         }
-        // Binding a numbered parameter looks its name up in a list as long as the statement's
-        // parameters (SQLite), so a statement's cost grows with the square of its size: a
-        // few hundred parameters keep both that and the round trips small.
-        let per_statement = (MAX_PARAMETERS / cols.len()).max(1);
+        // SQLite looks a numbered parameter's name up in a list as long as the statement's
+        // parameters, so numbered statements cost the square of their size: SQLite gets
+        // anonymous `?` parameters (bound in order) and longer statements; PostgreSQL's
+        // numbered ones stay a few hundred per statement.
+        let positional = tx.backend_name() == "SQLite";
+        let limit = if positional {
+            MAX_SQLITE_PARAMETERS
+        } else {
+            MAX_PARAMETERS
+        };
+        let per_statement = (limit / cols.len()).max(1);
         let conflict_clause = match conflict {
             Conflict::Update => format!(
                 " ON CONFLICT ({}) DO UPDATE SET {}",
@@ -536,7 +545,11 @@ impl Rows {
                         .iter()
                         .map(|_| {
                             n += 1;
-                            format!("${n}")
+                            if positional {
+                                "?".to_string()
+                            } else {
+                                format!("${n}")
+                            }
                         })
                         .collect();
                     format!("({})", marks.join(", "))

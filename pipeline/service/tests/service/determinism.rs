@@ -29,10 +29,13 @@ async fn run(dir: &Path, batch_size: usize) -> Seen {
     );
     let date = p.default_business_date();
     p.nightly(date).await.unwrap();
+    // Resolved alerts live in the store only.
     let alerts = p
-        .state
-        .alerts
-        .values()
+        .store
+        .alerts()
+        .await
+        .unwrap()
+        .iter()
         .map(|a| {
             format!(
                 "{} {} {} {} {} since {} fired {:?} resolved {:?} tier {} updated {}",

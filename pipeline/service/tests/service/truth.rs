@@ -127,6 +127,7 @@ async fn running_the_same_input_again_adds_nothing() {
     let (p, _) = generate_and_run(dir.path(), 300, 3).await;
     let items_before = p.state.work_items.clone();
     let alerts_before = p.state.alerts.clone();
+    let stored_alerts_before = p.store.alerts().await.unwrap();
     let audit_before = p.store.audit_entries(None).await.unwrap().len();
     drop(p);
 
@@ -146,6 +147,7 @@ async fn running_the_same_input_again_adds_nothing() {
     );
     assert_eq!(again.state.work_items, items_before);
     assert_eq!(again.state.alerts, alerts_before);
+    assert_eq!(again.store.alerts().await.unwrap(), stored_alerts_before);
     assert_eq!(
         again.store.audit_entries(None).await.unwrap().len(),
         audit_before
