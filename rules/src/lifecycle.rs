@@ -122,6 +122,17 @@ fn on_breach(
     id: &str,
     now: DateTime<Utc>,
 ) -> Option<(Alert, Option<Transition>)> {
+    // Most breaches of a batch's evaluation are the alerts as they stand: say so before
+    // rendering anything.
+    if let Some(a) = existing
+        && a.state != AlertState::Resolved
+        && a.cleared_at.is_none()
+        && a.level == breach.level
+        && a.fields == breach.fields
+        && !(a.state == AlertState::Pending && now - a.active_since >= rule.for_)
+    {
+        return None;
+    }
     let annotations: BTreeMap<String, String> = rule
         .annotations
         .iter()

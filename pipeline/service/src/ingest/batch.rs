@@ -281,9 +281,16 @@ impl Pipeline {
             }
         }
         tracing::debug!(
-            "stored in {:.3}s, metrics in {:.3}s",
+            "stored in {:.3}s, metrics in {:.3}s: {} audit entries, {} alerts, {} outbox messages, {} credits, {} allocations, {} contracts, {} installment lists",
             stored.as_secs_f64(),
-            (started.elapsed() - stored).as_secs_f64()
+            (started.elapsed() - stored).as_secs_f64(),
+            dirty.audit.len(),
+            dirty.alerts.len(),
+            dirty.outbox.len(),
+            dirty.bank.len(),
+            dirty.matches.len(),
+            dirty.contracts.len(),
+            dirty.installments.len()
         );
         Ok(())
     }

@@ -234,11 +234,18 @@ fn read_lines(
             .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
             .map_err(FileError::io("read", path))
     };
-    let count = count_lines(&mut open()?).map_err(FileError::io("read", path))? as usize;
+    use std::io::{Seek, SeekFrom};
+    let io = || FileError::io("read", path);
+    // One pass over what was read before (a restart reads the whole backlog's files): skip
+    // it, then count what is left from there.
+    let mut reader = open()?;
+    let skipped = skip_lines(&mut reader, skip).map_err(io())?;
+    let resume_at = reader.stream_position().map_err(io())?;
+    let mut rest = open()?;
+    rest.seek(SeekFrom::Start(resume_at)).map_err(io())?;
+    let count = (skipped + count_lines(&mut rest).map_err(io())?) as usize;
     let tz: Tz = config.business.time_zone;
     let source = source.clone();
-    let mut reader = open()?;
-    let skipped = skip_lines(&mut reader, skip).map_err(FileError::io("read", path))?;
     let mut lines = reader
         .split(b'\n')
         .enumerate()
@@ -291,7 +298,7 @@ fn count_lines(reader: &mut impl std::io::BufRead) -> std::io::Result<u64> {
         let Some(&end) = buf.last() else {
             return Ok(count + u64::from(last != b'\n'));
         };
-        count += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        count += memchr::memchr_iter(b'\n', buf).count() as u64;
         last = end;
         let n = buf.len();
         reader.consume(n);
@@ -307,7 +314,7 @@ fn skip_lines(reader: &mut impl std::io::BufRead, n: u64) -> std::io::Result<u64
             break;
         }
         let mut used = buf.len();
-        for (at, _) in buf.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+        for at in memchr::memchr_iter(b'\n', buf) {
             skipped += 1;
             if skipped == n {
                 used = at + 1;
