@@ -311,7 +311,8 @@ impl Metrics {
         for a in state
             .alerts
             .values()
-            .filter(|a| a.state != reconlight_rules::AlertState::Resolved) {
+            .filter(|a| a.state != reconlight_rules::AlertState::Resolved)
+        {
             let l = alert_labels(a);
             self.alerts.with_label_values(&[&l.0, &l.1, &l.2]).inc();
             labels.insert(a.id.clone(), l);

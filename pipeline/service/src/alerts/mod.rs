@@ -294,9 +294,7 @@ impl RuleRunner {
                     .await;
             }
             for (rule, evaluation) in &evaluations {
-                let evaluated = self
-                    .active
-                    .with_values(&rule.id, key, keys, &state.alerts);
+                let evaluated = self.active.with_values(&rule.id, key, keys, &state.alerts);
                 let changes =
                     apply_among(rule, evaluation, &state.alerts, evaluated.into_iter(), now);
                 record(

@@ -551,10 +551,16 @@ mod tests {
                 assert_eq!(count_lines(&mut r).unwrap(), split, "{text:?}");
             }
         }
-        assert_eq!(after_skip("a\nbb\nccc", 1, 2), (1, vec!["bb".into(), "ccc".into()]));
+        assert_eq!(
+            after_skip("a\nbb\nccc", 1, 2),
+            (1, vec!["bb".into(), "ccc".into()])
+        );
         assert_eq!(after_skip("a\nbb\nccc", 2, 3), (2, vec!["ccc".into()]));
         assert_eq!(after_skip("a\nbb\n", 2, 2), (2, vec![]));
         assert_eq!(after_skip("a\nbb\n", 5, 2), (2, vec![]));
-        assert_eq!(after_skip("a\nbb", 0, 2), (0, vec!["a".into(), "bb".into()]));
+        assert_eq!(
+            after_skip("a\nbb", 0, 2),
+            (0, vec!["a".into(), "bb".into()])
+        );
     }
 }

@@ -162,10 +162,13 @@ async fn alerts_reach_pagerduty_a_signed_webhook_and_alertmanager() {
         .filter(|e| e["event_action"] == "trigger")
         .filter_map(|e| e["dedup_key"].as_str())
         .collect();
+    // Resolved alerts live in the store only.
     let fired_handoffs: BTreeSet<String> = p
-        .state
-        .alerts
-        .values()
+        .store
+        .alerts()
+        .await
+        .unwrap()
+        .iter()
         .filter(|a| a.rule_id == "handoffs.acknowledgement_sla" && a.fired_at.is_some())
         .map(|a| a.id.clone())
         .collect();

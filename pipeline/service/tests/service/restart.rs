@@ -60,13 +60,24 @@ async fn a_restart_mid_stream_gives_the_same_result() {
         open_subjects(&reference),
         "batch size does not change the work items"
     );
-    let alerts = |p: &reconlight_service::ingest::Pipeline| {
-        p.state
-            .alerts
-            .values()
-            .map(|a| (a.id.clone(), a.state, a.level, a.fired_at, a.resolved_at))
-            .collect::<Vec<_>>()
-    };
+    // Every alert, resolved ones included (those live in the store only).
+    async fn alerts(
+        p: &reconlight_service::ingest::Pipeline,
+    ) -> Vec<(
+        String,
+        reconlight_rules::AlertState,
+        reconlight_rules::Level,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )> {
+        p.store
+            .alerts()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.id, a.state, a.level, a.fired_at, a.resolved_at))
+            .collect()
+    }
     for t in ["leads", "lead_interactions", "sales_targets"] {
         let x = resumed.state.extra.get(t);
         let y = uninterrupted.state.extra.get(t);
@@ -81,7 +92,7 @@ async fn a_restart_mid_stream_gives_the_same_result() {
             }
         }
     }
-    let (a, b) = (alerts(&resumed), alerts(&uninterrupted));
+    let (a, b) = (alerts(&resumed).await, alerts(&uninterrupted).await);
     if a != b {
         for (x, y) in a.iter().zip(b.iter()).filter(|(x, y)| x != y).take(5) {
             let rule = |p: &reconlight_service::ingest::Pipeline, id: &str| {
