@@ -510,10 +510,9 @@ impl Rows {
             });
             rows.reverse();
         }
-        // SQLite looks a numbered parameter's name up in a list as long as the statement's
-        // parameters, so numbered statements cost the square of their size: SQLite gets
-        // anonymous `?` parameters (bound in order) and longer statements; PostgreSQL's
-        // numbered ones stay a few hundred per statement.
+        // SQLite looks a numbered parameter up in a list as long as the statement's, so
+        // numbered statements cost the square of their size: SQLite gets anonymous `?`
+        // parameters and longer statements, PostgreSQL a few hundred numbered ones.
         let positional = tx.backend_name() == "SQLite";
         let limit = if positional {
             MAX_SQLITE_PARAMETERS
@@ -537,20 +536,11 @@ impl Rows {
         while !rows.is_empty() {
             let rest = rows.split_off(rows.len().min(per_statement));
             let chunk = std::mem::replace(&mut rows, rest);
-            let mut n = 0;
-            let tuples: Vec<String> = chunk
-                .iter()
-                .map(|_| {
-                    let marks: Vec<String> = cols
-                        .iter()
-                        .map(|_| {
-                            n += 1;
-                            if positional {
-                                "?".to_string()
-                            } else {
-                                format!("${n}")
-                            }
-                        })
+            let width = cols.len();
+            let tuples: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let marks: Vec<String> = (1..=width)
+                        .map(|c| mark(positional, row * width + c))
                         .collect();
                     format!("({})", marks.join(", "))
                 })
@@ -575,6 +565,15 @@ impl Rows {
     }
 }
 
+/// The `n`th bound parameter: anonymous on SQLite (see `Rows::insert`), numbered elsewhere.
+fn mark(positional: bool, n: usize) -> String {
+    if positional {
+        "?".into()
+    } else {
+        format!("${n}")
+    }
+}
+
 /// Deletes the rows with these keys (and empties the list).
 async fn delete_keys(
     tx: &mut Transaction<'static, Any>,
@@ -582,8 +581,9 @@ async fn delete_keys(
     key_col: &str,
     keys: &mut Vec<String>,
 ) -> Result<(), StoreError> {
+    let positional = tx.backend_name() == "SQLite";
     for chunk in std::mem::take(keys).chunks(1000) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| mark(positional, i)).collect();
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE {key_col} IN ({})",
             marks.join(", ")
