@@ -237,6 +237,21 @@ pub enum SignatureStatus {
     Other,
 }
 
+impl SignatureStatus {
+    /// The name rules and the store see (the serialized form).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SignatureStatus::Sent => "sent",
+            SignatureStatus::Delivered => "delivered",
+            SignatureStatus::Completed => "completed",
+            SignatureStatus::Declined => "declined",
+            SignatureStatus::Voided => "voided",
+            SignatureStatus::RecipientSigned => "recipient_signed",
+            SignatureStatus::Other => "other",
+        }
+    }
+}
+
 /// An e-signature platform's event about a contract's envelope (the finance side of "signed").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SignatureEvent {
@@ -317,4 +332,25 @@ pub fn end_of_business_day(date: NaiveDate, tz: chrono_tz::Tz) -> DateTime<Utc> 
         .earliest()
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|| local.and_utc())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_status_names_are_the_serialized_ones() {
+        use SignatureStatus::*;
+        for s in [
+            Sent,
+            Delivered,
+            Completed,
+            Declined,
+            Voided,
+            RecipientSigned,
+            Other,
+        ] {
+            assert_eq!(serde_json::to_value(&s).unwrap(), s.as_str());
+        }
+    }
 }

@@ -263,6 +263,9 @@ impl Pipeline {
     ) -> crate::error::Result<()> {
         let started = Instant::now();
         self.store.commit_in(tx, &self.state, dirty).await?;
+        if let Some(c) = &self.checkpointer {
+            c.committed();
+        }
         let stored = started.elapsed();
         if !dirty.audit.is_empty() {
             let witness = self.config.resolve(&self.config.audit.head_file);

@@ -59,6 +59,8 @@ pub struct Pipeline {
     pub(super) pending_letters: Vec<DeadLetter>,
     /// Set on SIGINT/SIGTERM: stop after the batch being applied.
     pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Copies SQLite's log back into the database beside the batches.
+    pub(super) checkpointer: Option<crate::store::Checkpointer>,
 }
 
 /// How long `run_until_idle` waits for the consumer group to assign partitions.
@@ -109,6 +111,7 @@ impl Pipeline {
             Some(k) => KafkaFeed::open(&config, k, &state.positions)?,
             None => None,
         };
+        let checkpointer = store.checkpoint_in_background().await?;
         Ok(Pipeline {
             config,
             store,
@@ -125,6 +128,7 @@ impl Pipeline {
             kafka_budget: None,
             pending_letters: Vec::new(),
             stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            checkpointer,
         })
     }
 
