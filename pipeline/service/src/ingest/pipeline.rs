@@ -69,8 +69,10 @@ const ASSIGNMENT_TIMEOUT: Duration = Duration::from_secs(90);
 impl Pipeline {
     /// Opens the store, loads the live state and the rules.
     pub async fn open(config: Config, metrics: Arc<Metrics>) -> crate::error::Result<Pipeline> {
+        let started = std::time::Instant::now();
         let store = Store::open(&config.store_url()).await?;
         let mut state = store.load().await?;
+        let loaded = started.elapsed();
         let indexed = store.index_missing_queue_rows(&state).await?;
         if indexed > 0 {
             tracing::info!("work queue: indexed {indexed} work items written before the index");
@@ -100,6 +102,16 @@ impl Pipeline {
             },
         );
         metrics.observe_store(&state, &store).await?;
+        tracing::info!(
+            "started in {:.1}s ({:.1}s reading the store): {} contracts, {} installments, {} credits, {} allocations, {} open alerts",
+            started.elapsed().as_secs_f64(),
+            loaded.as_secs_f64(),
+            state.contracts.len(),
+            state.installments.len(),
+            state.bank.len(),
+            state.matches.values().map(Vec::len).sum::<usize>(),
+            state.alerts.len()
+        );
         let sources: Vec<(String, bool)> = config
             .sources
             .iter()

@@ -363,8 +363,8 @@ pub fn build_selected(
     col!(c.text("bank_ref", rows, |r| Some(r.tx.bank_ref.as_str())));
     col!(c.text("account", rows, |r| Some(r.tx.account.as_str())));
     col!(c.text("direction", rows, |r| Some(match r.tx.direction {
-        Direction::Credit => "credit".into(),
-        Direction::Debit => "debit".into(),
+        Direction::Credit => "credit",
+        Direction::Debit => "debit",
     })));
     col!(c.money("amount", rows, |r| Some(r.tx.amount.amount)));
     col!(c.text("currency", rows, |r| Some(r.tx.amount.currency.as_str())));
