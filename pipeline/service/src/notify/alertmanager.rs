@@ -12,6 +12,40 @@ use super::{AlertmanagerConfig, Outcome, outcome_of, post_json};
 /// How long resolved alerts keep being posted, so Alertmanager sees the resolution.
 const RESOLVED_FOR: i64 = 15;
 
+/// Alerts resolved lately, kept from the messages that told of them, so each push posts
+/// them without reading every resolved alert in the store (a start forgets them: each was
+/// posted when its message was delivered, and Alertmanager ends it at its `endsAt`).
+#[derive(Default)]
+pub(super) struct RecentlyResolved(std::collections::BTreeMap<String, Alert>);
+
+impl RecentlyResolved {
+    /// Keeps the resolutions these messages tell of.
+    pub fn note(&mut self, messages: &[(reconlight_core::outbox::OutboxMessage, u32)]) {
+        #[derive(serde::Deserialize)]
+        struct Told {
+            alert: Alert,
+        }
+        for (m, _) in messages.iter().filter(|(m, _)| m.topic == "alerts") {
+            if let Ok(told) = serde_json::from_str::<Told>(&m.payload)
+                && told.alert.state == AlertState::Resolved
+            {
+                self.0.insert(told.alert.id.clone(), told.alert);
+            }
+        }
+    }
+
+    /// The open alerts and those resolved within `RESOLVED_FOR` minutes of `now`.
+    pub fn with_open(&mut self, mut open: Vec<Alert>, now: DateTime<Utc>) -> Vec<Alert> {
+        self.0.retain(|_, a| {
+            a.resolved_at
+                .is_some_and(|r| now - r <= Duration::minutes(RESOLVED_FOR))
+        });
+        let ids: std::collections::HashSet<String> = open.iter().map(|a| a.id.clone()).collect();
+        open.extend(self.0.values().filter(|a| !ids.contains(&a.id)).cloned());
+        open
+    }
+}
+
 /// The alerts Alertmanager should hear about now, in its JSON.
 pub fn alertmanager_alerts(
     alerts: &[Alert],

@@ -138,6 +138,8 @@ pub struct Notifier {
     metrics: Arc<Metrics>,
     agent: ureq::Agent,
     last_alertmanager: Option<DateTime<Utc>>,
+    /// Alerts resolved lately, posted to Alertmanager for a while.
+    resolved: alertmanager::RecentlyResolved,
     kafka: Option<kafka::KafkaSink>,
     /// Templates, time zone and links for the messages people read.
     context: MessageContext,
@@ -170,6 +172,7 @@ impl Notifier {
             metrics,
             agent,
             last_alertmanager: None,
+            resolved: Default::default(),
             kafka: None,
             context,
             windows: BTreeMap::new(),
@@ -277,8 +280,10 @@ impl Notifier {
                 .pending_deliveries("alertmanager", &["alerts".to_string()], now, 5000)
                 .await?;
             let due = self.last_alertmanager.is_none_or(|t| now - t >= interval);
+            self.resolved.note(&pending);
             if due || !pending.is_empty() {
-                let alerts = self.store.alerts().await?;
+                let open = self.store.open_alerts().await?;
+                let alerts = self.resolved.with_open(open, now);
                 let outcome = alertmanager::push(&self.agent, &am, &alerts, interval, now).await;
                 let sent = matches!(outcome, Outcome::Delivered);
                 self.metrics

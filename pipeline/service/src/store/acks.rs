@@ -116,7 +116,23 @@ impl Store {
     /// An acknowledgement given since the pipeline's last batch is shown on its alert
     /// already (the pipeline copies it over at that batch), so a second clerk sees it.
     pub async fn alerts(&self) -> Result<Vec<reconlight_rules::Alert>, StoreError> {
-        let mut alerts: Vec<reconlight_rules::Alert> = self.docs("alerts", "alert_id").await?;
+        let alerts = self.docs("alerts", "alert_id").await?;
+        self.with_acks(alerts).await
+    }
+
+    /// The alerts that are not resolved (pending and firing), by id, as `alerts` shows them:
+    /// what the lights and Alertmanager need, without the resolved history.
+    pub async fn open_alerts(&self) -> Result<Vec<reconlight_rules::Alert>, StoreError> {
+        let alerts = self
+            .docs_filtered("alerts", "alert_id", "state <> 'resolved'")
+            .await?;
+        self.with_acks(alerts).await
+    }
+
+    async fn with_acks(
+        &self,
+        mut alerts: Vec<reconlight_rules::Alert>,
+    ) -> Result<Vec<reconlight_rules::Alert>, StoreError> {
         let mut acks = self.alert_acks().await?;
         for a in alerts.iter_mut().filter(|a| a.acknowledged.is_none()) {
             if let Some(ack) = acks.remove(&a.id).filter(|k| k.fired_at == a.fired_at)

@@ -1,72 +1,205 @@
 //! The outbox's deliveries, per notifier, with retries; the webhook inbox.
 
+use reconlight_core::outbox::OutboxMessage;
+
 use super::write::{Cell, upsert_cells};
 use super::*;
 
+/// How far back of the oldest untried message a notifier was last given it looks again:
+/// room for a message written (and timed) before it but committed after it, by a long
+/// transaction or a process whose clock is a little behind.
+const WINDOW_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
+/// How often a notifier looks through the whole outbox for messages it has never tried
+/// (written by a process whose clock is further behind than the margin).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// When an outbox row was written, by the writer's wall clock (not the pipeline clock, which
+/// may be a replay's event time): fixed width, so the text sorts as the time does.
+pub(super) fn written_at(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Where each notifier looks for messages it has not tried yet: from a little before the
+/// oldest one it was last given, so a round reads what is new, not the whole history.
+#[derive(Default)]
+pub(super) struct DeliveryWindows(std::sync::Mutex<std::collections::HashMap<String, Window>>);
+
+struct Window {
+    /// Every message written before this was tried (`None`: look at every message).
+    from: Option<String>,
+    swept_at: std::time::Instant,
+}
+
+impl DeliveryWindows {
+    /// Where to look from: everywhere before a first look and when a sweep is due.
+    fn from(&self, notifier: &str) -> Option<String> {
+        let windows = self.0.lock().expect("not poisoned");
+        let w = windows.get(notifier)?;
+        w.from
+            .clone()
+            .filter(|_| w.swept_at.elapsed() < SWEEP_EVERY)
+    }
+
+    /// Notes a look that started at `from` at `started` (wall clock) and found untried
+    /// messages written at `written` (empty for rows from before the column existed).
+    fn looked(
+        &self,
+        notifier: &str,
+        from: Option<&str>,
+        started: chrono::DateTime<chrono::Utc>,
+        written: &[String],
+        page_full: bool,
+    ) {
+        let mut windows = self.0.lock().expect("not poisoned");
+        let w = windows.entry(notifier.to_string()).or_insert(Window {
+            from: None,
+            swept_at: std::time::Instant::now(),
+        });
+        if from.is_none() {
+            w.swept_at = std::time::Instant::now();
+        }
+        if page_full {
+            // The page may have left out messages written before those it holds (its order
+            // is the messages' own dates): look from the same place next time.
+            return;
+        }
+        let oldest = match written.iter().min() {
+            // Everything looked at was tried: the next look starts about now.
+            None => started,
+            // A row written before the column existed is found by looking everywhere.
+            Some(at) => match chrono::DateTime::parse_from_rfc3339(at) {
+                Ok(at) => at.to_utc(),
+                Err(_) => {
+                    w.from = None;
+                    return;
+                }
+            },
+        };
+        let start = written_at(oldest - WINDOW_MARGIN);
+        if w.from.as_ref().is_none_or(|f| *f < start) {
+            w.from = Some(start);
+        }
+    }
+}
+
+fn message_of(r: &AnyRow, doing: &str) -> Result<(OutboxMessage, u32), StoreError> {
+    let at: String = r.try_get(4).map_err(ctx(doing))?;
+    let attempts: i64 = r.try_get(5).map_err(ctx(doing))?;
+    Ok((
+        OutboxMessage {
+            id: r.try_get(0).map_err(ctx(doing))?,
+            topic: r.try_get(1).map_err(ctx(doing))?,
+            key: r.try_get(2).map_err(ctx(doing))?,
+            payload: r.try_get(3).map_err(ctx(doing))?,
+            created_at: chrono::DateTime::parse_from_rfc3339(&at)
+                .map(|t| t.to_utc())
+                .unwrap_or_default(),
+        },
+        attempts as u32,
+    ))
+}
+
 impl Store {
     /// Outbox messages of `topics` not yet delivered by `notifier`, whose retry time has come,
-    /// oldest first, with the attempts made so far.
+    /// oldest first, with the attempts made so far. Messages never tried are looked for in
+    /// the notifier's window (`DeliveryWindows`), retries through their own index.
     pub async fn pending_deliveries(
         &self,
         notifier: &str,
         topics: &[String],
         now: chrono::DateTime<chrono::Utc>,
         limit: i64,
-    ) -> Result<Vec<(reconlight_core::outbox::OutboxMessage, u32)>, StoreError> {
+    ) -> Result<Vec<(OutboxMessage, u32)>, StoreError> {
         if topics.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..topics.len()).map(|i| format!("${}", i + 4)).collect();
-        let sql = format!(
-            "SELECT o.message_id, o.topic, o.message_key, o.payload, o.created_at, COALESCE(d.attempts, 0) \
-             FROM outbox o LEFT JOIN outbox_deliveries d ON d.delivery_id = $1 || o.message_id \
-             WHERE (d.state IS NULL OR (d.state = 'retry' AND d.next_attempt_at <= $2)) AND o.topic IN ({}) \
-             ORDER BY o.created_at, o.message_id LIMIT $3",
-            placeholders.join(", ")
+        let doing = "reading pending deliveries";
+        let from = self.delivery_windows.from(notifier);
+        let started = chrono::Utc::now();
+        let topic_marks = |first: usize| -> String {
+            (0..topics.len())
+                .map(|i| format!("${}", i + first))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let untried_sql = format!(
+            "SELECT o.message_id, o.topic, o.message_key, o.payload, o.created_at, CAST(0 AS BIGINT), COALESCE(o.written_at, '') \
+             FROM outbox o WHERE o.topic IN ({}) AND {} \
+             AND NOT EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.delivery_id = $1 || o.message_id) \
+             ORDER BY o.created_at, o.message_id LIMIT $2",
+            topic_marks(4),
+            if from.is_some() {
+                "o.written_at >= $3"
+            } else {
+                "$3 = ''"
+            }
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql))
+        let mut q = sqlx::query(AssertSqlSafe(untried_sql))
             .bind(format!("{notifier}\u{1f}"))
+            .bind(limit)
+            .bind(from.clone().unwrap_or_default());
+        for t in topics {
+            q = q.bind(t.clone());
+        }
+        let untried: Vec<AnyRow> = q.fetch_all(&self.pool).await.map_err(ctx(doing))?;
+        let retry_sql = format!(
+            "SELECT o.message_id, o.topic, o.message_key, o.payload, o.created_at, d.attempts \
+             FROM outbox_deliveries d JOIN outbox o ON o.message_id = d.message_id \
+             WHERE d.notifier = $1 AND d.state = 'retry' AND d.next_attempt_at <= $2 AND o.topic IN ({}) \
+             ORDER BY o.created_at, o.message_id LIMIT $3",
+            topic_marks(4)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(retry_sql))
+            .bind(notifier.to_string())
             .bind(now.to_rfc3339())
             .bind(limit);
         for t in topics {
             q = q.bind(t.clone());
         }
-        let rows: Vec<AnyRow> = q
-            .fetch_all(&self.pool)
-            .await
-            .map_err(ctx("reading pending deliveries"))?;
-        rows.iter()
-            .map(|r| {
-                let at: String = r.try_get(4).map_err(ctx("reading pending deliveries"))?;
-                let attempts: i64 = r.try_get(5).map_err(ctx("reading pending deliveries"))?;
-                Ok((
-                    reconlight_core::outbox::OutboxMessage {
-                        id: r.try_get(0).map_err(ctx("reading pending deliveries"))?,
-                        topic: r.try_get(1).map_err(ctx("reading pending deliveries"))?,
-                        key: r.try_get(2).map_err(ctx("reading pending deliveries"))?,
-                        payload: r.try_get(3).map_err(ctx("reading pending deliveries"))?,
-                        created_at: chrono::DateTime::parse_from_rfc3339(&at)
-                            .map(|t| t.to_utc())
-                            .unwrap_or_default(),
-                    },
-                    attempts as u32,
-                ))
-            })
-            .collect()
+        let retries: Vec<AnyRow> = q.fetch_all(&self.pool).await.map_err(ctx(doing))?;
+        let mut written = Vec::with_capacity(untried.len());
+        for r in &untried {
+            written.push(r.try_get::<String, _>(6).map_err(ctx(doing))?);
+        }
+        let page_full = untried.len() as i64 >= limit;
+        self.delivery_windows
+            .looked(notifier, from.as_deref(), started, &written, page_full);
+        let mut pending = untried
+            .iter()
+            .map(|r| message_of(r, doing))
+            .collect::<Result<Vec<_>, _>>()?;
+        for r in &retries {
+            pending.push(message_of(r, doing)?);
+        }
+        pending.sort_by(|(a, _), (b, _)| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        pending.truncate(limit.max(0) as usize);
+        Ok(pending)
     }
 
-    /// How many outbox messages of `topics` `notifier` has not delivered yet.
+    /// How many outbox messages of `topics` `notifier` has not delivered yet (those never
+    /// tried counted in its window, as `pending_deliveries` looks for them).
     pub async fn backlog(&self, notifier: &str, topics: &[String]) -> Result<u64, StoreError> {
         if topics.is_empty() {
             return Ok(0);
         }
-        let placeholders: Vec<String> = (0..topics.len()).map(|i| format!("${}", i + 2)).collect();
+        let from = self.delivery_windows.from(notifier);
+        let placeholders: Vec<String> = (0..topics.len()).map(|i| format!("${}", i + 4)).collect();
         let sql = format!(
-            "SELECT COUNT(*) FROM outbox o LEFT JOIN outbox_deliveries d ON d.delivery_id = $1 || o.message_id \
-             WHERE (d.state IS NULL OR d.state = 'retry') AND o.topic IN ({})",
-            placeholders.join(", ")
+            "SELECT (SELECT COUNT(*) FROM outbox o WHERE o.topic IN ({0}) AND {1} \
+               AND NOT EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.delivery_id = $1 || o.message_id)) \
+             + (SELECT COUNT(*) FROM outbox_deliveries d JOIN outbox o ON o.message_id = d.message_id \
+               WHERE d.notifier = $3 AND d.state = 'retry' AND o.topic IN ({0}))",
+            placeholders.join(", "),
+            if from.is_some() {
+                "o.written_at >= $2"
+            } else {
+                "$2 = ''"
+            }
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(format!("{notifier}\u{1f}"));
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(format!("{notifier}\u{1f}"))
+            .bind(from.unwrap_or_default())
+            .bind(notifier.to_string());
         for t in topics {
             q = q.bind(t.clone());
         }

@@ -94,6 +94,8 @@ pub struct Store {
     url: String,
     /// The ingest lease epoch batch commits are fenced by; 0 before any lease.
     fence: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// Where each notifier looks for outbox messages it has not tried.
+    delivery_windows: std::sync::Arc<deliveries::DeliveryWindows>,
 }
 
 fn to_json(v: &impl Serialize) -> String {
@@ -184,6 +186,7 @@ impl Store {
             backend,
             url,
             fence: Default::default(),
+            delivery_windows: Default::default(),
         })
     }
 

@@ -61,12 +61,18 @@ const V4: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS work_items_contract ON work_items (contract_no)",
 ];
 
-/// What a start reads besides whole tables: the contracts' amount changes among all audit
-/// entries, and the alerts that are not resolved. Partial indexes, so the many writes
-/// outside them cost nothing more.
+/// What is read often out of tables that grow with history: at start, the contracts'
+/// amount changes among all audit entries and the alerts that are not resolved (partial
+/// indexes, so the many writes outside them cost nothing more); every notifier round, the
+/// outbox messages written lately.
 const V5: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS audit_entries_amounts ON audit_entries (seq) WHERE table_name = 'contracts' AND field IN ('amount', 'currency')",
     "CREATE INDEX IF NOT EXISTS alerts_unresolved ON alerts (alert_id) WHERE state <> 'resolved'",
+    // Notifiers look for messages they have not tried among those written lately, and for
+    // their retries by state, instead of through the whole outbox every round.
+    "ALTER TABLE outbox ADD COLUMN written_at TEXT",
+    "CREATE INDEX IF NOT EXISTS outbox_written ON outbox (written_at)",
+    "CREATE INDEX IF NOT EXISTS outbox_deliveries_retry ON outbox_deliveries (notifier, state, next_attempt_at)",
 ];
 
 const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5];

@@ -102,12 +102,13 @@ pub(super) async fn write_work_item_if(
     Ok(rows == 1)
 }
 
-const OUTBOX_COLUMNS: [&str; 5] = [
+const OUTBOX_COLUMNS: [&str; 6] = [
     "message_id",
     "topic",
     "message_key",
     "payload",
     "created_at",
+    "written_at",
 ];
 
 fn outbox_row(m: &reconlight_core::outbox::OutboxMessage) -> Vec<Cell> {
@@ -117,6 +118,7 @@ fn outbox_row(m: &reconlight_core::outbox::OutboxMessage) -> Vec<Cell> {
         Cell::Text(Some(m.key.clone())),
         Cell::Text(Some(m.payload.clone())),
         Cell::Text(Some(m.created_at.to_rfc3339())),
+        Cell::Text(Some(super::deliveries::written_at(chrono::Utc::now()))),
     ]
 }
 

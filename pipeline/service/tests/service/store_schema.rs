@@ -77,6 +77,12 @@ async fn write_old_store(path: &std::path::Path, version: &str) {
     .execute(&pool)
     .await
     .unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (message_id, topic, message_key, payload, created_at) VALUES ('MSG-old', 'alerts', 'AL-1', '{}', '2026-03-31T16:00:00+00:00')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     pool.close().await;
 }
 
@@ -93,7 +99,7 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
     let store = Store::open(&format!("sqlite://{}", path.display()))
         .await
         .expect("an older store opens");
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     let decisions = store.manual_decisions().await.unwrap();
     assert_eq!(decisions["CR-20260303-0001"], a_decision());
     // Decisions made before the change log existed are read in full at start; the log
@@ -121,6 +127,23 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
         page.at_stake,
         vec![("CNY".to_string(), Decimal::new(2_500_000, 2))]
     );
+    // A message written before the outbox knew when rows were written is still delivered,
+    // and once delivered the notifier's window moves on to what is written after it.
+    let alerts = ["alerts".to_string()];
+    let now = chrono::Utc::now();
+    let ids = |pending: Vec<(reconlight_core::outbox::OutboxMessage, u32)>| -> Vec<String> {
+        pending.into_iter().map(|(m, _)| m.id).collect()
+    };
+    let pending = store.pending_deliveries("webhook:ops", &alerts, now, 10);
+    assert_eq!(ids(pending.await.unwrap()), ["MSG-old"]);
+    assert_eq!(store.backlog("webhook:ops", &alerts).await.unwrap(), 1);
+    store
+        .record_delivery("webhook:ops", "MSG-old", "delivered", 1, None, None, now)
+        .await
+        .unwrap();
+    let pending = store.pending_deliveries("webhook:ops", &alerts, now, 10);
+    assert!(pending.await.unwrap().is_empty());
+    assert_eq!(store.backlog("webhook:ops", &alerts).await.unwrap(), 0);
     drop(store);
 
     sqlx::any::install_default_drivers();
@@ -132,7 +155,7 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, "4");
+    assert_eq!(version, "5");
 }
 
 #[tokio::test]
@@ -146,7 +169,7 @@ async fn a_store_written_by_a_newer_reconlight_is_refused() {
         .expect("a newer store is refused")
         .to_string();
     assert!(
-        err.contains("schema version 99, written by a newer reconlight; this one knows up to 4"),
+        err.contains("schema version 99, written by a newer reconlight; this one knows up to 5"),
         "{err}"
     );
 }
@@ -214,4 +237,96 @@ async fn the_pipeline_reads_only_clerk_changes_after_its_cursor() {
             Some(format!("clerk.{i}"))
         );
     }
+}
+
+/// A notifier finds what was written since its last round, whatever the messages' own
+/// dates say (a replay dates them in the past), and its retries when they fall due.
+#[tokio::test]
+async fn a_notifier_finds_new_messages_and_due_retries_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    notifier_windows(&format!("sqlite://{}", dir.path().join("s.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notifier_finds_new_messages_and_due_retries_on_postgres() {
+    let server = std::env::var("RECONLIGHT_TEST_PG").unwrap_or_else(|_| {
+        panic!("RECONLIGHT_TEST_PG is not set: run scripts/test.sh, which starts a PostgreSQL server for this test")
+    });
+    let (host, port) = server.split_once(':').unwrap();
+    for sql in [
+        "DROP DATABASE IF EXISTS reconlight_outbox",
+        "CREATE DATABASE reconlight_outbox",
+    ] {
+        let out = std::process::Command::new("psql")
+            .args(["-h", host, "-p", port, "-U", "postgres", "-d", "postgres"])
+            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sql}: {out:?}");
+    }
+    notifier_windows(&format!("postgres://postgres@{server}/reconlight_outbox")).await;
+}
+
+async fn notifier_windows(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    let state = reconlight_core::state::LiveState::default();
+    let write = |ids: &[&str], created: &str| {
+        let created: chrono::DateTime<chrono::Utc> = created.parse().unwrap();
+        let mut dirty = reconlight_core::state::Dirty::default();
+        for id in ids {
+            let mut m = reconlight_core::outbox::OutboxMessage::new(
+                "alerts",
+                id,
+                &serde_json::json!({"alert": id}),
+                created,
+            );
+            m.id = format!("MSG-{id}");
+            dirty.outbox.push(m);
+        }
+        dirty
+    };
+    let alerts = ["alerts".to_string()];
+    let now = chrono::Utc::now();
+    let ids = |pending: Vec<(reconlight_core::outbox::OutboxMessage, u32)>| -> Vec<String> {
+        pending.into_iter().map(|(m, _)| m.id).collect()
+    };
+
+    let first = write(&["a", "b", "c"], "2026-03-01T10:00:00Z");
+    store.commit_in(None, &state, &first).await.unwrap();
+    let pending = store.pending_deliveries("webhook:ops", &alerts, now, 10);
+    assert_eq!(ids(pending.await.unwrap()), ["MSG-a", "MSG-b", "MSG-c"]);
+    for id in ["MSG-a", "MSG-b"] {
+        store
+            .record_delivery("webhook:ops", id, "delivered", 1, None, None, now)
+            .await
+            .unwrap();
+    }
+    let retry_at = now + chrono::Duration::minutes(1);
+    store
+        .record_delivery(
+            "webhook:ops",
+            "MSG-c",
+            "retry",
+            1,
+            Some("503"),
+            Some(retry_at),
+            now,
+        )
+        .await
+        .unwrap();
+
+    // Written later, dated earlier: found all the same; the retry waits for its time.
+    let replayed = write(&["d", "e"], "2026-02-01T10:00:00Z");
+    store.commit_in(None, &state, &replayed).await.unwrap();
+    let pending = store.pending_deliveries("webhook:ops", &alerts, now, 10);
+    assert_eq!(ids(pending.await.unwrap()), ["MSG-d", "MSG-e"]);
+    assert_eq!(store.backlog("webhook:ops", &alerts).await.unwrap(), 3);
+    let later = now + chrono::Duration::minutes(2);
+    let pending = store.pending_deliveries("webhook:ops", &alerts, later, 10);
+    let pending = pending.await.unwrap();
+    assert_eq!(ids(pending.clone()), ["MSG-d", "MSG-e", "MSG-c"]);
+    assert_eq!(pending[2].1, 1, "the retry carries its attempts");
+    // Another notifier has its own window and starts from the beginning.
+    let pending = store.pending_deliveries("pagerduty", &alerts, now, 2);
+    assert_eq!(ids(pending.await.unwrap()), ["MSG-d", "MSG-e"]);
 }

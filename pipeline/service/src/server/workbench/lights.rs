@@ -183,7 +183,7 @@ fn alerts_table(ctx: &Ctx, alerts: &[&Alert]) -> String {
 pub async fn page(State(s): State<AppState>, ctx: Ctx) -> Response {
     let t = |k: &str| ctx.t(k);
     let (alerts, reports, by_kind) = match (
-        s.store.alerts().await,
+        s.store.open_alerts().await,
         s.store.nightly_reports().await,
         s.store.queue_by_kind().await,
     ) {
