@@ -220,25 +220,85 @@ impl Store {
             .collect()
     }
 
+    /// A table's rows, their documents read on a blocking thread while the caller reads
+    /// the next table from the store (a start reads every table).
+    async fn docs_in_background<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: &'static str,
+        key: &str,
+        condition: &str,
+    ) -> Result<tokio::task::JoinHandle<Result<Vec<T>, StoreError>>, StoreError> {
+        let rows: Vec<AnyRow> = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {key}, doc FROM {table} WHERE {condition} ORDER BY {key}"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ctx(format!("reading {table}")))?;
+        Ok(tokio::task::spawn_blocking(move || {
+            rows.iter()
+                .map(|r| {
+                    let k: String = r.try_get(0).map_err(ctx(format!("reading {table}")))?;
+                    let doc: String = r.try_get(1).map_err(ctx(format!("reading {table}")))?;
+                    from_json(table, &k, &doc)
+                })
+                .collect()
+        }))
+    }
+
     /// Reads the whole live state.
     pub async fn load(&self) -> Result<LiveState, StoreError> {
+        use reconlight_formats::model::{Contract, Customer, HandoffTicket, SignatureEvent};
+        let read = |table: &'static str| {
+            let doing = format!("reading {table}");
+            move |e: tokio::task::JoinError| StoreError {
+                doing,
+                source: Box::new(e),
+            }
+        };
+        let customers = self.docs_in_background::<Customer>("crm_customers", "customer_id", "TRUE");
+        let customers = customers.await?;
+        let contracts = self.docs_in_background::<Contract>("crm_contracts", "contract_no", "TRUE");
+        let contracts = contracts.await?;
+        let tickets =
+            self.docs_in_background::<HandoffTicket>("crm_handoff_tickets", "ticket_id", "TRUE");
+        let tickets = tickets.await?;
+        let signatures =
+            self.docs_in_background::<SignatureEvent>("signature_events", "event_id", "TRUE");
+        let signatures = signatures.await?;
+        let bank = self.docs_in_background::<reconlight_core::state::BankRow>(
+            "bank_transactions",
+            "bank_ref",
+            "TRUE",
+        );
+        let bank = bank.await?;
+        let installments =
+            self.docs_in_background::<InstallmentsDoc>("installments", "contract_no", "TRUE");
+        let installments = installments.await?;
+        type AllocationList = Vec<reconlight_core::reconcile::matching::Allocation>;
+        let matches = self.docs_in_background::<AllocationList>("matches", "bank_ref", "TRUE");
+        let matches = matches.await?;
+        // Resolved alerts are history, read from the store when asked for.
+        let alerts = self.docs_in_background::<reconlight_rules::Alert>(
+            "alerts",
+            "alert_id",
+            "state <> 'resolved'",
+        );
+        let alerts = alerts.await?;
+        let work_items = self.docs_in_background::<reconlight_core::workitems::WorkItem>(
+            "work_items",
+            "item_id",
+            "TRUE",
+        );
+        let work_items = work_items.await?;
+
         let mut s = LiveState::default();
-        for c in self
-            .docs::<reconlight_formats::model::Customer>("crm_customers", "customer_id")
-            .await?
-        {
+        for c in customers.await.map_err(read("crm_customers"))?? {
             s.customers.insert(c.customer_id.clone(), c);
         }
-        for c in self
-            .docs::<reconlight_formats::model::Contract>("crm_contracts", "contract_no")
-            .await?
-        {
+        for c in contracts.await.map_err(read("crm_contracts"))?? {
             s.contracts.insert(c.contract_no.clone(), c);
         }
-        for t in self
-            .docs::<reconlight_formats::model::HandoffTicket>("crm_handoff_tickets", "ticket_id")
-            .await?
-        {
+        for t in tickets.await.map_err(read("crm_handoff_tickets"))?? {
             s.tickets.insert(t.ticket_id.clone(), t);
         }
         let rows: Vec<AnyRow> =
@@ -253,22 +313,13 @@ impl Store {
             let row = from_json("crm_rows", &key, &doc)?;
             s.extra.entry(table).or_default().insert(key, row);
         }
-        for e in self
-            .docs::<reconlight_formats::model::SignatureEvent>("signature_events", "event_id")
-            .await?
-        {
+        for e in signatures.await.map_err(read("signature_events"))?? {
             s.signatures.insert(e.event_id.clone(), e);
         }
-        for b in self
-            .docs::<reconlight_core::state::BankRow>("bank_transactions", "bank_ref")
-            .await?
-        {
+        for b in bank.await.map_err(read("bank_transactions"))?? {
             s.bank.insert(b.tx.bank_ref.clone(), b);
         }
-        for doc in self
-            .docs::<InstallmentsDoc>("installments", "contract_no")
-            .await?
-        {
+        for doc in installments.await.map_err(read("installments"))?? {
             if let Some(e) = doc.terms_error {
                 s.terms_errors.insert(doc.contract_no.clone(), e);
             }
@@ -276,25 +327,15 @@ impl Store {
                 s.installments.insert((i.contract_no.clone(), i.seq), i);
             }
         }
-        for list in self
-            .docs::<Vec<reconlight_core::reconcile::matching::Allocation>>("matches", "bank_ref")
-            .await?
-        {
+        for list in matches.await.map_err(read("matches"))?? {
             if let Some(first) = list.first() {
                 s.matches.insert(first.bank_ref.clone(), list);
             }
         }
-        // Resolved alerts are history, read from the store when asked for.
-        for a in self
-            .docs_filtered::<reconlight_rules::Alert>("alerts", "alert_id", "state <> 'resolved'")
-            .await?
-        {
+        for a in alerts.await.map_err(read("alerts"))?? {
             s.alerts.insert(a.id.clone(), a);
         }
-        for w in self
-            .docs::<reconlight_core::workitems::WorkItem>("work_items", "item_id")
-            .await?
-        {
+        for w in work_items.await.map_err(read("work_items"))?? {
             s.work_items.insert(w.id.clone(), w);
         }
         let rows: Vec<AnyRow> = sqlx::query("SELECT position_key, consumed FROM source_positions")

@@ -119,8 +119,9 @@ impl IncrementalMatcher {
         let credits: Vec<&BankRow> = state.bank.values().filter(|b| is_live_credit(b)).collect();
         let texts: Vec<&str> = credits.iter().map(|c| c.tx.remittance.as_str()).collect();
         let named = read_references(settings.finder, &texts);
-        for (row, (numbers, hints)) in credits.into_iter().zip(named) {
-            m.remember(state, row, numbers, hints);
+        let evidence = evidence_in_parallel(state, &m.payers, &credits, &named);
+        for ((row, (numbers, _)), evidence) in credits.into_iter().zip(named).zip(evidence) {
+            m.remember_evidence(state, row, numbers, evidence);
         }
         m
     }
@@ -273,8 +274,19 @@ impl IncrementalMatcher {
         numbers: Vec<String>,
         hints: Vec<u32>,
     ) -> &CreditFacts {
-        let bank_ref = row.tx.bank_ref.clone();
         let evidence = evidence_of(state, &self.payers, row, &numbers, hints);
+        self.remember_evidence(state, row, numbers, evidence)
+    }
+
+    /// `remember` with the evidence already read.
+    fn remember_evidence(
+        &mut self,
+        state: &LiveState,
+        row: &BankRow,
+        numbers: Vec<String>,
+        evidence: Evidence,
+    ) -> &CreditFacts {
+        let bank_ref = row.tx.bank_ref.clone();
         let manual = state.manual.get(&bank_ref);
         let customers: Vec<String> = evidence
             .customers(state, manual)
@@ -417,6 +429,39 @@ impl IncrementalMatcher {
         }
         unit
     }
+}
+
+/// Every credit's evidence, read on every core (a start reads all of them).
+fn evidence_in_parallel(
+    state: &LiveState,
+    payers: &PayerIndex,
+    credits: &[&BankRow],
+    named: &[(Vec<String>, Vec<u32>)],
+) -> Vec<Evidence> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let chunk = credits.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = credits
+            .chunks(chunk)
+            .zip(named.chunks(chunk))
+            .map(|(rows, named)| {
+                s.spawn(move || {
+                    rows.iter()
+                        .zip(named)
+                        .map(|(row, (numbers, hints))| {
+                            evidence_of(state, payers, row, numbers, hints.clone())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("evidence reader"))
+            .collect()
+    })
 }
 
 /// The numbers a credit is found by when a contract changes: those its text names and
