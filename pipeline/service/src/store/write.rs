@@ -112,14 +112,11 @@ const OUTBOX_COLUMNS: [&str; 6] = [
 ];
 
 fn outbox_row(m: &reconlight_core::outbox::OutboxMessage) -> Vec<Cell> {
-    vec![
-        Cell::Text(Some(m.id.clone())),
-        Cell::Text(Some(m.topic.clone())),
-        Cell::Text(Some(m.key.clone())),
-        Cell::Text(Some(m.payload.clone())),
-        Cell::Text(Some(m.created_at.to_rfc3339())),
-        Cell::Text(Some(super::deliveries::written_at(chrono::Utc::now()))),
-    ]
+    let (created, written) = (m.created_at.to_rfc3339(), chrono::Utc::now());
+    let written = super::deliveries::written_at(written);
+    [&m.id, &m.topic, &m.key, &m.payload, &created, &written]
+        .map(|v| Cell::Text(Some(v.clone())))
+        .into()
 }
 
 pub(super) async fn write_outbox(
