@@ -102,6 +102,17 @@ fn to_json(v: &impl Serialize) -> String {
     serde_json::to_string(v).expect("state serializes")
 }
 
+/// Each `(key, doc)` row's document.
+fn parse_docs<T: DeserializeOwned>(table: &str, rows: &[AnyRow]) -> Result<Vec<T>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            let k: String = r.try_get(0).map_err(ctx(format!("reading {table}")))?;
+            let doc: String = r.try_get(1).map_err(ctx(format!("reading {table}")))?;
+            from_json(table, &k, &doc)
+        })
+        .collect()
+}
+
 fn from_json<T: DeserializeOwned>(table: &str, key: &str, doc: &str) -> Result<T, StoreError> {
     serde_json::from_str(doc).map_err(ctx(format!("reading {table} row {key}")))
 }
@@ -205,44 +216,35 @@ impl Store {
         key: &str,
         condition: &str,
     ) -> Result<Vec<T>, StoreError> {
-        let rows: Vec<AnyRow> = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {key}, doc FROM {table} WHERE {condition} ORDER BY {key}"
-        )))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(ctx(format!("reading {table}")))?;
-        rows.iter()
-            .map(|r| {
-                let k: String = r.try_get(0).map_err(ctx(format!("reading {table}")))?;
-                let doc: String = r.try_get(1).map_err(ctx(format!("reading {table}")))?;
-                from_json(table, &k, &doc)
-            })
-            .collect()
+        parse_docs(table, &self.doc_rows(table, key, condition).await?)
     }
 
-    /// A table's rows, their documents read on a blocking thread while the caller reads
-    /// the next table from the store (a start reads every table).
+    /// `docs_filtered`, the documents read on a blocking thread while the caller reads the
+    /// next table from the store (a start reads every table).
     async fn docs_in_background<T: DeserializeOwned + Send + 'static>(
         &self,
         table: &'static str,
         key: &str,
         condition: &str,
     ) -> Result<tokio::task::JoinHandle<Result<Vec<T>, StoreError>>, StoreError> {
-        let rows: Vec<AnyRow> = sqlx::query(AssertSqlSafe(format!(
+        let rows = self.doc_rows(table, key, condition).await?;
+        Ok(tokio::task::spawn_blocking(move || {
+            parse_docs(table, &rows)
+        }))
+    }
+
+    async fn doc_rows(
+        &self,
+        table: &str,
+        key: &str,
+        condition: &str,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
             "SELECT {key}, doc FROM {table} WHERE {condition} ORDER BY {key}"
         )))
         .fetch_all(&self.pool)
         .await
-        .map_err(ctx(format!("reading {table}")))?;
-        Ok(tokio::task::spawn_blocking(move || {
-            rows.iter()
-                .map(|r| {
-                    let k: String = r.try_get(0).map_err(ctx(format!("reading {table}")))?;
-                    let doc: String = r.try_get(1).map_err(ctx(format!("reading {table}")))?;
-                    from_json(table, &k, &doc)
-                })
-                .collect()
-        }))
+        .map_err(ctx(format!("reading {table}")))
     }
 
     /// Reads the whole live state.

@@ -184,3 +184,23 @@ pub async fn token(
         .expect("token stored");
     t.token
 }
+
+/// A fresh database on the server scripts/test.sh started.
+pub fn postgres_database(name: &str) -> String {
+    let server = std::env::var("RECONLIGHT_TEST_PG").unwrap_or_else(|_| {
+        panic!("RECONLIGHT_TEST_PG is not set: run scripts/test.sh, which starts a PostgreSQL server for this test")
+    });
+    let (host, port) = server.split_once(':').unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        let out = std::process::Command::new("psql")
+            .args(["-h", host, "-p", port, "-U", "postgres", "-d", "postgres"])
+            .args(["-v", "ON_ERROR_STOP=1", "-c", &sql])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sql}: {out:?}");
+    }
+    format!("postgres://postgres@{server}/{name}")
+}

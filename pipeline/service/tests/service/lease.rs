@@ -1,35 +1,14 @@
 //! The ingest lease on PostgreSQL: one holder at a time, released when its connection dies,
 //! and a commit by an instance that lost it refused (the fencing epoch).
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reconlight_core::state::{Dirty, LiveState};
 use reconlight_service::store::Store;
 
-/// A fresh database on the server scripts/test.sh started.
-fn database(name: &str) -> String {
-    let server = std::env::var("RECONLIGHT_TEST_PG").unwrap_or_else(|_| {
-        panic!("RECONLIGHT_TEST_PG is not set: run scripts/test.sh, which starts a PostgreSQL server for this test")
-    });
-    let (host, port) = server.split_once(':').unwrap();
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        let out = Command::new("psql")
-            .args(["-h", host, "-p", port, "-U", "postgres", "-d", "postgres"])
-            .args(["-v", "ON_ERROR_STOP=1", "-c", &sql])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{sql}: {out:?}");
-    }
-    format!("postgres://postgres@{server}/{name}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_instance_ingests_and_one_that_lost_the_lease_cannot_commit() {
-    let url = database("reconlight_lease");
+    let url = crate::common::postgres_database("reconlight_lease");
     let (first, second) = (
         Store::open(&url).await.unwrap(),
         Store::open(&url).await.unwrap(),

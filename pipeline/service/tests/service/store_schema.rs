@@ -249,22 +249,7 @@ async fn a_notifier_finds_new_messages_and_due_retries_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notifier_finds_new_messages_and_due_retries_on_postgres() {
-    let server = std::env::var("RECONLIGHT_TEST_PG").unwrap_or_else(|_| {
-        panic!("RECONLIGHT_TEST_PG is not set: run scripts/test.sh, which starts a PostgreSQL server for this test")
-    });
-    let (host, port) = server.split_once(':').unwrap();
-    for sql in [
-        "DROP DATABASE IF EXISTS reconlight_outbox",
-        "CREATE DATABASE reconlight_outbox",
-    ] {
-        let out = std::process::Command::new("psql")
-            .args(["-h", host, "-p", port, "-U", "postgres", "-d", "postgres"])
-            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{sql}: {out:?}");
-    }
-    notifier_windows(&format!("postgres://postgres@{server}/reconlight_outbox")).await;
+    notifier_windows(&crate::common::postgres_database("reconlight_outbox")).await;
 }
 
 async fn notifier_windows(url: &str) {

@@ -1,8 +1,6 @@
 //! The work queue's filters, order and pages on SQLite and PostgreSQL, each compared with
 //! the same question answered by a plain filter over the items written here.
 
-use std::process::Command;
-
 use chrono::{NaiveDate, TimeZone, Utc};
 use reconlight_core::state::{Dirty, LiveState};
 use reconlight_core::workitems::{Finding, WorkItem, WorkItemKind, WorkItemState};
@@ -278,20 +276,5 @@ async fn the_queue_filters_sorts_and_pages_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_filters_sorts_and_pages_on_postgres() {
-    let server = std::env::var("RECONLIGHT_TEST_PG").unwrap_or_else(|_| {
-        panic!("RECONLIGHT_TEST_PG is not set: run scripts/test.sh, which starts a PostgreSQL server for this test")
-    });
-    let (host, port) = server.split_once(':').unwrap();
-    for sql in [
-        "DROP DATABASE IF EXISTS reconlight_queue",
-        "CREATE DATABASE reconlight_queue",
-    ] {
-        let out = Command::new("psql")
-            .args(["-h", host, "-p", port, "-U", "postgres", "-d", "postgres"])
-            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{sql}: {out:?}");
-    }
-    check(&format!("postgres://postgres@{server}/reconlight_queue")).await;
+    check(&crate::common::postgres_database("reconlight_queue")).await;
 }

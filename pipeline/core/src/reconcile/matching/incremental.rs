@@ -438,29 +438,12 @@ fn evidence_in_parallel(
     credits: &[&BankRow],
     named: &[(Vec<String>, Vec<u32>)],
 ) -> Vec<Evidence> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let chunk = credits.len().div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = credits
-            .chunks(chunk)
-            .zip(named.chunks(chunk))
-            .map(|(rows, named)| {
-                s.spawn(move || {
-                    rows.iter()
-                        .zip(named)
-                        .map(|(row, (numbers, hints))| {
-                            evidence_of(state, payers, row, numbers, hints.clone())
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("evidence reader"))
-            .collect()
+    type Named = (Vec<String>, Vec<u32>);
+    let credits: Vec<(&BankRow, &Named)> = credits.iter().copied().zip(named).collect();
+    super::on_every_core(&credits, 1_000, || {
+        |(row, (numbers, hints)): &(&BankRow, &Named)| {
+            evidence_of(state, payers, row, numbers, hints.clone())
+        }
     })
 }
 

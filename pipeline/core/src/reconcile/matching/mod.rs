@@ -42,26 +42,38 @@ fn is_live_credit(b: &BankRow) -> bool {
 /// The contract numbers and installment hints of each text, in order; spread over the
 /// machine's cores for large inputs.
 pub fn read_references(finder: &ContractRefFinder, texts: &[&str]) -> Vec<(Vec<String>, Vec<u32>)> {
-    let read = |finder: &ContractRefFinder, t: &&str| finder.read(t);
+    // Each thread its own regex caches: shared ones contend on a lock.
+    on_every_core(texts, 10_000, || {
+        let finder = finder.clone();
+        move |t: &&str| finder.read(t)
+    })
+}
+
+/// Maps `items` in order, a chunk per core when there are at least `min` of them; `make`
+/// gives each chunk's thread its own mapping function (and so its own caches).
+pub(crate) fn on_every_core<T: Sync, R: Send, F: Fn(&T) -> R>(
+    items: &[T],
+    min: usize,
+    make: impl Fn() -> F + Sync,
+) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    if threads == 1 || texts.len() < 10_000 {
-        return texts.iter().map(|t| read(finder, t)).collect();
+    if threads == 1 || items.len() < min.max(2) {
+        return items.iter().map(make()).collect();
     }
-    let chunk = texts.len().div_ceil(threads);
+    let chunk = items.len().div_ceil(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = texts
+        let handles: Vec<_> = items
             .chunks(chunk)
             .map(|part| {
-                // Each thread its own regex caches: shared ones contend on a lock.
-                let finder = finder.clone();
-                s.spawn(move || part.iter().map(|t| read(&finder, t)).collect::<Vec<_>>())
+                let make = &make;
+                s.spawn(move || part.iter().map(make()).collect::<Vec<_>>())
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("reference reader"))
+            .flat_map(|h| h.join().expect("a worker thread"))
             .collect()
     })
 }
