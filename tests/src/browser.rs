@@ -138,11 +138,15 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
-    /// Waits until `condition` (JavaScript) is true, up to `wait`.
+    /// Waits until `condition` (JavaScript) is true, up to `wait`. A condition that throws
+    /// is not true yet: mid-navigation the page may have no document at all.
     pub fn wait_for(&mut self, condition: &str, wait: Duration) {
         let deadline = Instant::now() + wait;
+        let check = format!(
+            "(() => {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()"
+        );
         loop {
-            if self.eval(&format!("!!({condition})")) == json!(true) {
+            if self.eval(&check) == json!(true) {
                 return;
             }
             if Instant::now() >= deadline {

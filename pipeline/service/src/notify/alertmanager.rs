@@ -123,3 +123,59 @@ pub(super) async fn push(
     );
     outcome_of(post_json(agent, &url, body.to_string(), Vec::new()).await)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reconlight_core::outbox::OutboxMessage;
+
+    fn alert(id: &str, state: &str, resolved_at: Option<&str>) -> Alert {
+        serde_json::from_value(json!({
+            "id": id, "rule_id": "finance.installment_overdue", "subject": "HT-1/1",
+            "state": state, "level": "red",
+            "active_since": "2026-12-01T08:00:00Z", "fired_at": "2026-12-01T08:00:00Z",
+            "cleared_at": resolved_at, "resolved_at": resolved_at,
+            "updated_at": "2026-12-01T08:00:00Z", "title": "overdue",
+            "labels": {}, "annotations": {}, "fields": {}
+        }))
+        .unwrap()
+    }
+
+    fn told(transition: &str, alert: &Alert) -> (OutboxMessage, u32) {
+        let at = "2026-12-01T08:10:00Z".parse().unwrap();
+        let payload = json!({"transition": transition, "alert": alert});
+        (OutboxMessage::new("alerts", &alert.id, &payload, at), 0)
+    }
+
+    #[test]
+    fn resolved_alerts_are_posted_for_fifteen_minutes_from_their_messages() {
+        let at = |t: &str| -> DateTime<Utc> { t.parse().unwrap() };
+        let mut resolved = RecentlyResolved::default();
+        let gone = alert("AL-gone", "resolved", Some("2026-12-01T08:10:00Z"));
+        let back = alert("AL-back", "resolved", Some("2026-12-01T08:10:00Z"));
+        resolved.note(&[
+            told("resolved", &gone),
+            told("resolved", &back),
+            told("fired", &alert("AL-fired", "firing", None)),
+        ]);
+        // AL-back fired again since: the store's open version is the one posted.
+        let open = vec![alert("AL-back", "firing", None)];
+        let posted = resolved.with_open(open.clone(), at("2026-12-01T08:24:00Z"));
+        let states: Vec<(&str, AlertState)> =
+            posted.iter().map(|a| (a.id.as_str(), a.state)).collect();
+        assert_eq!(
+            states,
+            [
+                ("AL-back", AlertState::Firing),
+                ("AL-gone", AlertState::Resolved)
+            ]
+        );
+        let posted = resolved.with_open(open, at("2026-12-01T08:26:00Z"));
+        assert_eq!(
+            posted.len(),
+            1,
+            "resolved more than 15 minutes ago: no longer posted"
+        );
+        assert_eq!(posted[0].id, "AL-back");
+    }
+}
