@@ -6,7 +6,10 @@
 //! a configured scale; `string`; `double`, which is lossy at the source).
 
 use crate::error::{ValueError, invalid};
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::str::FromStr;
 
 use base64::Engine;
@@ -14,6 +17,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value as Json;
+use serde_json::value::RawValue;
 
 use crate::model::{ChangeOp, Row, RowChange, Value};
 
@@ -57,14 +61,8 @@ pub fn decode(text: &str, options: &DebeziumOptions) -> Result<DebeziumMessage, 
     if trimmed.is_empty() || trimmed == "null" {
         return Ok(DebeziumMessage::Tombstone);
     }
-    let doc: Json = serde_json::from_str(trimmed).map_err(|e| invalid!("not JSON: {e}"))?;
-    let (schema, payload) = match doc.as_object() {
-        Some(obj) if obj.contains_key("payload") && obj.contains_key("schema") => {
-            (Some(&obj["schema"]), &obj["payload"])
-        }
-        Some(_) => (None, &doc),
-        None => return Err("a change event must be a JSON object".into()),
-    };
+    let (schema, doc) = envelope(trimmed)?;
+    let payload = &doc;
     if payload.is_null() {
         return Ok(DebeziumMessage::Tombstone);
     }
@@ -100,19 +98,7 @@ pub fn decode(text: &str, options: &DebeziumOptions) -> Result<DebeziumMessage, 
         .ok_or("missing `source.table`: cannot tell which table changed")?;
     let source_time = event_time(obj, source)?;
 
-    let field_schemas = |name: &str| -> Option<BTreeMap<String, FieldSchema>> {
-        let fields = schema?.get("fields")?.as_array()?;
-        let row = fields
-            .iter()
-            .find(|f| f.get("field").and_then(Json::as_str) == Some(name))?;
-        let cols = row.get("fields")?.as_array()?;
-        Some(
-            cols.iter()
-                .filter_map(|c| serde_json::from_value::<FieldSchema>(c.clone()).ok())
-                .map(|f| (f.field.clone(), f))
-                .collect(),
-        )
-    };
+    let field_schemas = |name: &str| schema.as_ref().and_then(|s| s.rows.get(name)?.as_ref());
     let decode_row = |name: &str| -> Result<Option<Row>, ValueError> {
         match obj.get(name) {
             None | Some(Json::Null) => Ok(None),
@@ -120,7 +106,7 @@ pub fn decode(text: &str, options: &DebeziumOptions) -> Result<DebeziumMessage, 
                 let schemas = field_schemas(name);
                 let mut row = Row::new();
                 for (col, v) in cols {
-                    let value = match schemas.as_ref().and_then(|s| s.get(col)) {
+                    let value = match schemas.and_then(|s| s.get(col)) {
                         Some(fs) => decode_typed(v, fs),
                         None => decode_untyped(v, &table, col, options),
                     }
@@ -152,6 +138,88 @@ pub fn decode(text: &str, options: &DebeziumOptions) -> Result<DebeziumMessage, 
         after,
         source_time,
     }))
+}
+
+/// Splits a message into its schema and its payload (the whole message when it carries no
+/// JsonConverter envelope). The envelope's schema is the same in every message of a table
+/// and four fifths of its bytes: it is parsed once per distinct text (`parsed_schema`) and
+/// only the payload is parsed per message.
+fn envelope(text: &str) -> Result<(Option<Rc<Schema>>, Json), ValueError> {
+    let top: HashMap<Cow<'_, str>, &RawValue> = match serde_json::from_str(text) {
+        Ok(top) => top,
+        // Not JSON, or not an object: the full parse says which.
+        Err(_) => {
+            let doc: Json = serde_json::from_str(text).map_err(|e| invalid!("not JSON: {e}"))?;
+            return match (doc.get("schema"), doc.get("payload")) {
+                _ if !doc.is_object() => Err("a change event must be a JSON object".into()),
+                (Some(schema), Some(payload)) => {
+                    Ok((Some(parsed_schema(&schema.to_string())?), payload.clone()))
+                }
+                _ => Ok((None, doc)),
+            };
+        }
+    };
+    let parse = |raw: &RawValue| -> Result<Json, ValueError> {
+        serde_json::from_str(raw.get()).map_err(|e| invalid!("not JSON: {e}"))
+    };
+    if let (Some(schema), Some(payload)) = (top.get("schema"), top.get("payload")) {
+        return Ok((Some(parsed_schema(schema.get())?), parse(payload)?));
+    }
+    let mut doc = serde_json::Map::new();
+    for (key, raw) in top {
+        doc.insert(key.into_owned(), parse(raw)?);
+    }
+    Ok((None, Json::Object(doc)))
+}
+
+/// The column schemas of an envelope's row images (`before`, `after`), by column name.
+struct Schema {
+    /// `None`: the row image's entry carries no `fields` list.
+    rows: BTreeMap<String, Option<BTreeMap<String, FieldSchema>>>,
+}
+
+/// How many distinct schemas a thread keeps parsed: one per table and schema version read.
+const PARSED_SCHEMAS: usize = 64;
+
+thread_local! {
+    static SCHEMAS: RefCell<HashMap<Box<str>, Rc<Schema>>> = RefCell::new(HashMap::new());
+}
+
+fn parsed_schema(text: &str) -> Result<Rc<Schema>, ValueError> {
+    if let Some(found) = SCHEMAS.with(|s| s.borrow().get(text).cloned()) {
+        return Ok(found);
+    }
+    let doc: Json = serde_json::from_str(text).map_err(|e| invalid!("not JSON: {e}"))?;
+    let mut rows = BTreeMap::new();
+    for row in doc
+        .get("fields")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = row.get("field").and_then(Json::as_str) else {
+            continue;
+        };
+        // The first entry of a name is the one read, as a lookup by name would find it.
+        rows.entry(name.to_string()).or_insert_with(|| {
+            let cols = row.get("fields")?.as_array()?;
+            Some(
+                cols.iter()
+                    .filter_map(|c| FieldSchema::deserialize(c).ok())
+                    .map(|f| (f.field.clone(), f))
+                    .collect(),
+            )
+        });
+    }
+    let schema = Rc::new(Schema { rows });
+    SCHEMAS.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() >= PARSED_SCHEMAS {
+            s.clear();
+        }
+        s.insert(text.into(), schema.clone());
+    });
+    Ok(schema)
 }
 
 fn op_code(op: ChangeOp) -> &'static str {

@@ -183,3 +183,31 @@ fn errors_say_what_is_wrong() {
         .starts_with("delete without a `before` image")
     );
 }
+
+#[test]
+fn each_message_is_typed_by_its_own_schema_when_a_table_changes_schema_mid_stream() {
+    let opts = DebeziumOptions::default();
+    // The same table and value: first with the amount at scale 2, then after a migration to
+    // scale 3, then at scale 2 again (a message from another partition, read later).
+    let message = |scale: &str| {
+        format!(
+            r#"{{"schema":{{"type":"struct","fields":[{{"type":"struct","field":"after","fields":[
+              {{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{{"scale":"{scale}"}},"field":"amount"}}]}}]}},
+              "payload":{{"before":null,"after":{{"amount":"MDk="}},"source":{{"ts_ms":1,"table":"contracts"}},"op":"c"}}}}"#
+        )
+    };
+    let amount = |text: &str| change(text, &opts).after.unwrap()["amount"].clone();
+    assert_eq!(amount(&message("2")), dec("123.45"));
+    assert_eq!(amount(&message("3")), dec("12.345"));
+    assert_eq!(amount(&message("2")), dec("123.45"));
+    // An envelope whose schema is not an object types nothing: the value stays as sent.
+    let untyped = r#"{"schema":null,"payload":{"before":null,"after":{"amount":"MDk="},"source":{"ts_ms":1,"table":"contracts"},"op":"c"}}"#;
+    assert_eq!(amount(untyped), Value::Text("MDk=".into()));
+    for not_an_object in ["[1, 2]", "17", "\"text\""] {
+        assert_eq!(
+            decode(not_an_object, &opts).unwrap_err().to_string(),
+            "a change event must be a JSON object",
+            "{not_an_object}"
+        );
+    }
+}

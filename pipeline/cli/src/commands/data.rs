@@ -85,6 +85,7 @@ pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
         let _ = server.await;
     }
     if until_idle || shutdown.requested() {
+        p.leave();
         return Ok(());
     }
     watch(

@@ -20,7 +20,7 @@ impl Pipeline {
         stats: &mut RunStats,
     ) -> crate::error::Result<()> {
         let mut dirty = Dirty::default();
-        self.take_pending_letters(&mut dirty, stats);
+        self.take_found_while_reading(&mut dirty, stats);
         let mapping = self.config.crm.clone();
         let (size, started) = (items.len(), Instant::now());
         for item in items {
@@ -29,6 +29,11 @@ impl Pipeline {
                 Some(id) => dirty.inbox_consumed.push(id.clone()),
                 None => {
                     let key = item.position_key();
+                    if let Some(digest) = item.completes {
+                        let done = super::source::consumed_key(&key);
+                        self.state.positions.insert(done.clone(), digest);
+                        dirty.positions.insert(done);
+                    }
                     self.state
                         .positions
                         .insert(key.clone(), item.next_position());

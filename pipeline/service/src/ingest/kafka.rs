@@ -415,6 +415,7 @@ fn item(source: &str, m: &KafkaMessage, position: String, outcome: Outcome) -> I
         inbox_id: None,
         partial: false,
         content_key: None,
+        completes: None,
     }
 }
 

@@ -44,24 +44,23 @@ impl Pipeline {
                             q.push(Pending {
                                 count: items.len(),
                                 items: Box::new(items.into_iter()),
+                                consumed: None,
                             });
                         }
                     }
                     continue;
                 }
-                let file = path
-                    .strip_prefix(&self.config.base_dir)
-                    .unwrap_or(&path)
-                    .display()
-                    .to_string();
-                let skip = self
-                    .state
-                    .positions
-                    .get(&format!("{}:{file}", source.name))
-                    .copied()
-                    .unwrap_or(0);
-                match read_file(&self.config, source, &path, skip, &mut notes) {
-                    Ok(pending) => q.push(pending),
+                match read_file(
+                    &self.config,
+                    source,
+                    &path,
+                    &self.state.positions,
+                    &mut notes,
+                ) {
+                    Ok(mut pending) => {
+                        self.consumed_documents.extend(pending.consumed.take());
+                        q.push(pending);
+                    }
                     // Listed a moment ago, gone now: somebody moved it; nothing to read.
                     Err(_) if !path.exists() => {
                         tracing::warn!("{} vanished before it could be read", path.display());
@@ -79,6 +78,7 @@ impl Pipeline {
         queues.push(Queue::new(vec![Pending {
             count: inbox.len(),
             items: Box::new(inbox.into_iter()),
+            consumed: None,
         }]));
         let mut merged = Merged::new(queues);
         merged.dropped = dropped;
@@ -145,7 +145,13 @@ impl Pipeline {
         Ok(q)
     }
 
-    pub(super) fn take_pending_letters(&mut self, dirty: &mut Dirty, stats: &mut RunStats) {
+    /// Puts what reading found into the next commit: dead letters, and the digests of
+    /// documents consumed to their end.
+    pub(super) fn take_found_while_reading(&mut self, dirty: &mut Dirty, stats: &mut RunStats) {
+        for (key, digest) in std::mem::take(&mut self.consumed_documents) {
+            self.state.positions.insert(key.clone(), digest);
+            dirty.positions.insert(key);
+        }
         for letter in std::mem::take(&mut self.pending_letters) {
             stats.dead_letters += 1;
             self.state.dead_letter_count += 1;

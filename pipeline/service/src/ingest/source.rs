@@ -41,6 +41,9 @@ pub struct Item {
     /// For a drop-folder file: its position is kept under its content, not its name, so a
     /// new file under an old name, or a file moved back after a fix, is read from the start.
     pub content_key: Option<String>,
+    /// The last item of a document whose bytes have this digest: once it is applied the
+    /// whole document is, and later reads of the same bytes skip decoding it.
+    pub completes: Option<u64>,
 }
 
 impl Item {
@@ -193,30 +196,68 @@ fn display_path(config: &Config, path: &Path) -> String {
         .to_string()
 }
 
-/// Decodes the items of one file from index `skip` on.
+/// Decodes the items of one file beyond its stored position. A document (a statement file)
+/// must be decoded whole to find its items, so one whose bytes were consumed to the end is
+/// not decoded again: a restart, or a poll of a folder of old statements, reads and hashes
+/// it only.
 pub fn read_file(
     config: &Config,
     source: &SourceConfig,
     path: &Path,
-    skip: u64,
+    positions: &std::collections::BTreeMap<String, u64>,
     notes: &mut SourceNotes,
 ) -> Result<Pending, FileError> {
     let file = display_path(config, path);
+    let key = format!("{}:{file}", source.name);
+    let skip = positions.get(&key).copied().unwrap_or(0);
     if source.format.one_record_per_line() {
         return read_lines(config, source, path, file, skip);
     }
     let bytes = std::fs::read(path).map_err(FileError::io("read", path))?;
-    let items = decode_document(config, source, &file, &bytes, skip, notes);
-    Ok(Pending {
-        count: items.len(),
-        items: Box::new(items.into_iter()),
-    })
+    let digest = content_digest(&bytes);
+    let done = consumed_key(&key);
+    if positions.get(&done) == Some(&digest) {
+        return Ok(Pending::default());
+    }
+    let mut items = decode_document(config, source, &file, &bytes, skip, notes);
+    let mut pending = Pending::default();
+    match items.iter_mut().max_by_key(|i| i.index) {
+        Some(last) => last.completes = Some(digest),
+        // Consumed before documents were marked (an older store): marked now.
+        None => pending.consumed = Some((done, digest)),
+    }
+    pending.count = items.len();
+    pending.items = Box::new(items.into_iter());
+    Ok(pending)
+}
+
+/// Where the digest of a document consumed to its end is kept, beside its position.
+pub fn consumed_key(position_key: &str) -> String {
+    format!("{position_key}\u{1f}consumed")
+}
+
+/// The first 64 bits of the SHA-256 of a file's bytes.
+fn content_digest(bytes: &[u8]) -> u64 {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(bytes);
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 /// Items not read yet, and how many there are.
 pub struct Pending {
     pub count: usize,
     pub items: Box<dyn Iterator<Item = Item> + Send>,
+    /// A document found consumed to its end without its digest on record: the marker to store.
+    pub consumed: Option<(String, u64)>,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending {
+            count: 0,
+            items: Box::new(std::iter::empty()),
+            consumed: None,
+        }
+    }
 }
 
 /// A line format's file, read and decoded one line at a time as the batches take them, so
@@ -286,6 +327,7 @@ fn read_lines(
     Ok(Pending {
         count: count.saturating_sub(skip as usize),
         items: Box::new(items),
+        consumed: None,
     })
 }
 
@@ -378,6 +420,7 @@ fn item_of(source: &SourceConfig, file: &str, it: reconlight_formats::DecodedIte
         inbox_id: None,
         partial: false,
         content_key: None,
+        completes: None,
     }
 }
 

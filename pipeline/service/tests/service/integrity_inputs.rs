@@ -12,6 +12,7 @@ use reconlight_service::config::Config;
 use reconlight_service::ingest::{Pipeline, RunStats};
 use reconlight_service::metrics::Metrics;
 use rust_decimal::Decimal;
+use sqlx::Connection;
 
 const CONFIG: &str = r#"
 [store]
@@ -430,6 +431,60 @@ async fn mt940_statements_are_read_whatever_a_bank_does_to_them() {
             && l.reason
                 .contains("no closing balance (:62F:): the file may be cut short")
     }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_read_to_its_end_is_not_decoded_again_until_its_bytes_change() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("bank")).unwrap();
+    let line = |r: &str| format!(":61:2610301030C10,00NTRFNONREF//{r}\r\n:86:/REMI/USTD//HT-1\r\n");
+    // Opening 100 + 20 is not 999: every decode of this file reports it.
+    let two = mt940(
+        &format!("{}{}", line("S1"), line("S2")),
+        ":62F:C261030EUR999,00\r\n",
+    );
+    std::fs::write(dir.path().join("bank/s.sta"), &two).unwrap();
+    let run = |dir: std::path::PathBuf| async move {
+        let mut p = pipeline(&dir, MT940_SOURCE).await;
+        let stats = p.run_until_idle(|_, _| {}).await.unwrap();
+        (p.state.bank.len(), stats)
+    };
+    let (credits, stats) = run(dir.path().into()).await;
+    assert_eq!((credits, stats.records), (2, 2));
+    assert_eq!(stats.unbalanced_statements.len(), 1, "{stats:?}");
+
+    // A restart reads the same bytes: nothing to apply, nothing decoded, nothing reported.
+    let (credits, stats) = run(dir.path().into()).await;
+    assert_eq!((credits, stats.records), (2, 0));
+    assert!(stats.unbalanced_statements.is_empty(), "{stats:?}");
+
+    // The bank sends the file again with one more transaction: decoded, the new one applied.
+    let three = mt940(
+        &format!("{}{}{}", line("S1"), line("S2"), line("S3")),
+        ":62F:C261030EUR130,00\r\n",
+    );
+    std::fs::write(dir.path().join("bank/s.sta"), &three).unwrap();
+    let (credits, stats) = run(dir.path().into()).await;
+    assert_eq!((credits, stats.records), (3, 1));
+    assert!(stats.unbalanced_statements.is_empty(), "{stats:?}");
+
+    // A store from before documents were marked: decoded once more, marked, then skipped.
+    let mut db =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.path().join("r.db").display()))
+            .await
+            .unwrap();
+    let removed = sqlx::query("DELETE FROM source_positions WHERE position_key LIKE '%consumed'")
+        .execute(&mut db)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(removed, 1);
+    drop(db);
+    std::fs::write(dir.path().join("bank/s.sta"), &two).unwrap();
+    let (_, stats) = run(dir.path().into()).await;
+    assert_eq!((stats.records, stats.unbalanced_statements.len()), (0, 1));
+    let (_, stats) = run(dir.path().into()).await;
+    assert_eq!((stats.records, stats.unbalanced_statements.len()), (0, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
