@@ -3,6 +3,7 @@
 
 mod batch;
 pub mod kafka;
+mod lines;
 mod monthly;
 mod nightly;
 pub mod pipeline;

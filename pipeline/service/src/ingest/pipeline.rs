@@ -76,6 +76,14 @@ impl Pipeline {
         let store = Store::open(&config.store_url()).await?;
         let mut state = store.load().await?;
         let loaded = started.elapsed();
+        // A notifier is sent what is written from when it first appears in the
+        // configuration: recorded before this run writes anything.
+        let sink_topics = config
+            .kafka
+            .as_ref()
+            .map(|k| k.sinks.keys().cloned().collect());
+        let notifiers = crate::notify::subscribers(&config.notifiers, sink_topics);
+        store.notifiers_configured(&notifiers).await?;
         let indexed = store.index_missing_queue_rows(&state).await?;
         if indexed > 0 {
             tracing::info!("work queue: indexed {indexed} work items written before the index");

@@ -280,11 +280,11 @@ fn read_lines(
     // One pass over what was read before (a restart reads the whole backlog's files): skip
     // it, then count what is left from there.
     let mut reader = open()?;
-    let skipped = skip_lines(&mut reader, skip).map_err(io())?;
+    let skipped = super::lines::skip_lines(&mut reader, skip).map_err(io())?;
     let resume_at = reader.stream_position().map_err(io())?;
     let mut rest = open()?;
     rest.seek(SeekFrom::Start(resume_at)).map_err(io())?;
-    let count = (skipped + count_lines(&mut rest).map_err(io())?) as usize;
+    let count = (skipped + super::lines::count_lines(&mut rest).map_err(io())?) as usize;
     let tz: Tz = config.business.time_zone;
     let source = source.clone();
     let mut lines = reader
@@ -329,43 +329,6 @@ fn read_lines(
         items: Box::new(items),
         consumed: None,
     })
-}
-
-/// The lines `BufRead::split` would yield (a last line may lack its newline), counted
-/// without copying them: a restart counts every line file it has already read.
-fn count_lines(reader: &mut impl std::io::BufRead) -> std::io::Result<u64> {
-    let (mut count, mut last) = (0u64, b'\n');
-    loop {
-        let buf = reader.fill_buf()?;
-        let Some(&end) = buf.last() else {
-            return Ok(count + u64::from(last != b'\n'));
-        };
-        count += memchr::memchr_iter(b'\n', buf).count() as u64;
-        last = end;
-        let n = buf.len();
-        reader.consume(n);
-    }
-}
-
-/// Moves past the first `n` lines without copying them; returns how many there were.
-fn skip_lines(reader: &mut impl std::io::BufRead, n: u64) -> std::io::Result<u64> {
-    let mut skipped = 0u64;
-    while skipped < n {
-        let buf = reader.fill_buf()?;
-        if buf.is_empty() {
-            break;
-        }
-        let mut used = buf.len();
-        for at in memchr::memchr_iter(b'\n', buf) {
-            skipped += 1;
-            if skipped == n {
-                used = at + 1;
-                break;
-            }
-        }
-        reader.consume(used);
-    }
-    Ok(skipped)
 }
 
 /// Decodes the items of one file's bytes from index `skip` on: one per line for record
@@ -565,45 +528,5 @@ impl Merged {
             }
         }
         best.and_then(|(i, _)| self.queues[i].pop())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{count_lines, skip_lines};
-    use std::io::{BufRead, BufReader};
-
-    /// What the reader yields after skipping, read the way `read_lines` reads.
-    fn after_skip(text: &str, n: u64, capacity: usize) -> (u64, Vec<String>) {
-        let mut r = BufReader::with_capacity(capacity, text.as_bytes());
-        let skipped = skip_lines(&mut r, n).unwrap();
-        let rest = r
-            .split(b'\n')
-            .map(|l| String::from_utf8(l.unwrap()).unwrap())
-            .collect();
-        (skipped, rest)
-    }
-
-    #[test]
-    fn lines_are_counted_and_skipped_as_split_reads_them() {
-        for text in ["", "a", "a\n", "a\nbb\n", "a\nbb\nccc", "\n\n", "a\n\nc"] {
-            let split = BufReader::new(text.as_bytes()).split(b'\n').count() as u64;
-            // A two-byte buffer splits lines across reads.
-            for capacity in [2, 1 << 20] {
-                let mut r = BufReader::with_capacity(capacity, text.as_bytes());
-                assert_eq!(count_lines(&mut r).unwrap(), split, "{text:?}");
-            }
-        }
-        assert_eq!(
-            after_skip("a\nbb\nccc", 1, 2),
-            (1, vec!["bb".into(), "ccc".into()])
-        );
-        assert_eq!(after_skip("a\nbb\nccc", 2, 3), (2, vec!["ccc".into()]));
-        assert_eq!(after_skip("a\nbb\n", 2, 2), (2, vec![]));
-        assert_eq!(after_skip("a\nbb\n", 5, 2), (2, vec![]));
-        assert_eq!(
-            after_skip("a\nbb", 0, 2),
-            (0, vec!["a".into(), "bb".into()])
-        );
     }
 }

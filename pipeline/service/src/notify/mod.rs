@@ -148,6 +148,41 @@ pub struct Notifier {
     smtp: Option<lettre::SmtpTransport>,
 }
 
+/// Every notifier and sink a configuration names, with the outbox topics each reads
+/// (`sink_topics`: the Kafka sinks' outbox topics, if any).
+pub fn subscribers(
+    config: &NotifiersConfig,
+    sink_topics: Option<Vec<String>>,
+) -> Vec<(String, Vec<String>)> {
+    let alerts = vec!["alerts".to_string()];
+    let mut targets: Vec<(String, Vec<String>)> = Vec::new();
+    if config.pagerduty.is_some() {
+        targets.push(("pagerduty".into(), alerts.clone()));
+    }
+    if config.alertmanager.is_some() {
+        targets.push(("alertmanager".into(), alerts.clone()));
+    }
+    for hook in &config.webhook {
+        targets.push((format!("webhook:{}", hook.name), hook.topics.clone()));
+    }
+    for (provider, robots) in [
+        (Provider::DingTalk, &config.dingtalk),
+        (Provider::WeCom, &config.wecom),
+        (Provider::Feishu, &config.feishu),
+    ] {
+        for name in robots.keys() {
+            targets.push((format!("{}:{name}", provider.prefix()), alerts.clone()));
+        }
+    }
+    if config.email.is_some() {
+        targets.push((EMAIL.into(), EMAIL_TOPICS.map(String::from).to_vec()));
+    }
+    if let Some(topics) = sink_topics.filter(|t| !t.is_empty()) {
+        targets.push((kafka::NOTIFIER.into(), topics));
+    }
+    targets
+}
+
 impl Notifier {
     pub fn new(store: Store, config: NotifiersConfig, metrics: Arc<Metrics>) -> Self {
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -373,35 +408,8 @@ impl Notifier {
 
     /// Sets `reconlight_outbox_backlog` for every notifier and sink: what it has still to send.
     async fn observe_backlog(&self) -> crate::error::Result<()> {
-        let alerts = vec!["alerts".to_string()];
-        let mut targets: Vec<(String, Vec<String>)> = Vec::new();
-        if self.config.pagerduty.is_some() {
-            targets.push(("pagerduty".into(), alerts.clone()));
-        }
-        if self.config.alertmanager.is_some() {
-            targets.push(("alertmanager".into(), alerts));
-        }
-        for hook in &self.config.webhook {
-            targets.push((format!("webhook:{}", hook.name), hook.topics.clone()));
-        }
-        for (provider, robots) in [
-            (Provider::DingTalk, &self.config.dingtalk),
-            (Provider::WeCom, &self.config.wecom),
-            (Provider::Feishu, &self.config.feishu),
-        ] {
-            for name in robots.keys() {
-                targets.push((
-                    format!("{}:{name}", provider.prefix()),
-                    vec!["alerts".to_string()],
-                ));
-            }
-        }
-        if self.config.email.is_some() {
-            targets.push((EMAIL.into(), EMAIL_TOPICS.map(String::from).to_vec()));
-        }
-        if let Some(sink) = &self.kafka {
-            targets.push((kafka::NOTIFIER.into(), sink.outbox_topics()));
-        }
+        let sink_topics = self.kafka.as_ref().map(|k| k.outbox_topics());
+        let targets = subscribers(&self.config, sink_topics);
         for (name, topics) in targets {
             let n = self.store.backlog(&name, &topics).await?;
             self.metrics

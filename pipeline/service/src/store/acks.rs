@@ -103,7 +103,12 @@ impl Store {
         )
         .await?;
         log_change(&mut tx, self.backend, ChangeKind::Acknowledgement, alert_id).await?;
-        write_outbox(&mut tx, &message).await?;
+        write_outbox(
+            &mut tx,
+            [&message],
+            &deliveries::written_at(chrono::Utc::now()),
+        )
+        .await?;
         super::write::mark_change(&mut tx).await?;
         tx.commit()
             .await

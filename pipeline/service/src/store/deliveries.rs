@@ -2,6 +2,7 @@
 
 use reconlight_core::outbox::OutboxMessage;
 
+use super::subscriptions::{topic_of, topics_read_by};
 use super::write::{Cell, upsert_cells};
 use super::*;
 
@@ -82,13 +83,21 @@ impl DeliveryWindows {
     }
 }
 
+/// Where to look for untried messages: the notifier's window, never before its start.
+fn from_start(window: Option<String>, since: String) -> Option<String> {
+    if since.is_empty() {
+        return window;
+    }
+    Some(window.map_or(since.clone(), |w| w.max(since)))
+}
+
 fn message_of(r: &AnyRow, doing: &str) -> Result<(OutboxMessage, u32), StoreError> {
     let at: String = r.try_get(4).map_err(ctx(doing))?;
     let attempts: i64 = r.try_get(5).map_err(ctx(doing))?;
     Ok((
         OutboxMessage {
             id: r.try_get(0).map_err(ctx(doing))?,
-            topic: r.try_get(1).map_err(ctx(doing))?,
+            topic: topic_of(&r.try_get::<String, _>(1).map_err(ctx(doing))?).to_string(),
             key: r.try_get(2).map_err(ctx(doing))?,
             payload: r.try_get(3).map_err(ctx(doing))?,
             created_at: chrono::DateTime::parse_from_rfc3339(&at)
@@ -114,7 +123,10 @@ impl Store {
             return Ok(Vec::new());
         }
         let doing = "reading pending deliveries";
+        let since = self.notifier_start(notifier, topics).await?;
+        let topics = &topics_read_by(notifier, topics);
         let from = self.delivery_windows.from(notifier);
+        let look_from = from_start(from.clone(), since);
         let started = chrono::Utc::now();
         let topic_marks = |first: usize| -> String {
             (0..topics.len())
@@ -128,7 +140,7 @@ impl Store {
              AND NOT EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.delivery_id = $1 || o.message_id) \
              ORDER BY o.created_at, o.message_id LIMIT $2",
             topic_marks(4),
-            if from.is_some() {
+            if look_from.is_some() {
                 "o.written_at >= $3"
             } else {
                 "$3 = ''"
@@ -137,7 +149,7 @@ impl Store {
         let mut q = sqlx::query(AssertSqlSafe(untried_sql))
             .bind(format!("{notifier}\u{1f}"))
             .bind(limit)
-            .bind(from.clone().unwrap_or_default());
+            .bind(look_from.unwrap_or_default());
         for t in topics {
             q = q.bind(t.clone());
         }
@@ -182,7 +194,9 @@ impl Store {
         if topics.is_empty() {
             return Ok(0);
         }
-        let from = self.delivery_windows.from(notifier);
+        let since = self.notifier_start(notifier, topics).await?;
+        let topics = &topics_read_by(notifier, topics);
+        let from = from_start(self.delivery_windows.from(notifier), since);
         let placeholders: Vec<String> = (0..topics.len()).map(|i| format!("${}", i + 4)).collect();
         let sql = format!(
             "SELECT (SELECT COUNT(*) FROM outbox o WHERE o.topic IN ({0}) AND {1} \

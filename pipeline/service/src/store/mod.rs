@@ -28,6 +28,7 @@ pub use lease::{IngestLease, LeaseLost};
 mod queue;
 pub use queue::monthly_report_key;
 mod schema;
+mod subscriptions;
 mod tokens;
 pub use acks::AckError;
 pub use tokens::ApiToken;
@@ -96,6 +97,8 @@ pub struct Store {
     fence: std::sync::Arc<std::sync::atomic::AtomicI64>,
     /// Where each notifier looks for outbox messages it has not tried.
     delivery_windows: std::sync::Arc<deliveries::DeliveryWindows>,
+    /// Where each notifier's messages start.
+    subscriptions: std::sync::Arc<subscriptions::Subscriptions>,
 }
 
 fn to_json(v: &impl Serialize) -> String {
@@ -198,6 +201,7 @@ impl Store {
             url,
             fence: Default::default(),
             delivery_windows: Default::default(),
+            subscriptions: Default::default(),
         })
     }
 

@@ -168,7 +168,12 @@ impl Store {
             }
             log_change(&mut tx, self.backend, ChangeKind::Decision, &d.bank_ref).await?;
         }
-        write_outbox(&mut tx, message).await?;
+        write_outbox(
+            &mut tx,
+            [message],
+            &deliveries::written_at(chrono::Utc::now()),
+        )
+        .await?;
         super::write::mark_change(&mut tx).await?;
         tx.commit().await.map_err(ctx("committing the action"))?;
         Ok(())

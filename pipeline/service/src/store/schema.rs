@@ -75,7 +75,14 @@ const V5: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS outbox_deliveries_retry ON outbox_deliveries (notifier, state, next_attempt_at)",
 ];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5];
+/// Notifiers start where they first appear in the configuration (`store/subscriptions.rs`).
+/// A store that already has messages marks them as every notifier's until its next start,
+/// so the notifiers it was configured with keep what they had not yet sent.
+const V6: &[&str] = &[
+    "INSERT INTO meta (name, value) SELECT 'notifier_history_kept', 'until the next start' WHERE EXISTS (SELECT 1 FROM outbox)",
+];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

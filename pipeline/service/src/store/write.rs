@@ -111,20 +111,23 @@ const OUTBOX_COLUMNS: [&str; 6] = [
     "written_at",
 ];
 
-fn outbox_row(m: &reconlight_core::outbox::OutboxMessage) -> Vec<Cell> {
-    let (created, written) = (m.created_at.to_rfc3339(), chrono::Utc::now());
-    let written = super::deliveries::written_at(written);
-    [&m.id, &m.topic, &m.key, &m.payload, &created, &written]
-        .map(|v| Cell::Text(Some(v.clone())))
+fn outbox_row(m: &reconlight_core::outbox::OutboxMessage, written: &str) -> Vec<Cell> {
+    let created = m.created_at.to_rfc3339();
+    [&m.id, &m.topic, &m.key, &m.payload, &created, written]
+        .map(|v| Cell::Text(Some(v.to_string())))
         .into()
 }
 
-pub(super) async fn write_outbox(
+/// Outbox messages written at `written` (`deliveries::written_at` of the writer's clock).
+pub(super) async fn write_outbox<'a>(
     tx: &mut Transaction<'static, Any>,
-    m: &reconlight_core::outbox::OutboxMessage,
+    messages: impl IntoIterator<Item = &'a reconlight_core::outbox::OutboxMessage>,
+    written: &str,
 ) -> Result<(), StoreError> {
     let mut rows = Rows::default();
-    rows.push(outbox_row(m));
+    for m in messages {
+        rows.push(outbox_row(m, written));
+    }
     rows.insert(tx, "outbox", &OUTBOX_COLUMNS, Conflict::Ignore)
         .await
 }
@@ -400,11 +403,8 @@ pub(super) async fn write_batch(
         Conflict::Ignore,
     )
     .await?;
-    for m in &d.outbox {
-        rows.push(outbox_row(m));
-    }
-    rows.insert(tx, "outbox", &OUTBOX_COLUMNS, Conflict::Ignore)
-        .await?;
+    let written = super::deliveries::written_at(chrono::Utc::now());
+    write_outbox(tx, &d.outbox, &written).await?;
     for k in &d.positions {
         let v = s.positions.get(k).copied().unwrap_or(0) as i64;
         rows.push(vec![text(k), Cell::Int(v)]);

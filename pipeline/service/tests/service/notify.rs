@@ -275,3 +275,91 @@ async fn alerts_reach_pagerduty_a_signed_webhook_and_alertmanager() {
         "{metrics}"
     );
 }
+
+/// A webhook added to a store with history is sent the alerts firing when it appears and
+/// what happens from then on, never the resolved history written before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notifier_added_later_is_sent_what_fires_now_not_the_history() {
+    let peer: Shared = Arc::new(Mutex::new(Peer::default()));
+    let app = Router::new()
+        .route("/hook", post(webhook))
+        .with_state(peer.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    generate(400, 9, dir.path()).unwrap();
+    let mut p = open(dir.path()).await;
+    p.run_until_idle(|_, _| {}).await.unwrap();
+    let history = p.store.alerts().await.unwrap();
+    let firing: BTreeSet<String> = history
+        .iter()
+        .filter(|a| a.state.as_str() == "firing")
+        .map(|a| a.id.clone())
+        .collect();
+    let resolved = history
+        .iter()
+        .filter(|a| a.state.as_str() == "resolved")
+        .count();
+    assert!(
+        !firing.is_empty() && resolved > 0,
+        "the history holds firing and resolved alerts: {} firing, {resolved} resolved",
+        firing.len()
+    );
+    drop(p);
+
+    let cfg = dir.path().join("reconlight.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "[[sources]]",
+        &format!(
+            "[[notifiers.webhook]]\nname = \"late\"\nurl = \"http://{addr}/hook\"\nsecret = \"s3cret\"\ntopics = [\"alerts\"]\n\n[[sources]]"
+        ),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let p = open(dir.path()).await;
+    let mut notifier = Notifier::configured(p.store.clone(), &p.config, p.metrics.clone())
+        .unwrap()
+        .unwrap();
+    let now = chrono::Utc::now();
+    let first = notifier.deliver(now).await.unwrap();
+    let bodies: Vec<serde_json::Value> = peer
+        .lock()
+        .unwrap()
+        .webhook
+        .iter()
+        .map(|(_, _, body)| serde_json::from_str(body).unwrap())
+        .collect();
+    let sent: BTreeSet<String> = bodies
+        .iter()
+        .map(|b| b["alert"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sent, firing, "the webhook is told what is firing now");
+    assert_eq!(bodies.len(), firing.len(), "once each");
+    assert!(bodies.iter().all(|b| b["transition"] == "fired"));
+    assert_eq!(first.delivered, firing.len());
+    assert_eq!(notifier.deliver(now).await.unwrap().delivered, 0);
+
+    // What happens from now on reaches it.
+    let taken = firing.iter().next().unwrap();
+    p.store
+        .acknowledge_alert(taken, "wang.fang", "on it", now)
+        .await
+        .unwrap();
+    assert_eq!(notifier.deliver(now).await.unwrap().delivered, 1);
+    let last: serde_json::Value =
+        serde_json::from_str(&peer.lock().unwrap().webhook.last().unwrap().2).unwrap();
+    assert_eq!(last["transition"], "acknowledged");
+    assert_eq!(last["alert"]["id"], taken.as_str());
+
+    // A restart neither writes its copies again nor resends anything.
+    drop(notifier);
+    drop(p);
+    let p = open(dir.path()).await;
+    let mut notifier = Notifier::configured(p.store.clone(), &p.config, p.metrics.clone())
+        .unwrap()
+        .unwrap();
+    assert_eq!(notifier.deliver(now).await.unwrap().delivered, 0);
+    assert_eq!(peer.lock().unwrap().webhook.len(), firing.len() + 1);
+}

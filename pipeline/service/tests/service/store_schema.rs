@@ -99,7 +99,7 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
     let store = Store::open(&format!("sqlite://{}", path.display()))
         .await
         .expect("an older store opens");
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     let decisions = store.manual_decisions().await.unwrap();
     assert_eq!(decisions["CR-20260303-0001"], a_decision());
     // Decisions made before the change log existed are read in full at start; the log
@@ -127,8 +127,8 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
         page.at_stake,
         vec![("CNY".to_string(), Decimal::new(2_500_000, 2))]
     );
-    // A message written before the outbox knew when rows were written is still delivered,
-    // and once delivered the notifier's window moves on to what is written after it.
+    // A message written before the outbox knew when rows were written is still delivered (to
+    // a notifier first seen before the upgraded store's next start), and once delivered the notifier's window moves on to what is written after it.
     let alerts = ["alerts".to_string()];
     let now = chrono::Utc::now();
     let ids = |pending: Vec<(reconlight_core::outbox::OutboxMessage, u32)>| -> Vec<String> {
@@ -144,6 +144,12 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
     let pending = store.pending_deliveries("webhook:ops", &alerts, now, 10);
     assert!(pending.await.unwrap().is_empty());
     assert_eq!(store.backlog("webhook:ops", &alerts).await.unwrap(), 0);
+    // Once the upgraded store has started, a notifier seen for the first time is not sent
+    // the history.
+    store.notifiers_configured(&[]).await.unwrap();
+    let pending = store.pending_deliveries("pagerduty", &alerts, now, 10);
+    assert!(pending.await.unwrap().is_empty());
+    assert_eq!(store.backlog("pagerduty", &alerts).await.unwrap(), 0);
     drop(store);
 
     sqlx::any::install_default_drivers();
@@ -155,7 +161,7 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, "5");
+    assert_eq!(version, "6");
 }
 
 #[tokio::test]
@@ -169,7 +175,7 @@ async fn a_store_written_by_a_newer_reconlight_is_refused() {
         .expect("a newer store is refused")
         .to_string();
     assert!(
-        err.contains("schema version 99, written by a newer reconlight; this one knows up to 5"),
+        err.contains("schema version 99, written by a newer reconlight; this one knows up to 6"),
         "{err}"
     );
 }
@@ -276,6 +282,10 @@ async fn notifier_windows(url: &str) {
         pending.into_iter().map(|(m, _)| m.id).collect()
     };
 
+    // Both notifiers are configured from the start (a pipeline records them as it opens).
+    for notifier in ["webhook:ops", "pagerduty"] {
+        store.notifier_start(notifier, &alerts).await.unwrap();
+    }
     let first = write(&["a", "b", "c"], "2026-03-01T10:00:00Z");
     store.commit_in(None, &state, &first).await.unwrap();
     let pending = store.pending_deliveries("webhook:ops", &alerts, now, 10);
@@ -311,7 +321,7 @@ async fn notifier_windows(url: &str) {
     let pending = pending.await.unwrap();
     assert_eq!(ids(pending.clone()), ["MSG-d", "MSG-e", "MSG-c"]);
     assert_eq!(pending[2].1, 1, "the retry carries its attempts");
-    // Another notifier has its own window and starts from the beginning.
+    // Another notifier has its own window: it has not been given anything yet.
     let pending = store.pending_deliveries("pagerduty", &alerts, now, 2);
     assert_eq!(ids(pending.await.unwrap()), ["MSG-d", "MSG-e"]);
 }
