@@ -145,10 +145,10 @@ impl Store {
         Ok(())
     }
 
-    /// Records the notifiers a starting pipeline is configured with: each new one starts
-    /// now; one no longer configured is forgotten, so putting it back later starts it
-    /// again then rather than sending it everything written while it was away. Ends an
-    /// upgraded store's grace (`HISTORY_KEPT`).
+    /// Records the notifiers a starting pipeline is configured with (each new one starts
+    /// now) and ends an upgraded store's grace (`HISTORY_KEPT`). A notifier missing from
+    /// this configuration keeps its start: a one-off command run with another
+    /// configuration must not make the service's notifiers lose what they have not sent.
     pub async fn notifiers_configured(
         &self,
         notifiers: &[(String, Vec<String>)],
@@ -156,34 +156,11 @@ impl Store {
         for (notifier, topics) in notifiers {
             self.notifier_start(notifier, topics).await?;
         }
-        let doing = "recording the configured notifiers";
-        let rows: Vec<AnyRow> = sqlx::query("SELECT name FROM meta WHERE name LIKE $1")
-            .bind(format!("{SINCE_PREFIX}%"))
-            .fetch_all(&self.pool)
+        sqlx::query("DELETE FROM meta WHERE name = $1")
+            .bind(HISTORY_KEPT)
+            .execute(&self.pool)
             .await
-            .map_err(ctx(doing))?;
-        let mut gone = vec![HISTORY_KEPT.to_string()];
-        for row in &rows {
-            let name: String = row.try_get(0).map_err(ctx(doing))?;
-            let Some(notifier) = name.strip_prefix(SINCE_PREFIX) else {
-                continue;
-            };
-            if !notifiers.iter().any(|(n, _)| n == notifier) {
-                tracing::info!(
-                    "notifier {notifier} is no longer configured; if it is put back, it starts then"
-                );
-                gone.push(name);
-            }
-        }
-        for name in &gone {
-            sqlx::query("DELETE FROM meta WHERE name = $1")
-                .bind(name)
-                .execute(&self.pool)
-                .await
-                .map_err(ctx(doing))?;
-        }
-        let mut cache = self.subscriptions.0.lock().expect("not poisoned");
-        cache.retain(|n, _| notifiers.iter().any(|(c, _)| c == n));
+            .map_err(ctx("recording the configured notifiers"))?;
         Ok(())
     }
 }
