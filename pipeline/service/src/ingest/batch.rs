@@ -34,6 +34,13 @@ impl Pipeline {
                         self.state.positions.insert(done.clone(), digest);
                         dirty.positions.insert(done);
                     }
+                    if let Some(end) = item.line_end {
+                        let (at, of_line) = super::source::offset_keys(&key);
+                        for (k, v) in [(at, end), (of_line, item.next_position())] {
+                            self.state.positions.insert(k.clone(), v);
+                            dirty.positions.insert(k);
+                        }
+                    }
                     self.state
                         .positions
                         .insert(key.clone(), item.next_position());

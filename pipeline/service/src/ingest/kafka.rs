@@ -416,6 +416,7 @@ fn item(source: &str, m: &KafkaMessage, position: String, outcome: Outcome) -> I
         partial: false,
         content_key: None,
         completes: None,
+        line_end: None,
     }
 }
 

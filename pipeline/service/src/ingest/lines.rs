@@ -38,6 +38,26 @@ pub(super) fn skip_lines(reader: &mut impl std::io::BufRead, n: u64) -> std::io:
     Ok(skipped)
 }
 
+/// Whether `at` is where a line of the file starts, as a stored offset should be: the start,
+/// just past a newline, or the file's end (nothing after it to read).
+pub(super) fn ends_a_line(
+    reader: &mut (impl std::io::Read + std::io::Seek),
+    at: u64,
+) -> std::io::Result<bool> {
+    use std::io::SeekFrom;
+    let len = reader.seek(SeekFrom::End(0))?;
+    if at == 0 || at == len {
+        return Ok(at <= len);
+    }
+    if at > len {
+        return Ok(false);
+    }
+    reader.seek(SeekFrom::Start(at - 1))?;
+    let mut byte = [0u8];
+    reader.read_exact(&mut byte)?;
+    Ok(byte[0] == b'\n')
+}
+
 #[cfg(test)]
 mod tests {
     use super::{count_lines, skip_lines};

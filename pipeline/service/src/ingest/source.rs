@@ -44,6 +44,9 @@ pub struct Item {
     /// The last item of a document whose bytes have this digest: once it is applied the
     /// whole document is, and later reads of the same bytes skip decoding it.
     pub completes: Option<u64>,
+    /// A line of a line file: the byte offset just past it, kept beside the position so a
+    /// restart seeks there instead of reading every line before it.
+    pub line_end: Option<u64>,
 }
 
 impl Item {
@@ -211,7 +214,14 @@ pub fn read_file(
     let key = format!("{}:{file}", source.name);
     let skip = positions.get(&key).copied().unwrap_or(0);
     if source.format.one_record_per_line() {
-        return read_lines(config, source, path, file, skip);
+        // The offset stands for the position it was stored with (one written by a reconlight
+        // that kept no offsets, or moved the position without it, is not used).
+        let (at, of_line) = offset_keys(&key);
+        let resume = positions
+            .get(&at)
+            .copied()
+            .filter(|_| positions.get(&of_line) == Some(&skip));
+        return read_lines(config, source, path, file, skip, resume);
     }
     let bytes = std::fs::read(path).map_err(FileError::io("read", path))?;
     let digest = content_digest(&bytes);
@@ -234,6 +244,15 @@ pub fn read_file(
 /// Where the digest of a document consumed to its end is kept, beside its position.
 pub fn consumed_key(position_key: &str) -> String {
     format!("{position_key}\u{1f}consumed")
+}
+
+/// Where a line file's byte offset is kept beside its position, and the position that
+/// offset belongs to.
+pub fn offset_keys(position_key: &str) -> (String, String) {
+    (
+        format!("{position_key}\u{1f}offset"),
+        format!("{position_key}\u{1f}offset line"),
+    )
 }
 
 /// The first 64 bits of the SHA-256 of a file's bytes.
@@ -261,49 +280,60 @@ impl Default for Pending {
 }
 
 /// A line format's file, read and decoded one line at a time as the batches take them, so
-/// that a large backlog is never held in memory at once.
+/// that a large backlog is never held in memory at once. A restart seeks to where the last
+/// committed line ended (`resume`, when it still falls at a line's end) and reads only what
+/// follows; without it, it reads past the first `skip` lines.
 fn read_lines(
     config: &Config,
     source: &SourceConfig,
     path: &Path,
     file: String,
     skip: u64,
+    resume: Option<u64>,
 ) -> Result<Pending, FileError> {
-    use std::io::BufRead;
+    use std::io::{BufRead, Seek, SeekFrom};
     let open = || {
         std::fs::File::open(path)
             .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
             .map_err(FileError::io("read", path))
     };
-    use std::io::{Seek, SeekFrom};
     let io = || FileError::io("read", path);
-    // One pass over what was read before (a restart reads the whole backlog's files): skip
-    // it, then count what is left from there.
     let mut reader = open()?;
-    let skipped = super::lines::skip_lines(&mut reader, skip).map_err(io())?;
-    let resume_at = reader.stream_position().map_err(io())?;
+    let (skipped, resume_at) = match resume {
+        Some(at) if skip > 0 && super::lines::ends_a_line(&mut reader, at).map_err(io())? => {
+            (skip, at)
+        }
+        _ => {
+            reader.rewind().map_err(io())?;
+            let skipped = super::lines::skip_lines(&mut reader, skip).map_err(io())?;
+            (skipped, reader.stream_position().map_err(io())?)
+        }
+    };
+    reader.seek(SeekFrom::Start(resume_at)).map_err(io())?;
     let mut rest = open()?;
     rest.seek(SeekFrom::Start(resume_at)).map_err(io())?;
     let count = (skipped + super::lines::count_lines(&mut rest).map_err(io())?) as usize;
     let tz: Tz = config.business.time_zone;
     let source = source.clone();
-    let mut lines = reader
-        .split(b'\n')
-        .enumerate()
-        .map(move |(i, line)| (i + skipped as usize, line));
+    let (mut index, mut offset) = (skipped, resume_at);
     let mut failed = false;
     let items = std::iter::from_fn(move || {
         if failed {
             return None;
         }
-        let (index, line) = lines.next()?;
-        let decoded = match line {
-            Ok(mut bytes) => {
+        let mut bytes = Vec::new();
+        let decoded = match reader.read_until(b'\n', &mut bytes) {
+            Ok(0) => return None,
+            Ok(n) => {
+                offset += n as u64;
+                if bytes.last() == Some(&b'\n') {
+                    bytes.pop();
+                }
                 if bytes.last() == Some(&b'\r') {
                     bytes.pop();
                 }
                 source.format.decode_line(
-                    index as u64,
+                    index,
                     &String::from_utf8_lossy(&bytes),
                     &source.format_options(),
                 )
@@ -311,7 +341,7 @@ fn read_lines(
             Err(e) => {
                 failed = true;
                 reconlight_formats::DecodedItem {
-                    index: index as u64,
+                    index,
                     position: format!("line {}", index + 1),
                     raw: String::new(),
                     outcome: Decoded_::Error(reconlight_formats::DecodeError::new(
@@ -322,7 +352,10 @@ fn read_lines(
                 }
             }
         };
-        Some(item_of(&source, &file, decoded, tz))
+        index += 1;
+        let mut item = item_of(&source, &file, decoded, tz);
+        item.line_end = (!failed).then_some(offset);
+        Some(item)
     });
     Ok(Pending {
         count: count.saturating_sub(skip as usize),
@@ -384,6 +417,7 @@ fn item_of(source: &SourceConfig, file: &str, it: reconlight_formats::DecodedIte
         partial: false,
         content_key: None,
         completes: None,
+        line_end: None,
     }
 }
 

@@ -513,3 +513,102 @@ async fn a_camt_closing_balance_that_cannot_be_read_is_a_dead_letter() {
         letters[0].reason
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_file_resumes_at_the_byte_offset_of_its_position_and_checks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("customers.jsonl");
+    let event = |id: &str, ms: u64| {
+        format!(
+            "{{\"before\":null,\"after\":{{\"customer_id\":\"{id}\",\"name\":\"成都华康医院 {id}\"}},\"source\":{{\"ts_ms\":{ms},\"schema\":\"crm\",\"table\":\"customers\"}},\"op\":\"c\",\"ts_ms\":{ms}}}"
+        )
+    };
+    let append = |text: String| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    let sources =
+        "[[sources]]\nname = \"crm\"\nformat = \"debezium\"\npath = \"customers.jsonl\"\n";
+    let run = |dir: std::path::PathBuf| async move {
+        let mut p = pipeline(&dir, sources).await;
+        let stats = p.run_until_idle(|_, _| {}).await.unwrap();
+        let mut ids: Vec<String> = p.state.customers.keys().cloned().collect();
+        ids.sort();
+        (ids, stats.records, stats.dead_letters)
+    };
+    let offsets = |dir: std::path::PathBuf| async move {
+        let url = format!("sqlite://{}", dir.join("r.db").display());
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT position_key, consumed FROM source_positions WHERE position_key LIKE 'crm:%' ORDER BY position_key",
+        )
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        rows
+    };
+    // Two lines, one ending in CRLF.
+    append(format!(
+        "{}\r\n{}\n",
+        event("C1", 1790000000000),
+        event("C2", 1790000001000)
+    ));
+    let (ids, records, letters) = run(dir.path().into()).await;
+    assert_eq!(
+        (ids, records, letters),
+        (vec!["C1".into(), "C2".into()], 2, 0)
+    );
+    let len = std::fs::metadata(&path).unwrap().len() as i64;
+    assert_eq!(
+        offsets(dir.path().into()).await,
+        vec![
+            ("crm:customers.jsonl".to_string(), 2),
+            ("crm:customers.jsonl\u{1f}offset".to_string(), len),
+            ("crm:customers.jsonl\u{1f}offset line".to_string(), 2),
+        ]
+    );
+
+    // Appended: a restart reads the new line only; with nothing new, nothing.
+    append(format!("{}\n", event("C3", 1790000002000)));
+    let (ids, records, _) = run(dir.path().into()).await;
+    assert_eq!((ids.len(), records), (3, 1));
+    let (ids, records, _) = run(dir.path().into()).await;
+    assert_eq!((ids.len(), records), (3, 0));
+
+    // An offset that does not fall at a line's end (the file was edited) is not trusted:
+    // the lines are counted from the start instead.
+    let url = format!("sqlite://{}", dir.path().join("r.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE source_positions SET consumed = 7 WHERE position_key LIKE '%offset'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    drop(db);
+    append(format!("{}\n", event("C4", 1790000003000)));
+    let (ids, records, letters) = run(dir.path().into()).await;
+    assert_eq!((ids.len(), records, letters), (4, 1, 0));
+
+    // An offset stored for another position (a reconlight that kept no offsets moved the
+    // position on since) is not used either: here the end of line 1, while 4 lines are in.
+    let first_line = event("C1", 1790000000000).len() + 2;
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for (key, value) in [("%offset", first_line), ("%offset line", 1)] {
+        sqlx::query("UPDATE source_positions SET consumed = $1 WHERE position_key LIKE $2")
+            .bind(value as i64)
+            .bind(key)
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    drop(db);
+    append(format!("{}\n", event("C5", 1790000004000)));
+    let (ids, records, letters) = run(dir.path().into()).await;
+    assert_eq!((ids.len(), records, letters), (5, 1, 0));
+    let len = std::fs::metadata(&path).unwrap().len() as i64;
+    assert_eq!(offsets(dir.path().into()).await[1].1, len);
+}
