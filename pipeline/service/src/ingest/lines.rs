@@ -1,5 +1,6 @@
-//! Line files on restart: what was read before is counted and skipped without copying a
-//! line, the way `BufRead::split` would have read it.
+//! Line files on restart: whether a stored byte offset still falls where a line starts, and
+//! where it does not, the lines read before counted and skipped without copying one, the
+//! way `BufRead::split` would have read them.
 
 /// The lines `BufRead::split` would yield (a last line may lack its newline), counted
 /// without copying them: a restart counts every line file it has already read.
