@@ -39,19 +39,19 @@ pub(super) fn skip_lines(reader: &mut impl std::io::BufRead, n: u64) -> std::io:
     Ok(skipped)
 }
 
-/// Whether `at` is where a line of the file starts, as a stored offset should be: the start,
-/// just past a newline, or the file's end (nothing after it to read).
+/// Whether `at` is where a line it follows ended, as a stored offset should be: just past
+/// a newline, or the file's end (nothing after it to read).
 pub(super) fn ends_a_line(
     reader: &mut (impl std::io::Read + std::io::Seek),
     at: u64,
 ) -> std::io::Result<bool> {
     use std::io::SeekFrom;
     let len = reader.seek(SeekFrom::End(0))?;
-    if at == 0 || at == len {
-        return Ok(at <= len);
-    }
-    if at > len {
+    if at == 0 || at > len {
         return Ok(false);
+    }
+    if at == len {
+        return Ok(true);
     }
     reader.seek(SeekFrom::Start(at - 1))?;
     let mut byte = [0u8];
@@ -61,7 +61,7 @@ pub(super) fn ends_a_line(
 
 #[cfg(test)]
 mod tests {
-    use super::{count_lines, skip_lines};
+    use super::{count_lines, ends_a_line, skip_lines};
     use std::io::{BufRead, BufReader};
 
     /// What the reader yields after skipping, read the way `read_lines` reads.
@@ -96,5 +96,18 @@ mod tests {
             after_skip("a\nbb", 0, 2),
             (0, vec!["a".into(), "bb".into()])
         );
+    }
+
+    #[test]
+    fn an_offset_is_trusted_only_where_a_line_ended() {
+        let at = |text: &str, offset: u64| {
+            ends_a_line(&mut std::io::Cursor::new(text.as_bytes()), offset).unwrap()
+        };
+        assert!(at("a\nbb\n", 2));
+        assert!(at("a\nbb\n", 5), "the end, past the last newline");
+        assert!(at("a\nbb", 4), "the end of a last line without a newline");
+        assert!(!at("a\nbb\n", 3), "inside a line");
+        assert!(!at("a\nbb\n", 0), "no line ends at the start");
+        assert!(!at("a\nbb\n", 6), "past the end: the file was cut");
     }
 }
