@@ -271,29 +271,6 @@ impl Store {
         Ok(())
     }
 
-    /// Delivery states per notifier: (notifier, state) -> count.
-    pub async fn delivery_counts(
-        &self,
-    ) -> Result<std::collections::BTreeMap<(String, String), i64>, StoreError> {
-        let rows: Vec<AnyRow> = sqlx::query(
-            "SELECT notifier, state, COUNT(*) FROM outbox_deliveries GROUP BY notifier, state",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(ctx("counting deliveries"))?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    (
-                        r.try_get(0).map_err(ctx("counting deliveries"))?,
-                        r.try_get(1).map_err(ctx("counting deliveries"))?,
-                    ),
-                    r.try_get(2).map_err(ctx("counting deliveries"))?,
-                ))
-            })
-            .collect()
-    }
-
     /// Keeps a verified webhook body; false when the same body was kept before (a replay).
     pub async fn inbox_insert(
         &self,
