@@ -1,6 +1,7 @@
 //! One micro-batch, top to bottom: apply each record, reconcile what changed, evaluate the rules, commit everything in one transaction (the one place the pipeline commits), then tell the metrics. Rule reloads and clock ticks are batches without records.
 
 use super::pipeline::*;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -23,6 +24,8 @@ impl Pipeline {
         self.take_found_while_reading(&mut dirty, stats);
         let mapping = self.config.crm.clone();
         let (size, started) = (items.len(), Instant::now());
+        // Each line file's last line end in the batch, stored with the position it ends.
+        let mut line_ends: HashMap<String, (u64, u64)> = HashMap::new();
         for item in items {
             stats.records += 1;
             match &item.inbox_id {
@@ -35,11 +38,7 @@ impl Pipeline {
                         dirty.positions.insert(done);
                     }
                     if let Some(end) = item.line_end {
-                        let (at, of_line) = super::source::offset_keys(&key);
-                        for (k, v) in [(at, end), (of_line, item.next_position())] {
-                            self.state.positions.insert(k.clone(), v);
-                            dirty.positions.insert(k);
-                        }
+                        line_ends.insert(key.clone(), (end, item.next_position()));
                     }
                     self.state
                         .positions
@@ -113,6 +112,13 @@ impl Pipeline {
                     letter.recorded_at,
                 ));
                 dirty.dead_letters.push(letter);
+            }
+        }
+        for (key, (end, position)) in line_ends {
+            let (at, of_line) = super::source::offset_keys(&key);
+            for (k, v) in [(at, end), (of_line, position)] {
+                self.state.positions.insert(k.clone(), v);
+                dirty.positions.insert(k);
             }
         }
         let applied = started.elapsed();

@@ -301,6 +301,7 @@ fn read_lines(
     let mut reader = open()?;
     let (skipped, resume_at) = match resume {
         Some(at) if skip > 0 && super::lines::ends_a_line(&mut reader, at).map_err(io())? => {
+            reader.seek(SeekFrom::Start(at)).map_err(io())?;
             (skip, at)
         }
         _ => {
@@ -309,7 +310,6 @@ fn read_lines(
             (skipped, reader.stream_position().map_err(io())?)
         }
     };
-    reader.seek(SeekFrom::Start(resume_at)).map_err(io())?;
     let mut rest = open()?;
     rest.seek(SeekFrom::Start(resume_at)).map_err(io())?;
     let count = (skipped + super::lines::count_lines(&mut rest).map_err(io())?) as usize;

@@ -19,6 +19,7 @@ mod monthly_report;
 mod notify;
 mod order_independence;
 mod restart;
+mod resume_reading;
 mod rule_packs;
 mod scenarios;
 mod smtp;

@@ -61,17 +61,25 @@ async fn alertmanager(State(p): State<Shared>, body: String) -> StatusCode {
     StatusCode::OK
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alerts_reach_pagerduty_a_signed_webhook_and_alertmanager() {
-    let peer: Shared = Arc::new(Mutex::new(Peer::default()));
-    let app = Router::new()
-        .route("/pd", post(pagerduty))
-        .route("/hook", post(webhook))
-        .route("/api/v2/alerts", post(alertmanager))
-        .with_state(peer.clone());
+/// Serves the peer on a free local port.
+async fn serve(app: Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_pagerduty_a_signed_webhook_and_alertmanager() {
+    let peer: Shared = Arc::new(Mutex::new(Peer::default()));
+    let addr = serve(
+        Router::new()
+            .route("/pd", post(pagerduty))
+            .route("/hook", post(webhook))
+            .route("/api/v2/alerts", post(alertmanager))
+            .with_state(peer.clone()),
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     generate(400, 9, dir.path()).unwrap();
@@ -281,12 +289,12 @@ async fn alerts_reach_pagerduty_a_signed_webhook_and_alertmanager() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notifier_added_later_is_sent_what_fires_now_not_the_history() {
     let peer: Shared = Arc::new(Mutex::new(Peer::default()));
-    let app = Router::new()
-        .route("/hook", post(webhook))
-        .with_state(peer.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve(
+        Router::new()
+            .route("/hook", post(webhook))
+            .with_state(peer.clone()),
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     generate(400, 9, dir.path()).unwrap();
