@@ -43,8 +43,10 @@ impl Pipeline {
         let sla = SlaTiers(self.config.workitems.sla_days.clone());
         // Clerks work the queue while the diff runs: the queue is brought in line with the
         // findings over what the store holds, and written only over the versions read. A
-        // clerk who acted in between wins; the queue is read again and merged.
-        const ATTEMPTS: usize = 5;
+        // clerk who acted in between wins; the queue is read again and merged, after a pause
+        // that grows, so a busy queue (clerks acting faster than one diff writes) lets the
+        // diff through instead of failing it.
+        const ATTEMPTS: u64 = 50;
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
@@ -92,6 +94,8 @@ impl Pipeline {
                 {
                     tracing::info!("a clerk acted while the nightly diff ran ({e}): merging");
                     self.state.work_items = previous;
+                    let pause = std::time::Duration::from_millis((10 * attempt).min(200));
+                    tokio::time::sleep(pause).await;
                 }
                 Err(e) => {
                     self.state.work_items = previous;
