@@ -84,15 +84,14 @@ impl Pipeline {
             .map(|k| k.sinks.keys().cloned().collect());
         let notifiers = crate::notify::subscribers(&config.notifiers, sink_topics);
         store.notifiers_configured(&notifiers).await?;
-        let indexed = store.index_missing_queue_rows(&state).await?;
-        if indexed > 0 {
-            tracing::info!("work queue: indexed {indexed} work items written before the index");
+        let queued = store.index_missing_queue_rows(&state).await?;
+        if queued > 0 {
+            tracing::info!("work queue: indexed {queued} work items written before the index");
         }
         state.audit_head.key = Some(reconlight_core::audit::AuditKey::load_or_create(
             &config.resolve(&config.audit.key_file),
         )?);
         let mut rules = RuleRunner::load(&config).await;
-        rules.attach(&state);
         if let Some(cursor) = store.meta(crate::alerts::CURSOR_META).await? {
             rules.cursor = serde_json::from_str(&cursor).map_err(|e| {
                 crate::error::ServiceError::Diverged(format!(
@@ -104,19 +103,25 @@ impl Pipeline {
             config.business.contract_no_pattern.as_str(),
             &config.business.contract_no_template,
         )?;
-        let reconciler = Reconciler::new(
-            &state,
-            &MatchSettings {
-                tolerance: config.business.amount_tolerance,
-                auto_confirm: config.business.auto_confirm_confidence,
-                finder: &finder,
-            },
-        );
+        let settings = MatchSettings {
+            tolerance: config.business.amount_tolerance,
+            auto_confirm: config.business.auto_confirm_confidence,
+            finder: &finder,
+        };
+        // The rules' subject index and the matcher's memory read the same state: built side
+        // by side.
+        let indexing = Instant::now();
+        let reconciler = std::thread::scope(|scope| {
+            scope.spawn(|| rules.attach(&state));
+            Reconciler::new(&state, &settings)
+        });
+        let indexed = indexing.elapsed();
         metrics.observe_store(&state, &store).await?;
         tracing::info!(
-            "started in {:.1}s ({:.1}s reading the store): {} contracts, {} installments, {} credits, {} allocations, {} open alerts",
+            "started in {:.1}s ({:.1}s reading the store, {:.1}s indexing it): {} contracts, {} installments, {} credits, {} allocations, {} open alerts",
             started.elapsed().as_secs_f64(),
             loaded.as_secs_f64(),
+            indexed.as_secs_f64(),
             state.contracts.len(),
             state.installments.len(),
             state.bank.len(),

@@ -29,6 +29,7 @@ mod queue;
 pub use queue::monthly_report_key;
 mod schema;
 mod subscriptions;
+mod table_read;
 mod tokens;
 pub use acks::AckError;
 pub use tokens::ApiToken;
@@ -223,20 +224,6 @@ impl Store {
         parse_docs(table, &self.doc_rows(table, key, condition).await?)
     }
 
-    /// `docs_filtered`, the documents read on a blocking thread while the caller reads the
-    /// next table from the store (a start reads every table).
-    async fn docs_in_background<T: DeserializeOwned + Send + 'static>(
-        &self,
-        table: &'static str,
-        key: &str,
-        condition: &str,
-    ) -> Result<tokio::task::JoinHandle<Result<Vec<T>, StoreError>>, StoreError> {
-        let rows = self.doc_rows(table, key, condition).await?;
-        Ok(tokio::task::spawn_blocking(move || {
-            parse_docs(table, &rows)
-        }))
-    }
-
     async fn doc_rows(
         &self,
         table: &str,
@@ -253,58 +240,22 @@ impl Store {
 
     /// Reads the whole live state.
     pub async fn load(&self) -> Result<LiveState, StoreError> {
+        use reconlight_core::state::BankRow;
+        use reconlight_core::workitems::WorkItem;
         use reconlight_formats::model::{Contract, Customer, HandoffTicket, SignatureEvent};
-        let read = |table: &'static str| {
-            let doing = format!("reading {table}");
-            move |e: tokio::task::JoinError| StoreError {
-                doing,
-                source: Box::new(e),
-            }
-        };
-        let customers = self.docs_in_background::<Customer>("crm_customers", "customer_id", "TRUE");
-        let customers = customers.await?;
-        let contracts = self.docs_in_background::<Contract>("crm_contracts", "contract_no", "TRUE");
-        let contracts = contracts.await?;
-        let tickets =
-            self.docs_in_background::<HandoffTicket>("crm_handoff_tickets", "ticket_id", "TRUE");
-        let tickets = tickets.await?;
-        let signatures =
-            self.docs_in_background::<SignatureEvent>("signature_events", "event_id", "TRUE");
-        let signatures = signatures.await?;
-        let bank = self.docs_in_background::<reconlight_core::state::BankRow>(
-            "bank_transactions",
-            "bank_ref",
-            "TRUE",
-        );
-        let bank = bank.await?;
-        let installments =
-            self.docs_in_background::<InstallmentsDoc>("installments", "contract_no", "TRUE");
-        let installments = installments.await?;
+        use reconlight_rules::Alert;
         type AllocationList = Vec<reconlight_core::reconcile::matching::Allocation>;
-        let matches = self.docs_in_background::<AllocationList>("matches", "bank_ref", "TRUE");
-        let matches = matches.await?;
-        // Resolved alerts are history, read from the store when asked for.
-        let alerts = self.docs_in_background::<reconlight_rules::Alert>(
-            "alerts",
-            "alert_id",
-            "state <> 'resolved'",
-        );
-        let alerts = alerts.await?;
-        let work_items = self.docs_in_background::<reconlight_core::workitems::WorkItem>(
-            "work_items",
-            "item_id",
-            "TRUE",
-        );
-        let work_items = work_items.await?;
-
         let mut s = LiveState::default();
-        for c in customers.await.map_err(read("crm_customers"))?? {
+        let customers = self.read_table::<Customer>("crm_customers", "customer_id", "TRUE");
+        for c in customers.await?.finish(self).await? {
             s.customers.insert(c.customer_id.clone(), c);
         }
-        for c in contracts.await.map_err(read("crm_contracts"))?? {
+        let contracts = self.read_table::<Contract>("crm_contracts", "contract_no", "TRUE");
+        for c in contracts.await?.finish(self).await? {
             s.contracts.insert(c.contract_no.clone(), c);
         }
-        for t in tickets.await.map_err(read("crm_handoff_tickets"))?? {
+        let tickets = self.read_table::<HandoffTicket>("crm_handoff_tickets", "ticket_id", "TRUE");
+        for t in tickets.await?.finish(self).await? {
             s.tickets.insert(t.ticket_id.clone(), t);
         }
         let rows: Vec<AnyRow> =
@@ -319,13 +270,17 @@ impl Store {
             let row = from_json("crm_rows", &key, &doc)?;
             s.extra.entry(table).or_default().insert(key, row);
         }
-        for e in signatures.await.map_err(read("signature_events"))?? {
+        let signatures = self.read_table::<SignatureEvent>("signature_events", "event_id", "TRUE");
+        for e in signatures.await?.finish(self).await? {
             s.signatures.insert(e.event_id.clone(), e);
         }
-        for b in bank.await.map_err(read("bank_transactions"))?? {
+        let bank = self.read_table::<BankRow>("bank_transactions", "bank_ref", "TRUE");
+        for b in bank.await?.finish(self).await? {
             s.bank.insert(b.tx.bank_ref.clone(), b);
         }
-        for doc in installments.await.map_err(read("installments"))?? {
+        let installments =
+            self.read_table::<InstallmentsDoc>("installments", "contract_no", "TRUE");
+        for doc in installments.await?.finish(self).await? {
             if let Some(e) = doc.terms_error {
                 s.terms_errors.insert(doc.contract_no.clone(), e);
             }
@@ -333,15 +288,19 @@ impl Store {
                 s.installments.insert((i.contract_no.clone(), i.seq), i);
             }
         }
-        for list in matches.await.map_err(read("matches"))?? {
+        let matches = self.read_table::<AllocationList>("matches", "bank_ref", "TRUE");
+        for list in matches.await?.finish(self).await? {
             if let Some(first) = list.first() {
                 s.matches.insert(first.bank_ref.clone(), list);
             }
         }
-        for a in alerts.await.map_err(read("alerts"))?? {
+        // Resolved alerts are history, read from the store when asked for.
+        let alerts = self.read_table::<Alert>("alerts", "alert_id", "state <> 'resolved'");
+        for a in alerts.await?.finish(self).await? {
             s.alerts.insert(a.id.clone(), a);
         }
-        for w in work_items.await.map_err(read("work_items"))?? {
+        let work_items = self.read_table::<WorkItem>("work_items", "item_id", "TRUE");
+        for w in work_items.await?.finish(self).await? {
             s.work_items.insert(w.id.clone(), w);
         }
         let rows: Vec<AnyRow> = sqlx::query("SELECT position_key, consumed FROM source_positions")

@@ -23,6 +23,7 @@ mod resume_reading;
 mod rule_packs;
 mod scenarios;
 mod smtp;
+mod store_load;
 mod store_schema;
 mod truth;
 mod webhooks;
