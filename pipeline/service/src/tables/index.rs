@@ -14,10 +14,17 @@ use super::Selection;
 type Index = HashMap<String, BTreeSet<String>>;
 
 fn link(index: &mut Index, key: &str, value: &str) {
-    index
-        .entry(key.to_string())
-        .or_default()
-        .insert(value.to_string());
+    // A key's text is copied only the first time it is seen.
+    match index.get_mut(key) {
+        Some(set) => {
+            if !set.contains(value) {
+                set.insert(value.to_string());
+            }
+        }
+        None => {
+            index.insert(key.to_string(), BTreeSet::from([value.to_string()]));
+        }
+    }
 }
 
 fn unlink(index: &mut Index, key: &str, value: &str) {
@@ -56,14 +63,26 @@ pub struct ChangedSubjects {
 impl SubjectIndex {
     pub fn new(state: &LiveState) -> Self {
         let mut index = SubjectIndex::default();
-        let everything = Dirty {
-            contracts: state.contracts.keys().cloned().collect(),
-            tickets: state.tickets.keys().cloned().collect(),
-            signatures: state.signatures.keys().cloned().collect(),
-            matches: state.matches.keys().cloned().collect(),
-            ..Dirty::default()
-        };
-        index.update(state, &everything);
+        for (no, c) in &state.contracts {
+            index.customer_of.insert(no.clone(), c.customer_id.clone());
+            link(&mut index.contracts_of_customer, &c.customer_id, no);
+        }
+        for (id, t) in &state.tickets {
+            index.ticket_contract.insert(id.clone(), t.contract_no.clone());
+            link(&mut index.tickets, &t.contract_no, id);
+        }
+        for (id, e) in &state.signatures {
+            if let Some(no) = &e.contract_no {
+                link(&mut index.signatures, no, id);
+            }
+        }
+        for (r, allocations) in &state.matches {
+            for a in allocations {
+                link(&mut index.credits, &a.contract_no, r);
+                link(&mut index.credit_contracts, r, &a.contract_no);
+            }
+        }
+        index.index_amount_changes(state);
         index.index_work_items(state);
         index
     }
@@ -139,6 +158,12 @@ impl SubjectIndex {
                 changed.contracts.insert(no.clone());
             }
         }
+        self.index_amount_changes(state);
+        changed
+    }
+
+    /// Indexes the amount changes appended since the last look.
+    fn index_amount_changes(&mut self, state: &LiveState) {
         for (at, e) in state
             .amount_changes
             .iter()
@@ -153,7 +178,6 @@ impl SubjectIndex {
             }
         }
         self.amount_changes_seen = state.amount_changes.len();
-        changed
     }
 
     /// Indexes the work items afresh (the nightly diff replaces the queue as a whole).

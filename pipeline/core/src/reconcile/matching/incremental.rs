@@ -64,9 +64,17 @@ pub struct IncrementalMatcher {
 }
 
 fn add_to(map: &mut HashMap<String, BTreeSet<String>>, key: &str, value: &str) {
-    map.entry(key.to_string())
-        .or_default()
-        .insert(value.to_string());
+    // A key's text is copied only the first time it is seen.
+    match map.get_mut(key) {
+        Some(set) => {
+            if !set.contains(value) {
+                set.insert(value.to_string());
+            }
+        }
+        None => {
+            map.insert(key.to_string(), BTreeSet::from([value.to_string()]));
+        }
+    }
 }
 
 fn remove_from(map: &mut HashMap<String, BTreeSet<String>>, key: &str, value: &str) {
