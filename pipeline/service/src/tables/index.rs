@@ -68,7 +68,9 @@ impl SubjectIndex {
             link(&mut index.contracts_of_customer, &c.customer_id, no);
         }
         for (id, t) in &state.tickets {
-            index.ticket_contract.insert(id.clone(), t.contract_no.clone());
+            index
+                .ticket_contract
+                .insert(id.clone(), t.contract_no.clone());
             link(&mut index.tickets, &t.contract_no, id);
         }
         for (id, e) in &state.signatures {
