@@ -9,6 +9,7 @@ pub mod audit;
 pub mod derived;
 pub mod error;
 pub mod monthly;
+pub mod multimap;
 pub mod outbox;
 pub mod reconcile;
 pub mod state;

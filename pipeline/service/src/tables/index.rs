@@ -5,49 +5,25 @@ use std::collections::{BTreeSet, HashMap};
 
 use reconlight_core::audit::AuditEntry;
 use reconlight_core::derived::{Allocation, Installment};
+use reconlight_core::multimap::{MultiMap, add, remove};
 use reconlight_core::state::{BankRow, Dirty, LiveState};
 use reconlight_core::workitems::WorkItem;
 use reconlight_formats::model::{Contract, Customer, HandoffTicket, SignatureEvent};
 
 use super::Selection;
 
-type Index = HashMap<String, BTreeSet<String>>;
-
-fn link(index: &mut Index, key: &str, value: &str) {
-    // A key's text is copied only the first time it is seen.
-    match index.get_mut(key) {
-        Some(set) => {
-            if !set.contains(value) {
-                set.insert(value.to_string());
-            }
-        }
-        None => {
-            index.insert(key.to_string(), BTreeSet::from([value.to_string()]));
-        }
-    }
-}
-
-fn unlink(index: &mut Index, key: &str, value: &str) {
-    if let Some(set) = index.get_mut(key) {
-        set.remove(value);
-        if set.is_empty() {
-            index.remove(key);
-        }
-    }
-}
-
 /// Secondary indexes from a contract to its rows in the other tables.
 #[derive(Default)]
 pub struct SubjectIndex {
-    tickets: Index,
+    tickets: MultiMap,
     ticket_contract: HashMap<String, String>,
-    signatures: Index,
+    signatures: MultiMap,
     /// Contract to the credits allocated to it, and back.
-    credits: Index,
-    credit_contracts: Index,
-    contracts_of_customer: Index,
+    credits: MultiMap,
+    credit_contracts: MultiMap,
+    contracts_of_customer: MultiMap,
     customer_of: HashMap<String, String>,
-    work_items: Index,
+    work_items: MultiMap,
     /// Contract to its amount changes' positions in `LiveState::amount_changes`.
     amount_changes: HashMap<String, Vec<usize>>,
     amount_changes_seen: usize,
@@ -65,23 +41,23 @@ impl SubjectIndex {
         let mut index = SubjectIndex::default();
         for (no, c) in &state.contracts {
             index.customer_of.insert(no.clone(), c.customer_id.clone());
-            link(&mut index.contracts_of_customer, &c.customer_id, no);
+            add(&mut index.contracts_of_customer, &c.customer_id, no);
         }
         for (id, t) in &state.tickets {
             index
                 .ticket_contract
                 .insert(id.clone(), t.contract_no.clone());
-            link(&mut index.tickets, &t.contract_no, id);
+            add(&mut index.tickets, &t.contract_no, id);
         }
         for (id, e) in &state.signatures {
             if let Some(no) = &e.contract_no {
-                link(&mut index.signatures, no, id);
+                add(&mut index.signatures, no, id);
             }
         }
         for (r, allocations) in &state.matches {
             for a in allocations {
-                link(&mut index.credits, &a.contract_no, r);
-                link(&mut index.credit_contracts, r, &a.contract_no);
+                add(&mut index.credits, &a.contract_no, r);
+                add(&mut index.credit_contracts, r, &a.contract_no);
             }
         }
         index.index_amount_changes(state);
@@ -99,11 +75,11 @@ impl SubjectIndex {
         };
         for no in &dirty.contracts {
             if let Some(old) = self.customer_of.remove(no) {
-                unlink(&mut self.contracts_of_customer, &old, no);
+                remove(&mut self.contracts_of_customer, &old, no);
             }
             if let Some(c) = state.contracts.get(no) {
                 self.customer_of.insert(no.clone(), c.customer_id.clone());
-                link(&mut self.contracts_of_customer, &c.customer_id, no);
+                add(&mut self.contracts_of_customer, &c.customer_id, no);
             }
         }
         changed.contracts.extend(dirty.installments.iter().cloned());
@@ -118,13 +94,13 @@ impl SubjectIndex {
         }
         for id in &dirty.tickets {
             if let Some(old) = self.ticket_contract.remove(id) {
-                unlink(&mut self.tickets, &old, id);
+                remove(&mut self.tickets, &old, id);
                 changed.contracts.insert(old);
             }
             if let Some(t) = state.tickets.get(id) {
                 self.ticket_contract
                     .insert(id.clone(), t.contract_no.clone());
-                link(&mut self.tickets, &t.contract_no, id);
+                add(&mut self.tickets, &t.contract_no, id);
                 changed.contracts.insert(t.contract_no.clone());
             }
         }
@@ -134,18 +110,18 @@ impl SubjectIndex {
                 .get(id)
                 .and_then(|s| s.contract_no.as_ref())
             {
-                link(&mut self.signatures, no, id);
+                add(&mut self.signatures, no, id);
                 changed.contracts.insert(no.clone());
             }
         }
         for r in &dirty.matches {
             for old in self.credit_contracts.remove(r).into_iter().flatten() {
-                unlink(&mut self.credits, &old, r);
+                remove(&mut self.credits, &old, r);
                 changed.contracts.insert(old);
             }
             for a in state.matches.get(r).into_iter().flatten() {
-                link(&mut self.credits, &a.contract_no, r);
-                link(&mut self.credit_contracts, r, &a.contract_no);
+                add(&mut self.credits, &a.contract_no, r);
+                add(&mut self.credit_contracts, r, &a.contract_no);
                 changed.contracts.insert(a.contract_no.clone());
             }
             changed.credits.insert(r.clone());
@@ -156,7 +132,7 @@ impl SubjectIndex {
                 .get(id)
                 .and_then(|w| w.finding.contract_no.as_ref())
             {
-                link(&mut self.work_items, no, id);
+                add(&mut self.work_items, no, id);
                 changed.contracts.insert(no.clone());
             }
         }
@@ -187,7 +163,7 @@ impl SubjectIndex {
         self.work_items.clear();
         for w in state.work_items.values() {
             if let Some(no) = &w.finding.contract_no {
-                link(&mut self.work_items, no, &w.id);
+                add(&mut self.work_items, no, &w.id);
             }
         }
     }
@@ -277,7 +253,7 @@ impl<'s> SelectedRows<'s> {
         no: &str,
         credits: &mut BTreeSet<&'s str>,
     ) {
-        let each = |i: &'s Index| i.get(no).into_iter().flatten();
+        let each = |i: &'s MultiMap| i.get(no).into_iter().flatten();
         self.tickets
             .extend(each(&index.tickets).filter_map(|t| state.tickets.get(t)));
         self.signatures

@@ -12,6 +12,7 @@ use reconlight_formats::model::{ContractStatus, Customer};
 use super::evidence::{Evidence, Unit, UnitCredit, evidence_of, one_digit_away};
 use super::payer::{PayerIndex, PayerKeys, RELEVANT_SIMILARITY, bigrams, dice, normalize_account};
 use super::{MatchSettings, Matches, allocate_units, is_live_credit, read_references};
+use crate::multimap::{MultiMap, add, remove};
 use crate::reconcile::reference::normalize_company_name;
 use crate::state::{BankRow, LiveState};
 
@@ -47,43 +48,20 @@ pub struct IncrementalMatcher {
     payers: PayerIndex,
     credits: HashMap<String, CreditFacts>,
     /// Contract number (as read in a text, or a clerk's allocation) to the credits naming it.
-    mentions: HashMap<String, BTreeSet<String>>,
+    mentions: MultiMap,
     /// Numbers read in a text that are no contract, to the credits naming them.
-    unknown: HashMap<String, BTreeSet<String>>,
+    unknown: MultiMap,
     /// Payer account (`acct:`) or normalized name (`name:`) to the credits asking for it.
-    payer_keys: HashMap<String, BTreeSet<String>>,
+    payer_keys: MultiMap,
     /// Credits whose payer no customer's account or exact name identifies, by each bigram of
     /// the payer's name: a customer's change looks only at credits sharing a bigram with it.
     inexact_by_gram: HashMap<(char, char), BTreeSet<String>>,
     /// Customer to the credits that may pay it.
-    credits_of: HashMap<String, BTreeSet<String>>,
+    credits_of: MultiMap,
     /// Customer to its contracts, and each contract's customer.
-    contracts_of: HashMap<String, BTreeSet<String>>,
+    contracts_of: MultiMap,
     customer_of: HashMap<String, String>,
     cancelled: HashSet<String>,
-}
-
-fn add_to(map: &mut HashMap<String, BTreeSet<String>>, key: &str, value: &str) {
-    // A key's text is copied only the first time it is seen.
-    match map.get_mut(key) {
-        Some(set) => {
-            if !set.contains(value) {
-                set.insert(value.to_string());
-            }
-        }
-        None => {
-            map.insert(key.to_string(), BTreeSet::from([value.to_string()]));
-        }
-    }
-}
-
-fn remove_from(map: &mut HashMap<String, BTreeSet<String>>, key: &str, value: &str) {
-    if let Some(set) = map.get_mut(key) {
-        set.remove(value);
-        if set.is_empty() {
-            map.remove(key);
-        }
-    }
 }
 
 fn payer_keys_of(row: &BankRow) -> Vec<String> {
@@ -122,7 +100,7 @@ impl IncrementalMatcher {
             }
             m.customer_of
                 .insert(c.contract_no.clone(), c.customer_id.clone());
-            add_to(&mut m.contracts_of, &c.customer_id, &c.contract_no);
+            add(&mut m.contracts_of, &c.customer_id, &c.contract_no);
         }
         let credits: Vec<&BankRow> = state.bank.values().filter(|b| is_live_credit(b)).collect();
         let texts: Vec<&str> = credits.iter().map(|c| c.tx.remittance.as_str()).collect();
@@ -152,13 +130,13 @@ impl IncrementalMatcher {
                 self.cancelled.contains(no),
             );
             if let Some(old) = self.customer_of.remove(no) {
-                remove_from(&mut self.contracts_of, &old, no);
+                remove(&mut self.contracts_of, &old, no);
                 touched.insert(old);
             }
             self.cancelled.remove(no);
             if let Some(c) = state.contracts.get(no) {
                 self.customer_of.insert(no.clone(), c.customer_id.clone());
-                add_to(&mut self.contracts_of, &c.customer_id, no);
+                add(&mut self.contracts_of, &c.customer_id, no);
                 touched.insert(c.customer_id.clone());
                 if c.status == ContractStatus::Cancelled {
                     self.cancelled.insert(no.clone());
@@ -252,13 +230,13 @@ impl IncrementalMatcher {
             return;
         };
         for no in mention_keys(&facts) {
-            remove_from(&mut self.mentions, &no, bank_ref);
+            remove(&mut self.mentions, &no, bank_ref);
         }
         for (no, _) in &facts.evidence.unknown {
-            remove_from(&mut self.unknown, no, bank_ref);
+            remove(&mut self.unknown, no, bank_ref);
         }
         for key in &facts.payer_keys {
-            remove_from(&mut self.payer_keys, key, bank_ref);
+            remove(&mut self.payer_keys, key, bank_ref);
         }
         for gram in facts.inexact.iter().flatten() {
             if let Some(set) = self.inexact_by_gram.get_mut(gram) {
@@ -269,7 +247,7 @@ impl IncrementalMatcher {
             }
         }
         for c in &facts.customers {
-            remove_from(&mut self.credits_of, c, bank_ref);
+            remove(&mut self.credits_of, c, bank_ref);
         }
         touched.extend(facts.customers);
     }
@@ -338,13 +316,13 @@ impl IncrementalMatcher {
             inexact,
         };
         for no in mention_keys(&facts) {
-            add_to(&mut self.mentions, &no, &bank_ref);
+            add(&mut self.mentions, &no, &bank_ref);
         }
         for (no, _) in &facts.evidence.unknown {
-            add_to(&mut self.unknown, no, &bank_ref);
+            add(&mut self.unknown, no, &bank_ref);
         }
         for key in &facts.payer_keys {
-            add_to(&mut self.payer_keys, key, &bank_ref);
+            add(&mut self.payer_keys, key, &bank_ref);
         }
         for gram in facts.inexact.iter().flatten() {
             self.inexact_by_gram
@@ -353,7 +331,7 @@ impl IncrementalMatcher {
                 .insert(bank_ref.clone());
         }
         for c in &facts.customers {
-            add_to(&mut self.credits_of, c, &bank_ref);
+            add(&mut self.credits_of, c, &bank_ref);
         }
         self.credits.entry(bank_ref).or_insert(facts)
     }
