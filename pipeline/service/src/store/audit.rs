@@ -1,31 +1,46 @@
-//! The audit trail as stored: entries with the columns they are found by, and the head.
+//! The audit trail as stored: each entry's columns (what it is found by, and its hash) and a
+//! document with the rest of its content; the previous hash is the entry before's column.
+
+use reconlight_core::audit::{AuditColumns, StoredEntry};
 
 use super::*;
 
+/// Entries (`a`) with their columns, their document and the previous entry's hash, in
+/// this order.
+const ENTRIES: &str = "SELECT a.seq, a.contract_no, a.table_name, a.row_key, a.field, a.hash, a.doc, p.hash \
+     FROM audit_entries a LEFT JOIN audit_entries p ON p.seq = a.seq - 1";
+
+/// Reads the entries an `ENTRIES` query found.
+fn stored_entries(rows: &[AnyRow], doing: &str) -> Result<Vec<StoredEntry>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            let columns = AuditColumns {
+                seq: r.try_get(0).map_err(ctx(doing))?,
+                contract_no: r.try_get(1).map_err(ctx(doing))?,
+                table: r.try_get(2).map_err(ctx(doing))?,
+                key: r.try_get(3).map_err(ctx(doing))?,
+                field: r.try_get(4).map_err(ctx(doing))?,
+                hash: r.try_get(5).map_err(ctx(doing))?,
+            };
+            let doc: String = r.try_get(6).map_err(ctx(doing))?;
+            let prev: Option<String> = r.try_get(7).map_err(ctx(doing))?;
+            let seq = columns.seq;
+            StoredEntry::read(columns, prev.as_deref().unwrap_or(""), &doc)
+                .map_err(ctx(format!("reading audit entry {seq}")))
+        })
+        .collect()
+}
+
 impl Store {
     /// The whole trail as stored: each entry with the columns it is found by.
-    pub async fn audit_rows(&self) -> Result<Vec<reconlight_core::audit::StoredEntry>, StoreError> {
-        let rows: Vec<AnyRow> = sqlx::query(
-            "SELECT seq, contract_no, table_name, row_key, field, hash, doc FROM audit_entries ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(ctx("reading the audit trail"))?;
-        rows.iter()
-            .map(|r| {
-                let get = ctx("reading the audit trail");
-                let doc: String = r.try_get(6).map_err(get)?;
-                Ok(reconlight_core::audit::StoredEntry {
-                    seq: r.try_get(0).map_err(ctx("reading the audit trail"))?,
-                    contract_no: r.try_get(1).map_err(ctx("reading the audit trail"))?,
-                    table: r.try_get(2).map_err(ctx("reading the audit trail"))?,
-                    key: r.try_get(3).map_err(ctx("reading the audit trail"))?,
-                    field: r.try_get(4).map_err(ctx("reading the audit trail"))?,
-                    hash: r.try_get(5).map_err(ctx("reading the audit trail"))?,
-                    entry: from_json("audit_entries", "", &doc)?,
-                })
-            })
-            .collect()
+    pub async fn audit_rows(&self) -> Result<Vec<StoredEntry>, StoreError> {
+        let doing = "reading the audit trail";
+        let rows: Vec<AnyRow> =
+            sqlx::query(sqlx::AssertSqlSafe(format!("{ENTRIES} ORDER BY a.seq")))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(ctx(doing))?;
+        stored_entries(&rows, doing)
     }
 
     /// The trail's head as stored.
@@ -38,29 +53,47 @@ impl Store {
         }
     }
 
+    /// The trail's entries, or one contract's.
     pub async fn audit_entries(
         &self,
         contract_no: Option<&str>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
+        let doing = "reading the audit trail";
         let rows: Vec<AnyRow> = match contract_no {
             Some(no) => {
-                sqlx::query("SELECT doc FROM audit_entries WHERE contract_no = $1 ORDER BY seq")
-                    .bind(no)
-                    .fetch_all(&self.pool)
-                    .await
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{ENTRIES} WHERE a.contract_no = $1 ORDER BY a.seq"
+                )))
+                .bind(no)
+                .fetch_all(&self.pool)
+                .await
             }
             None => {
-                sqlx::query("SELECT doc FROM audit_entries ORDER BY seq")
+                sqlx::query(sqlx::AssertSqlSafe(format!("{ENTRIES} ORDER BY a.seq")))
                     .fetch_all(&self.pool)
                     .await
             }
         }
-        .map_err(ctx("reading the audit trail"))?;
-        rows.iter()
-            .map(|r| {
-                let doc: String = r.try_get(0).map_err(ctx("reading the audit trail"))?;
-                from_json("audit_entries", "", &doc)
-            })
-            .collect()
+        .map_err(ctx(doing))?;
+        Ok(stored_entries(&rows, doing)?
+            .into_iter()
+            .map(|s| s.entry)
+            .collect())
+    }
+
+    /// The contracts' amount and currency changes (the terms look back at them), through
+    /// their partial index.
+    pub(super) async fn amount_changes(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        let doing = "reading contract amount changes";
+        let rows: Vec<AnyRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{ENTRIES} WHERE a.table_name = 'contracts' AND a.field IN ('amount', 'currency') ORDER BY a.seq"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ctx(doing))?;
+        Ok(stored_entries(&rows, doing)?
+            .into_iter()
+            .map(|s| s.entry)
+            .collect())
     }
 }

@@ -312,18 +312,7 @@ impl Store {
             let v: i64 = r.try_get(1).map_err(ctx("reading source positions"))?;
             s.positions.insert(k, v as u64);
         }
-        let rows: Vec<AnyRow> = sqlx::query(
-            "SELECT doc FROM audit_entries WHERE table_name = 'contracts' AND field IN ('amount', 'currency') ORDER BY seq",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(ctx("reading contract amount changes"))?;
-        for r in rows {
-            let doc: String = r
-                .try_get(0)
-                .map_err(ctx("reading contract amount changes"))?;
-            s.amount_changes.push(from_json("audit_entries", "", &doc)?);
-        }
+        s.amount_changes = self.amount_changes().await?;
         if let Some(head) = self.meta("audit_head").await? {
             s.audit_head = from_json("meta", "audit_head", &head)?;
         }

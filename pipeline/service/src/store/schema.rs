@@ -82,7 +82,12 @@ const V6: &[&str] = &[
     "INSERT INTO meta (name, value) SELECT 'notifier_history_kept', 'until the next start' WHERE EXISTS (SELECT 1 FROM outbox)",
 ];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6];
+/// Audit entries are written without repeating their columns in their document (see
+/// `reconlight_core::audit::StoredEntry::read`): nothing to change in the tables, but an
+/// older reconlight could not read the new documents, so the version says so.
+const V7: &[&str] = &[];
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

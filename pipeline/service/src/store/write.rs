@@ -320,7 +320,7 @@ pub(super) async fn write_batch(
             text(&e.table),
             text(&e.key),
             text(&e.field),
-            Cell::json(e),
+            Cell::Text(Some(e.stored_doc())),
             text(&e.hash),
         ]);
     }

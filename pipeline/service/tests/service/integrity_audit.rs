@@ -1,6 +1,6 @@
 //! The audit trail against someone who can write the database: deleting its end (one
-//! entry, five hundred, all of them), moving an entry to another contract, or appending
-//! entries chained without the key is caught by `audit verify`.
+//! entry, five hundred, all of them), moving an entry to another contract, replacing a
+//! hash, or appending entries chained without the key is caught by `audit verify`.
 
 use crate::common::*;
 use reconlight_service::audit_trail::verify_audit;
@@ -89,22 +89,47 @@ async fn tampering_with_the_audit_trail_is_found() {
     assert!(broken(dir.path()).await.contains("entries were removed"));
     restore(&mut c).await;
 
-    // An entry moved to another contract (so `audit show` no longer lists it).
+    // An entry moved to another contract (so `audit show` no longer lists it): the
+    // contract is part of what its hash covers.
     exec(
         &mut c,
         "UPDATE audit_entries SET contract_no = 'HT-2026-999999' WHERE seq = 5",
     )
     .await;
     let why = broken(dir.path()).await;
-    assert!(why.contains("entry 5: its columns"), "{why}");
+    assert!(
+        why.contains("entry 5: its content does not match its hash (altered)"),
+        "{why}"
+    );
+    restore(&mut c).await;
+
+    // An entry's hash replaced by another's: the next entry no longer follows it.
+    exec(
+        &mut c,
+        "UPDATE audit_entries SET hash = (SELECT hash FROM audit_entries WHERE seq = 3) WHERE seq = 9",
+    )
+    .await;
+    let why = broken(dir.path()).await;
+    assert!(
+        why.contains("entry 9: its content does not match its hash (altered)"),
+        "{why}"
+    );
     restore(&mut c).await;
 
     // An entry's content rewritten, its hash recomputed the unkeyed way.
-    let doc: String = sqlx::query_scalar("SELECT doc FROM audit_entries WHERE seq = 7")
-        .fetch_one(&mut c)
+    let store = reconlight_service::store::Store::open(&config.store_url())
         .await
         .unwrap();
-    let mut entry: reconlight_core::audit::AuditEntry = serde_json::from_str(&doc).unwrap();
+    let mut entry = store
+        .audit_rows()
+        .await
+        .unwrap()
+        .into_iter()
+        .nth(7)
+        .unwrap()
+        .entry;
+    drop(store);
+    assert_eq!(entry.seq, 7);
     entry.after = Some("1.00".into());
     entry.keyed = false;
     entry.hash = entry.compute_hash(None).unwrap();
@@ -112,7 +137,7 @@ async fn tampering_with_the_audit_trail_is_found() {
         &mut c,
         &format!(
             "UPDATE audit_entries SET doc = '{}', hash = '{}' WHERE seq = 7",
-            serde_json::to_string(&entry).unwrap().replace('\'', "''"),
+            entry.stored_doc().replace('\'', "''"),
             entry.hash
         ),
     )

@@ -99,7 +99,7 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
     let store = Store::open(&format!("sqlite://{}", path.display()))
         .await
         .expect("an older store opens");
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 7);
     let decisions = store.manual_decisions().await.unwrap();
     assert_eq!(decisions["CR-20260303-0001"], a_decision());
     // Decisions made before the change log existed are read in full at start; the log
@@ -161,7 +161,163 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, "6");
+    assert_eq!(version, "7");
+}
+
+/// The unkeyed chain's hash as the audit trail documents it: SHA-256 over the previous
+/// hash, then each part after a 0x1f byte (an absent before/after value is a NUL).
+fn sha256_chained(prev: &str, parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(prev.as_bytes());
+    for part in parts {
+        h.update([0x1f]);
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+#[tokio::test]
+async fn audit_entries_stored_whole_before_schema_7_are_read_and_still_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    write_old_store(&path, "2").await;
+    // Two entries as schema 6 and earlier stored them: the whole entry in its document.
+    let no = "HT-2026-000100";
+    let at = "2026-03-01T09:00:00+00:00";
+    let position = "crm/contracts.jsonl line 1";
+    let h0 = sha256_chained(
+        "",
+        &[
+            "0",
+            "contracts",
+            no,
+            no,
+            "amount",
+            "\0",
+            "25000.00",
+            "S001",
+            "10.0.0.1",
+            at,
+            position,
+        ],
+    );
+    let h1 = sha256_chained(
+        &h0,
+        &[
+            "1",
+            "contracts",
+            no,
+            no,
+            "currency",
+            "\0",
+            "CNY",
+            "S001",
+            "10.0.0.1",
+            at,
+            position,
+        ],
+    );
+    let old_doc = |seq: u64, field: &str, after: &str, prev: &str, hash: &str| {
+        format!(
+            r#"{{"seq":{seq},"table":"contracts","key":"{no}","contract_no":"{no}","field":"{field}","before":null,"after":"{after}","operator":"S001","ip":"10.0.0.1","source_time":"2026-03-01T09:00:00Z","source_position":"{position}","prev_hash":"{prev}","hash":"{hash}","keyed":false}}"#
+        )
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    for (seq, field, doc, hash) in [
+        (0, "amount", old_doc(0, "amount", "25000.00", "", &h0), &h0),
+        (1, "currency", old_doc(1, "currency", "CNY", &h0, &h1), &h1),
+    ] {
+        sqlx::query("INSERT INTO audit_entries (seq, contract_no, table_name, row_key, field, doc, hash) VALUES ($1, $2, 'contracts', $2, $3, $4, $5)")
+            .bind(seq as i64)
+            .bind(no)
+            .bind(field)
+            .bind(doc)
+            .bind(hash.as_str())
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    // A third entry as this schema writes it: the columns are not repeated in the document,
+    // and the previous hash is the entry before's column.
+    let mut third = store.audit_entries(Some(no)).await.unwrap()[1].clone();
+    third.seq = 2;
+    third.field = "status".into();
+    third.after = Some("signed".into());
+    third.prev_hash = h1.clone();
+    third.hash = third.compute_hash(None).unwrap();
+    assert!(!third.stored_doc().contains(&h1), "{}", third.stored_doc());
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO audit_entries (seq, contract_no, table_name, row_key, field, doc, hash) VALUES (2, $1, 'contracts', $1, 'status', $2, $3)")
+        .bind(no)
+        .bind(third.stored_doc())
+        .bind(third.hash.clone())
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let entries = store.audit_entries(Some(no)).await.unwrap();
+    let read: Vec<(u64, &str, Option<&str>, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.seq,
+                e.field.as_str(),
+                e.after.as_deref(),
+                e.prev_hash.as_str(),
+                e.hash.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            (0, "amount", Some("25000.00"), "", h0.as_str()),
+            (1, "currency", Some("CNY"), h0.as_str(), h1.as_str()),
+            (
+                2,
+                "status",
+                Some("signed"),
+                h1.as_str(),
+                third.hash.as_str()
+            ),
+        ]
+    );
+    assert_eq!(entries[0].source_position, position);
+    assert_eq!(entries[2].contract_no.as_deref(), Some(no));
+    let head = reconlight_core::audit::AuditHead {
+        next_seq: 3,
+        last_hash: third.hash.clone(),
+        ..Default::default()
+    };
+    let checked = reconlight_core::audit::verify_chain(
+        &store.audit_rows().await.unwrap(),
+        None,
+        reconlight_core::audit::HeadEvidence {
+            stored: Some(&head),
+            witness: None,
+        },
+    );
+    assert_eq!(checked.ok(), Some(3));
+    // The start reads the contract's amount changes in both forms.
+    let state = store.load().await.unwrap();
+    let changes: Vec<&str> = state
+        .amount_changes
+        .iter()
+        .map(|e| e.after.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(changes, ["25000.00", "CNY"]);
 }
 
 #[tokio::test]
@@ -175,7 +331,7 @@ async fn a_store_written_by_a_newer_reconlight_is_refused() {
         .expect("a newer store is refused")
         .to_string();
     assert!(
-        err.contains("schema version 99, written by a newer reconlight; this one knows up to 6"),
+        err.contains("schema version 99, written by a newer reconlight; this one knows up to 7"),
         "{err}"
     );
 }
