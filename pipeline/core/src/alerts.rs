@@ -59,6 +59,15 @@ impl AlertState {
     }
 }
 
+/// An `alerts` outbox message's payload: what happened (a lifecycle transition or
+/// `acknowledged`) and the alert as it stands after it. Serialized straight from the alert,
+/// its fields in their declared order.
+#[derive(Serialize)]
+pub struct AlertMessage<'a, T: Serialize> {
+    pub transition: T,
+    pub alert: &'a Alert,
+}
+
 /// One alert: a rule's breach for one subject.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {

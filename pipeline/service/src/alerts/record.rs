@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use reconlight_core::alerts::AlertMessage;
 use reconlight_core::outbox::OutboxMessage;
 use reconlight_core::state::{Dirty, LiveState};
 use reconlight_rules::{Alert, Rule, Transition};
@@ -60,7 +61,10 @@ pub(super) fn escalate(
             dirty.outbox.push(OutboxMessage::new(
                 "alerts",
                 id,
-                &serde_json::json!({"transition": Transition::TierUp, "alert": alert}),
+                &AlertMessage {
+                    transition: Transition::TierUp,
+                    alert,
+                },
                 now,
             ));
         }
@@ -99,7 +103,10 @@ pub(super) fn record(
             dirty.outbox.push(OutboxMessage::new(
                 "alerts",
                 &alert.id,
-                &serde_json::json!({"transition": t, "alert": alert}),
+                &AlertMessage {
+                    transition: t,
+                    alert: &alert,
+                },
                 now,
             ));
             // A rule may ask other systems to act when it fires (e.g. `lead.nurture`).

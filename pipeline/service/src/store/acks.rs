@@ -87,7 +87,10 @@ impl Store {
         let message = reconlight_core::outbox::OutboxMessage::new(
             "alerts",
             &alert.id,
-            &serde_json::json!({"transition": "acknowledged", "alert": alert}),
+            &reconlight_core::alerts::AlertMessage {
+                transition: "acknowledged",
+                alert: &alert,
+            },
             now,
         );
         let mut tx = self

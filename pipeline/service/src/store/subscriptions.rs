@@ -125,7 +125,10 @@ impl Store {
                 OutboxMessage::new(
                     &topic,
                     &alert.id,
-                    &serde_json::json!({"transition": Transition::Fired, "alert": alert}),
+                    &reconlight_core::alerts::AlertMessage {
+                        transition: Transition::Fired,
+                        alert,
+                    },
                     alert.fired_at.unwrap_or(now),
                 )
             })
