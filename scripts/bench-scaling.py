@@ -8,7 +8,8 @@ timing every batch), then starts again with nothing new to read (the restart). I
   target/bench-scaling/scaling.csv   one row per batch: contracts, batch, events so far,
                                      apply / reconcile+evaluate / commit seconds
   target/bench-scaling/summary.csv   per size: median batch seconds over the first and the
-                                     last ten batches, events/s, peak RSS, restart seconds
+                                     last ten batches, events/s, peak RSS, restart seconds,
+                                     the store's size and its bytes per event
   target/bench-scaling/scaling.png   batch latency against events already ingested
 
 Usage: scripts/bench-scaling.py [SIZE ...]   (default 10000 50000 200000)
@@ -84,6 +85,7 @@ def bench(contracts, rows):
     restart, restart_peak = run_timed(
         [BIN, "run", "--config", config, "--until-idle"], env, OUT / f"restart-{contracts}.log"
     )
+    store_bytes = sum(f.stat().st_size for f in data.glob("reconlight.db*"))
     total = [a + e + c for _, a, e, c in batches]
     full = sum(1 for line in open(OUT / f"run-{contracts}.log", encoding="utf-8") if "live tables rebuilt" in line)
     return {
@@ -97,7 +99,8 @@ def bench(contracts, rows):
         "events_per_s": round(events / seconds),
         "peak_rss_mib": round(peak),
         "restart_s": round(restart, 2),
-        "store_mib": round(sum(f.stat().st_size for f in data.glob("reconlight.db*")) / 2**20),
+        "store_mib": round(store_bytes / 2**20),
+        "store_bytes_per_event": round(store_bytes / events),
     }
 
 

@@ -33,6 +33,28 @@ const LEASE_RENEWAL: Duration = Duration::from_secs(5);
 /// Files are looked at this often; a Kafka stream is read as it comes.
 const FILES_EVERY: Duration = Duration::from_secs(5);
 
+/// How often messages every notifier is done with are pruned from the outbox.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes what `[notifiers] keep_delivered` no longer keeps; a failure is logged and
+/// tried again at the next prune.
+async fn prune_outbox(p: &Pipeline) {
+    let Some(keep) = p.config.notifiers.keep_delivered() else {
+        return;
+    };
+    let notifiers = crate::notify::configured_subscribers(&p.config);
+    let before = chrono::Utc::now() - keep;
+    let started = Instant::now();
+    match p.store.prune_outbox(&notifiers, before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            "outbox: {n} messages written before {before} and sent pruned in {:.1}s",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => tracing::warn!("outbox not pruned: {e:#}"),
+    }
+}
+
 /// Runs the service until a stop is asked for.
 pub async fn watch(
     p: &mut Pipeline,
@@ -60,6 +82,7 @@ pub async fn watch(
         tz,
     });
     let mut last_files = Instant::now();
+    let mut last_prune: Option<Instant> = None;
     let mut last_renewal = Instant::now();
     let interval = if p.config.kafka.is_some() {
         Duration::from_millis(200)
@@ -102,6 +125,10 @@ pub async fn watch(
                     && let Err(e) = n.deliver(chrono::Utc::now()).await
                 {
                     tracing::warn!("notifications: {e:#}");
+                }
+                if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                    last_prune = Some(Instant::now());
+                    prune_outbox(&p).await;
                 }
                 let now = chrono::Utc::now();
                 if let Some(at) = schedule.last_between(checked, now, tz) {

@@ -195,9 +195,21 @@ pub struct NotifiersConfig {
     /// Feishu (飞书) custom bots by name.
     pub feishu: BTreeMap<String, RobotConfig>,
     pub email: Option<EmailConfig>,
+    /// How long a message every notifier and sink is done with stays in the outbox
+    /// (default `"7d"`; `"0s"` keeps every message).
+    pub keep_delivered: Option<ConfigDuration>,
 }
 
 impl NotifiersConfig {
+    /// How long sent messages are kept; `None`: for ever.
+    pub fn keep_delivered(&self) -> Option<chrono::Duration> {
+        let keep = self
+            .keep_delivered
+            .as_ref()
+            .map_or(chrono::Duration::days(7), |d| d.0);
+        (keep > chrono::Duration::zero()).then_some(keep)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.alertmanager.is_none()
             && self.pagerduty.is_none()

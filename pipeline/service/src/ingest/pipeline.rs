@@ -78,11 +78,7 @@ impl Pipeline {
         let loaded = started.elapsed();
         // A notifier is sent what is written from when it first appears in the
         // configuration: recorded before this run writes anything.
-        let sink_topics = config
-            .kafka
-            .as_ref()
-            .map(|k| k.sinks.keys().cloned().collect());
-        let notifiers = crate::notify::subscribers(&config.notifiers, sink_topics);
+        let notifiers = crate::notify::configured_subscribers(&config);
         store.notifiers_configured(&notifiers).await?;
         let queued = store.index_missing_queue_rows(&state).await?;
         if queued > 0 {

@@ -148,6 +148,15 @@ pub struct Notifier {
     smtp: Option<lettre::SmtpTransport>,
 }
 
+/// Every notifier and Kafka sink a configuration names, with the outbox topics each reads.
+pub fn configured_subscribers(config: &crate::config::Config) -> Vec<(String, Vec<String>)> {
+    let sink_topics = config
+        .kafka
+        .as_ref()
+        .map(|k| k.sinks.keys().cloned().collect());
+    subscribers(&config.notifiers, sink_topics)
+}
+
 /// Every notifier and sink a configuration names, with the outbox topics each reads
 /// (`sink_topics`: the Kafka sinks' outbox topics, if any).
 pub fn subscribers(

@@ -26,6 +26,7 @@ mod deliveries;
 mod lease;
 pub use lease::{IngestLease, LeaseLost};
 mod queue;
+mod retention;
 pub use queue::monthly_report_key;
 mod schema;
 mod subscriptions;

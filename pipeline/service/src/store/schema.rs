@@ -83,9 +83,11 @@ const V6: &[&str] = &[
 ];
 
 /// Audit entries are written without repeating their columns in their document (see
-/// `reconlight_core::audit::StoredEntry::read`): nothing to change in the tables, but an
-/// older reconlight could not read the new documents, so the version says so.
-const V7: &[&str] = &[];
+/// `reconlight_core::audit::StoredEntry::read`; an older reconlight could not read them, so
+/// the version says so). Delivered messages are pruned with their delivery records, found
+/// by message.
+const V7: &[&str] =
+    &["CREATE INDEX IF NOT EXISTS outbox_deliveries_message ON outbox_deliveries (message_id)"];
 
 const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7];
 
