@@ -10,7 +10,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use reconlight_formats::model::{ContractStatus, Customer};
 
 use super::evidence::{Evidence, Unit, UnitCredit, evidence_of, one_digit_away};
-use super::payer::{PayerIndex, PayerKeys, RELEVANT_SIMILARITY, bigrams, dice, normalize_account};
+use super::payer::{
+    PayerIndex, PayerKeys, RELEVANT_SIMILARITY, bigrams, dice, normalize_account, rarest_needed,
+};
 use super::{MatchSettings, Matches, allocate_units, is_live_credit, read_references};
 use crate::multimap::{MultiMap, add, remove};
 use crate::reconcile::reference::normalize_company_name;
@@ -205,19 +207,18 @@ impl IncrementalMatcher {
         if keys.grams.is_empty() {
             return;
         }
-        // Bigrams shared with each candidate, counted from the posting lists; the Dice
-        // coefficient follows from the count (both bigram sets are deduplicated).
-        let mut shared: HashMap<&str, usize> = HashMap::new();
-        for gram in &keys.grams {
-            for r in self.inexact_by_gram.get(gram).into_iter().flatten() {
-                *shared.entry(r.as_str()).or_default() += 1;
-            }
-        }
-        for (r, n) in shared {
-            if let Some(grams) = self.credits.get(r).and_then(|f| f.inexact.as_ref()) {
-                let similarity = 2.0 * n as f64 / (grams.len() + keys.grams.len()) as f64;
-                debug_assert!((similarity - dice(grams, &keys.grams)).abs() < 1e-9);
-                if similarity >= RELEVANT_SIMILARITY {
+        // A payer name this similar shares one of the name's rarer bigrams (see
+        // `rarest_needed`): the lists of the common ones are not read.
+        let probe = rarest_needed(&keys.grams, RELEVANT_SIMILARITY, |g| {
+            self.inexact_by_gram.get(g).map_or(0, BTreeSet::len)
+        });
+        let mut seen: HashSet<&str> = HashSet::new();
+        for gram in probe {
+            for r in self.inexact_by_gram.get(&gram).into_iter().flatten() {
+                if seen.insert(r.as_str())
+                    && let Some(grams) = self.credits.get(r).and_then(|f| f.inexact.as_ref())
+                    && dice(grams, &keys.grams) >= RELEVANT_SIMILARITY
+                {
                     out.insert(r.to_string());
                 }
             }

@@ -2,7 +2,7 @@
 //! account, by the payer's normalized company name, or (as a suggestion for a clerk only)
 //! by a name that is merely similar.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use reconlight_formats::model::Customer;
 
@@ -72,6 +72,31 @@ pub(crate) fn bigrams(normalized: &str) -> Vec<(char, char)> {
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// The fewest bigrams a name of `len` bigrams shares with any name at least `floor`
+/// similar to it: `2s / (len + m) >= floor` with `s <= m` gives `s >= floor * len / (2 - floor)`.
+fn min_shared(len: usize, floor: f64) -> usize {
+    let exact = floor * len as f64 / (2.0 - floor);
+    // Rounded down by a hair, so that float error can only widen the search.
+    ((exact - 1e-9).ceil().max(1.0) as usize).min(len)
+}
+
+/// The bigrams of `grams` whose lists must be read to find every name at least `floor`
+/// similar: all but the `min_shared - 1` most common (`count` gives a bigram's list
+/// length), since such a name shares at least `min_shared` of them, so one of the rest.
+pub(crate) fn rarest_needed(
+    grams: &[(char, char)],
+    floor: f64,
+    count: impl Fn(&(char, char)) -> usize,
+) -> Vec<(char, char)> {
+    if grams.is_empty() {
+        return Vec::new();
+    }
+    let mut by_count: Vec<(usize, (char, char))> = grams.iter().map(|g| (count(g), *g)).collect();
+    by_count.sort_unstable();
+    by_count.truncate(grams.len() + 1 - min_shared(grams.len(), floor));
+    by_count.into_iter().map(|(_, g)| g).collect()
 }
 
 /// Dice coefficient of two sorted, deduplicated bigram sets.
@@ -251,20 +276,44 @@ impl PayerIndex {
                 .map(|c| (c.as_str(), PayerMatch::Name { normalized: name }));
         }
         let grams = bigrams(&name);
-        let mut shared: HashMap<u32, usize> = HashMap::new();
-        for g in &grams {
-            for &i in self.by_bigram.get(g).into_iter().flatten() {
-                *shared.entry(i).or_default() += 1;
+        // Only customers as similar as `RELEVANT_SIMILARITY` can be the best or come
+        // within the margin of it, and each of them shares one of the name's rarer bigrams:
+        // the common ones' long lists (a city, `科技`) are never read.
+        let probe = rarest_needed(&grams, RELEVANT_SIMILARITY, |g| {
+            self.by_bigram.get(g).map_or(0, Vec::len)
+        });
+        let mut seen: HashSet<u32> = HashSet::new();
+        let mut best: Option<(f64, &Indexed)> = None;
+        let mut runner_up = 0.0_f64;
+        for g in probe {
+            for &i in self.by_bigram.get(&g).into_iter().flatten() {
+                if !seen.insert(i) {
+                    continue;
+                }
+                let Some(c) = self.slots[i as usize].as_ref() else {
+                    continue;
+                };
+                let similarity = dice(&grams, &c.grams);
+                if similarity < RELEVANT_SIMILARITY {
+                    continue;
+                }
+                // The best by similarity, then by id; the runner-up's similarity only.
+                match best {
+                    Some((b, leader))
+                        if b > similarity || (b == similarity && leader.id <= c.id) =>
+                    {
+                        runner_up = runner_up.max(similarity);
+                    }
+                    _ => {
+                        if let Some((b, _)) = best {
+                            runner_up = runner_up.max(b);
+                        }
+                        best = Some((similarity, c));
+                    }
+                }
             }
         }
-        let mut scored: Vec<(f64, &Indexed)> = shared
-            .keys()
-            .filter_map(|&i| self.slots[i as usize].as_ref())
-            .map(|c| (dice(&grams, &c.grams), c))
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
-        let (best, customer) = *scored.first()?;
-        let runner_up = scored.get(1).map(|s| s.0).unwrap_or(0.0);
+        let (best, customer) = best?;
         if best < MIN_SIMILARITY || best - runner_up < SIMILARITY_MARGIN {
             return None;
         }
@@ -314,5 +363,108 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(index.identify(None, Some("北京某物流有限公司")).is_none());
+    }
+
+    /// Who paid, by name only, found by looking at every customer: an exact normalized
+    /// name identifies its one customer (a shared one nobody); otherwise the most similar
+    /// name (by Dice, then the smaller id) if similar enough and ahead of the next by the
+    /// margin.
+    fn by_looking_at_everyone(customers: &[Customer], payer: &str) -> Option<(String, f64)> {
+        let name = normalize_company_name(payer);
+        if name.is_empty() {
+            return None;
+        }
+        let same: Vec<&Customer> = customers
+            .iter()
+            .filter(|c| normalize_company_name(&c.name) == name)
+            .collect();
+        if !same.is_empty() {
+            return (same.len() == 1).then(|| (same[0].customer_id.clone(), 1.0));
+        }
+        let grams = bigrams(&name);
+        let mut scored: Vec<(f64, &str)> = customers
+            .iter()
+            .map(|c| {
+                let theirs = bigrams(&normalize_company_name(&c.name));
+                (dice(&grams, &theirs), c.customer_id.as_str())
+            })
+            .filter(|(s, _)| *s > 0.0)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+        let (best, id) = *scored.first()?;
+        let next = scored.get(1).map_or(0.0, |s| s.0);
+        (best >= MIN_SIMILARITY && best - next >= SIMILARITY_MARGIN).then(|| (id.to_string(), best))
+    }
+
+    const PARTS: &[&str] = &[
+        "成都",
+        "华康",
+        "医院",
+        "北京",
+        "科技",
+        "有限公司",
+        "瑞达",
+        "生物",
+        "医疗",
+        "器械",
+        "上海",
+        "华",
+        "康",
+        "达",
+        "市",
+        "acme",
+        "co",
+        "ltd",
+        "alpha",
+        "beta",
+        "a",
+        "b",
+    ];
+
+    fn a_name() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::collection::vec(proptest::sample::select(PARTS), 1..5).prop_map(|p| p.concat())
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The index reads only the rarer bigrams' lists; its answers are those of a look
+        /// at every customer.
+        #[test]
+        fn similar_names_are_found_as_by_looking_at_everyone(
+            names in proptest::collection::vec(a_name(), 1..60),
+            payers in proptest::collection::vec(a_name(), 1..20),
+        ) {
+            let customers: Vec<Customer> = names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| customer(&format!("C{i:03}"), n, ""))
+                .collect();
+            let index = PayerIndex::new(customers.iter());
+            for payer in &payers {
+                let found = index.identify(None, Some(payer)).map(|(id, how)| {
+                    let similarity = match how {
+                        PayerMatch::SimilarName { similarity, .. } => similarity,
+                        _ => 1.0,
+                    };
+                    (id.to_string(), similarity)
+                });
+                prop_assert_eq!(found, by_looking_at_everyone(&customers, payer), "payer {}", payer);
+            }
+        }
+    }
+
+    #[test]
+    fn the_rarest_bigrams_leave_out_only_what_no_similar_name_can_miss() {
+        // 9 bigrams at 0.5: a name that similar shares at least 3, so 7 lists are read.
+        let grams: Vec<(char, char)> = (0..9u8)
+            .map(|i| (char::from(b'a' + i), char::from(b'a' + i + 1)))
+            .collect();
+        let probe = rarest_needed(&grams, 0.5, |g| (g.0 as usize) * 10);
+        assert_eq!(probe.len(), 7);
+        assert_eq!(probe[0], ('a', 'b'), "the shortest list first");
+        assert!(!probe.contains(&('i', 'j')) && !probe.contains(&('h', 'i')));
+        assert_eq!(rarest_needed(&grams[..1], 0.5, |_| 1), vec![('a', 'b')]);
+        assert!(rarest_needed(&[], 0.5, |_| 1).is_empty());
     }
 }
