@@ -128,7 +128,7 @@ pub async fn watch(
                 }
                 if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                     last_prune = Some(Instant::now());
-                    prune_outbox(&p).await;
+                    prune_outbox(p).await;
                 }
                 let now = chrono::Utc::now();
                 if let Some(at) = schedule.last_between(checked, now, tz) {
