@@ -35,23 +35,33 @@ const FILES_EVERY: Duration = Duration::from_secs(5);
 
 /// How often messages every notifier is done with are pruned from the outbox.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Messages pruned per step (about a second's work on SQLite): a backlog goes in steps,
+/// one per round of the loop, with the batches between them.
+const PRUNE_STEP: u64 = 50_000;
 
-/// Deletes what `[notifiers] keep_delivered` no longer keeps; a failure is logged and
-/// tried again at the next prune.
-async fn prune_outbox(p: &Pipeline) {
+/// Deletes what `[notifiers] keep_delivered` no longer keeps, one step of it; says whether
+/// there is more. A failure is logged and tried again at the next prune.
+async fn prune_outbox(p: &Pipeline) -> bool {
     let Some(keep) = p.config.notifiers.keep_delivered() else {
-        return;
+        return false;
     };
     let notifiers = crate::notify::configured_subscribers(&p.config);
     let before = chrono::Utc::now() - keep;
     let started = Instant::now();
-    match p.store.prune_outbox(&notifiers, before).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            "outbox: {n} messages written before {before} and sent pruned in {:.1}s",
-            started.elapsed().as_secs_f64()
-        ),
-        Err(e) => tracing::warn!("outbox not pruned: {e:#}"),
+    match p.store.prune_outbox(&notifiers, before, PRUNE_STEP).await {
+        Ok((0, _)) => false,
+        Ok((n, more)) => {
+            tracing::info!(
+                "outbox: {n} messages written before {before} and sent pruned in {:.1}s{}",
+                started.elapsed().as_secs_f64(),
+                if more { "; more next round" } else { "" }
+            );
+            more
+        }
+        Err(e) => {
+            tracing::warn!("outbox not pruned: {e:#}");
+            false
+        }
     }
 }
 
@@ -127,8 +137,8 @@ pub async fn watch(
                     tracing::warn!("notifications: {e:#}");
                 }
                 if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
-                    last_prune = Some(Instant::now());
-                    prune_outbox(p).await;
+                    // A backlog left over is taken up again at the next round.
+                    last_prune = (!prune_outbox(p).await).then(Instant::now);
                 }
                 let now = chrono::Utc::now();
                 if let Some(at) = schedule.last_between(checked, now, tz) {

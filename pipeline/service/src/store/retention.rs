@@ -42,14 +42,17 @@ impl Reader<'_> {
 impl Store {
     /// Deletes the outbox messages written before `before` that every notifier of
     /// `notifiers` (name and topics, as `notify::subscribers` lists them) is done with, and
-    /// their delivery records. A message still to be sent or retried by any of them is kept
-    /// however old it is. Messages from before the outbox recorded when rows were written
-    /// are kept. Returns how many messages were deleted.
+    /// their delivery records, oldest first; stops once `at_most` are deleted, so that a
+    /// large backlog (the first prune of an upgraded store) goes in steps between batches.
+    /// A message still to be sent or retried by any of them is kept however old it is.
+    /// Messages from before the outbox recorded when rows were written are kept. Returns
+    /// how many messages were deleted, and whether any may be left to delete.
     pub async fn prune_outbox(
         &self,
         notifiers: &[(String, Vec<String>)],
         before: chrono::DateTime<chrono::Utc>,
-    ) -> Result<u64, StoreError> {
+        at_most: u64,
+    ) -> Result<(u64, bool), StoreError> {
         let doing = "pruning the outbox";
         let mut readers = Vec::with_capacity(notifiers.len());
         for (name, topics) in notifiers {
@@ -97,7 +100,10 @@ impl Store {
                 .collect();
             deleted += self.delete_messages(&done).await?;
             if (rows.len() as i64) < PAGE {
-                return Ok(deleted);
+                return Ok((deleted, false));
+            }
+            if deleted >= at_most {
+                return Ok((deleted, true));
             }
         }
     }

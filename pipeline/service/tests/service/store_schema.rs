@@ -567,15 +567,24 @@ async fn outbox_pruning(url: &str) {
 
     // Younger than the cutoff: everything stays.
     assert_eq!(
-        store.prune_outbox(&configured, now - hour).await.unwrap(),
-        0
+        store
+            .prune_outbox(&configured, now - hour, 10_000)
+            .await
+            .unwrap(),
+        (0, false)
     );
     assert_eq!(left().await.0.len(), 6);
 
     // Old enough: what every reader is done with goes, with its delivery records; what one
     // still has to retry (b) or has never tried (d) stays.
     let later = now + hour;
-    assert_eq!(store.prune_outbox(&configured, later).await.unwrap(), 4);
+    assert_eq!(
+        store
+            .prune_outbox(&configured, later, 10_000)
+            .await
+            .unwrap(),
+        (4, false)
+    );
     assert_eq!(
         left().await,
         (
@@ -590,22 +599,30 @@ async fn outbox_pruning(url: &str) {
     let late = ("webhook:late".to_string(), vec!["alerts".to_string()]);
     assert_eq!(
         store
-            .prune_outbox(&[ops.clone(), late.clone()], later)
+            .prune_outbox(&[ops.clone(), late.clone()], later, 10_000)
             .await
             .unwrap(),
-        2
+        (2, false)
     );
     assert_eq!(left().await, (vec![], vec![]));
 
-    // More than a page of messages nobody reads: every page is looked at.
+    // More than a page of messages nobody reads: every page is looked at, in steps when
+    // asked to stop after some.
     let mut many = reconlight_core::state::Dirty::default();
     for i in 0..4_321 {
         many.outbox.push(message("work_items", &format!("w{i:05}")));
     }
     store.commit_in(None, &state, &many).await.unwrap();
+    let everyone = [ops, late];
     assert_eq!(
-        store.prune_outbox(&[ops, late], later).await.unwrap(),
-        4_321
+        store.prune_outbox(&everyone, later, 1).await.unwrap(),
+        (2_000, true),
+        "a step stops after the page that reached its count"
+    );
+    assert_eq!(left().await.0.len(), 2_321);
+    assert_eq!(
+        store.prune_outbox(&everyone, later, 10_000).await.unwrap(),
+        (2_321, false)
     );
     assert_eq!(left().await.0.len(), 0);
 }
