@@ -195,8 +195,8 @@ pub struct NotifiersConfig {
     /// Feishu (飞书) custom bots by name.
     pub feishu: BTreeMap<String, RobotConfig>,
     pub email: Option<EmailConfig>,
-    /// How long a message every notifier and sink is done with stays in the outbox
-    /// (default `"7d"`; `"0s"` keeps every message).
+    /// How long after it was written a message every notifier and sink is done with stays
+    /// in the outbox (default `"7d"`; `"0s"` keeps every message).
     pub keep_delivered: Option<ConfigDuration>,
 }
 
