@@ -32,15 +32,26 @@ fn stored_entries(rows: &[AnyRow], doing: &str) -> Result<Vec<StoredEntry>, Stor
 }
 
 impl Store {
+    /// The entries `condition` (on `a`, with `$1` bound to `bind` if given) selects, in order.
+    async fn entries_where(
+        &self,
+        condition: &str,
+        bind: Option<&str>,
+        doing: &str,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let sql = format!("{ENTRIES} WHERE {condition} ORDER BY a.seq");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(value) = bind {
+            query = query.bind(value.to_string());
+        }
+        let rows: Vec<AnyRow> = query.fetch_all(&self.pool).await.map_err(ctx(doing))?;
+        stored_entries(&rows, doing)
+    }
+
     /// The whole trail as stored: each entry with the columns it is found by.
     pub async fn audit_rows(&self) -> Result<Vec<StoredEntry>, StoreError> {
-        let doing = "reading the audit trail";
-        let rows: Vec<AnyRow> =
-            sqlx::query(sqlx::AssertSqlSafe(format!("{ENTRIES} ORDER BY a.seq")))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(ctx(doing))?;
-        stored_entries(&rows, doing)
+        self.entries_where("1 = 1", None, "reading the audit trail")
+            .await
     }
 
     /// The trail's head as stored.
@@ -58,42 +69,26 @@ impl Store {
         &self,
         contract_no: Option<&str>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
-        let doing = "reading the audit trail";
-        let rows: Vec<AnyRow> = match contract_no {
-            Some(no) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{ENTRIES} WHERE a.contract_no = $1 ORDER BY a.seq"
-                )))
-                .bind(no)
-                .fetch_all(&self.pool)
-                .await
-            }
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!("{ENTRIES} ORDER BY a.seq")))
-                    .fetch_all(&self.pool)
-                    .await
-            }
-        }
-        .map_err(ctx(doing))?;
-        Ok(stored_entries(&rows, doing)?
-            .into_iter()
-            .map(|s| s.entry)
-            .collect())
+        let condition = match contract_no {
+            Some(_) => "a.contract_no = $1",
+            None => "1 = 1",
+        };
+        let entries = self
+            .entries_where(condition, contract_no, "reading the audit trail")
+            .await?;
+        Ok(entries.into_iter().map(|s| s.entry).collect())
     }
 
     /// The contracts' amount and currency changes (the terms look back at them), through
     /// their partial index.
     pub(super) async fn amount_changes(&self) -> Result<Vec<AuditEntry>, StoreError> {
-        let doing = "reading contract amount changes";
-        let rows: Vec<AnyRow> = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{ENTRIES} WHERE a.table_name = 'contracts' AND a.field IN ('amount', 'currency') ORDER BY a.seq"
-        )))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(ctx(doing))?;
-        Ok(stored_entries(&rows, doing)?
-            .into_iter()
-            .map(|s| s.entry)
-            .collect())
+        let entries = self
+            .entries_where(
+                "a.table_name = 'contracts' AND a.field IN ('amount', 'currency')",
+                None,
+                "reading contract amount changes",
+            )
+            .await?;
+        Ok(entries.into_iter().map(|s| s.entry).collect())
     }
 }

@@ -18,6 +18,7 @@ mod lease;
 mod monthly_report;
 mod notify;
 mod order_independence;
+mod outbox;
 mod restart;
 mod resume_reading;
 mod rule_packs;
