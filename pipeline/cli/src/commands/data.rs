@@ -85,10 +85,11 @@ pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
         let _ = server.await;
     }
     if until_idle || shutdown.requested() {
+        p.save_snapshot().await;
         p.leave();
         return Ok(());
     }
-    watch(
+    let watched = watch(
         &mut p,
         metrics,
         notifier,
@@ -110,8 +111,13 @@ pub async fn run(config: ConfigArgs, until_idle: bool) -> anyhow::Result<()> {
             ),
         },
     )
-    .await
-    .map_err(Into::into)
+    .await;
+    // A stop asked for: the next start reads the snapshot. After a failure (the lease
+    // lost to another instance, say) the store may have moved on without this process.
+    if watched.is_ok() {
+        p.save_snapshot().await;
+    }
+    watched.map_err(Into::into)
 }
 
 /// How often a standby tries to take the ingest lease.

@@ -74,8 +74,19 @@ impl Pipeline {
     pub async fn open(config: Config, metrics: Arc<Metrics>) -> crate::error::Result<Pipeline> {
         let started = std::time::Instant::now();
         let store = Store::open(&config.store_url()).await?;
-        let mut state = store.load().await?;
+        let (mut state, read_from) = store.start_state().await?;
         let loaded = started.elapsed();
+        let read_from = match read_from {
+            crate::store::StateSource::Snapshot { bytes } => {
+                format!("the state snapshot, {} MiB", bytes >> 20)
+            }
+            crate::store::StateSource::Tables {
+                why_not_snapshot: None,
+            } => "the store".to_string(),
+            crate::store::StateSource::Tables {
+                why_not_snapshot: Some(why),
+            } => format!("the store; the state snapshot was not used: {why}"),
+        };
         // A notifier is sent what is written from when it first appears in the
         // configuration: recorded before this run writes anything.
         let notifiers = crate::notify::configured_subscribers(&config);
@@ -114,7 +125,7 @@ impl Pipeline {
         let indexed = indexing.elapsed();
         metrics.observe_store(&state, &store).await?;
         tracing::info!(
-            "started in {:.1}s ({:.1}s reading the store, {:.1}s indexing it): {} contracts, {} installments, {} credits, {} allocations, {} open alerts",
+            "started in {:.1}s ({:.1}s reading {read_from}, {:.1}s indexing it): {} contracts, {} installments, {} credits, {} allocations, {} open alerts",
             started.elapsed().as_secs_f64(),
             loaded.as_secs_f64(),
             indexed.as_secs_f64(),
@@ -163,6 +174,23 @@ impl Pipeline {
             ClockMode::Wall => {
                 Utc::now().max(self.state.watermark.unwrap_or(DateTime::<Utc>::UNIX_EPOCH))
             }
+        }
+    }
+
+    /// Writes the state snapshot the next start reads instead of the tables (SQLite
+    /// stores; see `store/snapshot.rs`). For a clean stop, after the last batch.
+    pub async fn save_snapshot(&self) {
+        let started = Instant::now();
+        match self.store.save_snapshot(&self.state).await {
+            Ok(Some((path, bytes))) => tracing::info!(
+                "state snapshot written in {:.1}s: {} ({} MiB)",
+                started.elapsed().as_secs_f64(),
+                path.display(),
+                bytes >> 20
+            ),
+            Ok(None) => {}
+            // Only the next start's speed depends on it.
+            Err(e) => tracing::warn!("{e}"),
         }
     }
 

@@ -29,6 +29,8 @@ mod queue;
 mod retention;
 pub use queue::monthly_report_key;
 mod schema;
+mod snapshot;
+pub use snapshot::StateSource;
 mod subscriptions;
 mod table_read;
 mod tokens;
@@ -101,6 +103,9 @@ pub struct Store {
     delivery_windows: std::sync::Arc<deliveries::DeliveryWindows>,
     /// Where each notifier's messages start.
     subscriptions: std::sync::Arc<subscriptions::Subscriptions>,
+    /// The state snapshot marker this process's batches count themselves under
+    /// (`snapshot.rs`), once its pipeline has read the state.
+    snapshot_run: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 fn to_json(v: &impl Serialize) -> String {
@@ -204,6 +209,7 @@ impl Store {
             fence: Default::default(),
             delivery_windows: Default::default(),
             subscriptions: Default::default(),
+            snapshot_run: Default::default(),
         })
     }
 
@@ -239,10 +245,59 @@ impl Store {
         .map_err(ctx(format!("reading {table}")))
     }
 
+    /// Reads every work item into the state.
+    async fn load_work_items(&self, s: &mut LiveState) -> Result<(), StoreError> {
+        let work_items = self.read_table::<reconlight_core::workitems::WorkItem>(
+            "work_items",
+            "item_id",
+            "TRUE",
+        );
+        for w in work_items.await?.finish(self).await? {
+            s.work_items.insert(w.id.clone(), w);
+        }
+        Ok(())
+    }
+
+    fn snapshot_run(&self) -> Option<String> {
+        self.snapshot_run.lock().expect("not poisoned").clone()
+    }
+
+    fn set_snapshot_run(&self, run: Option<String>) {
+        *self.snapshot_run.lock().expect("not poisoned") = run;
+    }
+
+    /// Writes a batch as this process's pipeline: counted under its snapshot marker, so
+    /// the triggers that watch the live tables let it pass (`snapshot.rs`).
+    async fn write_as_pipeline(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        state: &LiveState,
+        dirty: &Dirty,
+    ) -> Result<(), StoreError> {
+        let run = self.snapshot_run();
+        if let Some(run) = &run {
+            sqlx::query("UPDATE state_snapshot SET writing = 1 WHERE snapshot_id = $1")
+                .bind(run.clone())
+                .execute(&mut **tx)
+                .await
+                .map_err(ctx("counting the batch under the state snapshot's marker"))?;
+        }
+        write_batch(tx, state, dirty).await?;
+        if let Some(run) = run {
+            sqlx::query(
+                "UPDATE state_snapshot SET writing = 0, commits = commits + 1 WHERE snapshot_id = $1",
+            )
+            .bind(run)
+            .execute(&mut **tx)
+            .await
+            .map_err(ctx("counting the batch under the state snapshot's marker"))?;
+        }
+        Ok(())
+    }
+
     /// Reads the whole live state.
     pub async fn load(&self) -> Result<LiveState, StoreError> {
         use reconlight_core::state::BankRow;
-        use reconlight_core::workitems::WorkItem;
         use reconlight_formats::model::{Contract, Customer, HandoffTicket, SignatureEvent};
         use reconlight_rules::Alert;
         type AllocationList = Vec<reconlight_core::reconcile::matching::Allocation>;
@@ -300,10 +355,7 @@ impl Store {
         for a in alerts.await?.finish(self).await? {
             s.alerts.insert(a.id.clone(), a);
         }
-        let work_items = self.read_table::<WorkItem>("work_items", "item_id", "TRUE");
-        for w in work_items.await?.finish(self).await? {
-            s.work_items.insert(w.id.clone(), w);
-        }
+        self.load_work_items(&mut s).await?;
         let rows: Vec<AnyRow> = sqlx::query("SELECT position_key, consumed FROM source_positions")
             .fetch_all(&self.pool)
             .await
@@ -373,7 +425,7 @@ impl Store {
         match tx {
             Some(mut tx) => {
                 self.check_fence(&mut tx).await?;
-                write_batch(&mut tx, state, dirty).await?;
+                self.write_as_pipeline(&mut tx, state, dirty).await?;
                 tx.commit()
                     .await
                     .map_err(ctx("committing the nightly diff"))
@@ -390,7 +442,7 @@ impl Store {
             .await
             .map_err(ctx("starting a transaction"))?;
         self.check_fence(&mut tx).await?;
-        write_batch(&mut tx, state, dirty).await?;
+        self.write_as_pipeline(&mut tx, state, dirty).await?;
         tx.commit().await.map_err(ctx("committing the batch"))?;
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! before it. A store records the last one applied; the binary applies what is missing at
 //! start, under a lock, and refuses a store written by a newer reconlight.
 
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
 
 use super::{Backend, StoreError, ctx};
 
@@ -89,7 +89,58 @@ const V6: &[&str] = &[
 const V7: &[&str] =
     &["CREATE INDEX IF NOT EXISTS outbox_deliveries_message ON outbox_deliveries (message_id)"];
 
-const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7];
+/// The state snapshot's marker (`snapshot.rs`); on SQLite, where snapshots are written,
+/// triggers on the tables the live state is read from (work items aside) remove it when
+/// anything but a batch counted under it writes to them.
+const V8: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS state_snapshot (snapshot_id TEXT PRIMARY KEY, commits BIGINT NOT NULL, writing BIGINT NOT NULL)",
+];
+
+/// The tables a state snapshot pictures, and which of their rows (a condition on `NEW`
+/// or `OLD`, `$row`).
+const SNAPSHOT_TABLES: &[(&str, &str)] = &[
+    ("crm_customers", "TRUE"),
+    ("crm_contracts", "TRUE"),
+    ("crm_handoff_tickets", "TRUE"),
+    ("crm_rows", "TRUE"),
+    ("signature_events", "TRUE"),
+    ("bank_transactions", "TRUE"),
+    ("installments", "TRUE"),
+    ("matches", "TRUE"),
+    ("alerts", "TRUE"),
+    ("source_positions", "TRUE"),
+    ("audit_entries", "TRUE"),
+    ("dead_letters", "TRUE"),
+    ("meta", "$row.name IN ('audit_head', 'watermark')"),
+];
+
+/// V8's triggers, SQLite's dialect.
+fn snapshot_triggers() -> Vec<String> {
+    let mut ddl = Vec::new();
+    for (table, rows) in SNAPSHOT_TABLES {
+        for (op, row) in [("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")] {
+            let rows = rows.replace("$row", row);
+            ddl.push(format!(
+                "CREATE TRIGGER IF NOT EXISTS state_snapshot_{table}_{name} AFTER {op} ON {table} \
+                 WHEN ({rows}) AND EXISTS (SELECT 1 FROM state_snapshot WHERE writing = 0) \
+                 BEGIN DELETE FROM state_snapshot; END",
+                name = op.to_lowercase(),
+            ));
+        }
+    }
+    ddl
+}
+
+const MIGRATIONS: &[&[&str]] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+
+/// The statements of one migration on one backend.
+fn migration(version: usize, backend: Backend) -> Vec<String> {
+    let mut ddl: Vec<String> = MIGRATIONS[version].iter().map(|s| s.to_string()).collect();
+    if MIGRATIONS[version] == V8 && backend == Backend::Sqlite {
+        ddl.extend(snapshot_triggers());
+    }
+    ddl
+}
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -131,8 +182,8 @@ pub(super) async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), Stor
             return Ok(());
         }
         let next = version + 1;
-        for ddl in MIGRATIONS[version as usize] {
-            sqlx::query(*ddl)
+        for ddl in migration(version as usize, backend) {
+            sqlx::query(AssertSqlSafe(ddl.as_str()))
                 .execute(&mut *tx)
                 .await
                 .map_err(ctx(format!(

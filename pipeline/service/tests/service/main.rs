@@ -24,6 +24,7 @@ mod resume_reading;
 mod rule_packs;
 mod scenarios;
 mod smtp;
+mod snapshot;
 mod store_load;
 mod store_schema;
 mod truth;
