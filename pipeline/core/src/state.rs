@@ -95,6 +95,17 @@ struct BankByAmount {
     refs: std::collections::HashMap<(String, String), Vec<String>>,
 }
 
+/// The rules read contracts' amount and currency changes: those audit entries stay in
+/// memory, removals included, as a start reads them from the trail.
+fn keep_amount_changes(kept: &mut Vec<AuditEntry>, entries: &[AuditEntry]) {
+    kept.extend(
+        entries
+            .iter()
+            .filter(|e| e.table == "contracts" && (e.field == "amount" || e.field == "currency"))
+            .cloned(),
+    );
+}
+
 fn amount_key(tx: &BankTransaction) -> (String, String) {
     (
         tx.account.clone(),
@@ -199,10 +210,12 @@ impl LiveState {
                     }
                 }
                 CrmTable::Contracts => {
+                    let first = dirty.audit.len();
                     for (k, old) in std::mem::take(&mut self.contracts) {
                         record_change(head, Some(&old), None, time, position, &mut dirty.audit);
                         dirty.contracts.insert(k);
                     }
+                    keep_amount_changes(&mut self.amount_changes, &dirty.audit[first..]);
                 }
                 CrmTable::HandoffTickets => {
                     for (k, old) in std::mem::take(&mut self.tickets) {
@@ -268,13 +281,7 @@ impl LiveState {
                     position,
                     &mut dirty.audit,
                 );
-                // The rules read amount changes; keep those entries in memory.
-                self.amount_changes.extend(
-                    dirty.audit[first..]
-                        .iter()
-                        .filter(|e| e.field == "amount" || e.field == "currency")
-                        .cloned(),
-                );
+                keep_amount_changes(&mut self.amount_changes, &dirty.audit[first..]);
                 dirty.contracts.insert(c.contract_no.clone());
                 self.contracts.insert(c.contract_no.clone(), c);
             }
@@ -387,7 +394,9 @@ impl LiveState {
             }
             CrmTable::Contracts => {
                 if let Some(old) = self.contracts.remove(key) {
+                    let first = dirty.audit.len();
                     record_change(head, Some(&old), None, time, position, &mut dirty.audit);
+                    keep_amount_changes(&mut self.amount_changes, &dirty.audit[first..]);
                     dirty.contracts.insert(key.to_string());
                 }
             }

@@ -49,9 +49,22 @@ struct SectionInfo {
     sha256: String,
 }
 
-/// The small parts of the state, in one section.
-#[derive(Serialize, Deserialize)]
-struct Rest {
+/// The small parts of the state, in one section (written from references).
+#[derive(Serialize)]
+struct Rest<'a> {
+    terms_errors: &'a BTreeMap<String, String>,
+    /// As stored: sealed with its MAC, without the key.
+    audit_head: AuditHead,
+    /// In sequence order, as the store reads them.
+    amount_changes: Vec<&'a AuditEntry>,
+    positions: &'a BTreeMap<String, u64>,
+    watermark: Option<DateTime<Utc>>,
+    dead_letter_count: u64,
+}
+
+/// `Rest`, read back.
+#[derive(Deserialize)]
+struct RestRead {
     terms_errors: BTreeMap<String, String>,
     audit_head: AuditHead,
     amount_changes: Vec<AuditEntry>,
@@ -134,6 +147,11 @@ impl Store {
             ));
         };
         let run_id = new_marker_id();
+        let partial = partial_path(&path);
+        if partial.exists() {
+            // Left by a stop that did not finish writing.
+            remove_snapshot(&partial);
+        }
         let mut why_not = None;
         if path.exists() {
             match self.take_snapshot(&path, &run_id).await {
@@ -245,7 +263,7 @@ impl Store {
             }
             return Ok(None);
         };
-        let partial = path.with_extension("state.partial");
+        let partial = partial_path(&path);
         let written = write_file(&partial, state, &marker)
             .and_then(|size| std::fs::rename(&partial, &path).map(|()| size));
         let size = match written {
@@ -267,9 +285,19 @@ impl Store {
     }
 }
 
+/// Where a snapshot is written before it takes its name.
+fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
 fn remove_snapshot(path: &Path) {
     if let Err(e) = std::fs::remove_file(path) {
-        tracing::warn!("could not remove the used state snapshot {}: {e}", path.display());
+        tracing::warn!(
+            "could not remove the used state snapshot {}: {e}",
+            path.display()
+        );
     }
 }
 
@@ -291,16 +319,29 @@ fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
 }
 
 fn write_file(path: &Path, s: &LiveState, marker: &Marker) -> std::io::Result<u64> {
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    use std::os::unix::fs::OpenOptionsExt;
+    // As private as the database it pictures is meant to be.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
     out.write_all(FORMAT.as_bytes())?;
     let mut sections = Vec::with_capacity(SECTIONS.len());
     for name in SECTIONS {
-        let body = encode_section(name, s);
-        out.write_all(&body)?;
+        // Hashed on its way to the file: no copy of the state is held in memory.
+        let mut section = Hashing {
+            inner: &mut out,
+            hash: Sha256::new(),
+            bytes: 0,
+        };
+        encode_section(name, s, &mut section)?;
         sections.push(SectionInfo {
             name: name.to_string(),
-            bytes: body.len(),
-            sha256: hex::encode(Sha256::digest(&body)),
+            bytes: section.bytes,
+            sha256: hex::encode(section.hash.finalize()),
         });
     }
     let trailer = serde_json::to_vec(&Trailer {
@@ -318,28 +359,59 @@ fn write_file(path: &Path, s: &LiveState, marker: &Marker) -> std::io::Result<u6
     Ok(file.metadata()?.len())
 }
 
-fn encode_section(name: &str, s: &LiveState) -> Vec<u8> {
-    let json = match name {
-        "customers" => serde_json::to_vec(&s.customers.values().collect::<Vec<_>>()),
-        "contracts" => serde_json::to_vec(&s.contracts.values().collect::<Vec<_>>()),
-        "tickets" => serde_json::to_vec(&s.tickets.values().collect::<Vec<_>>()),
-        "extra" => serde_json::to_vec(&s.extra),
-        "signatures" => serde_json::to_vec(&s.signatures.values().collect::<Vec<_>>()),
-        "bank" => serde_json::to_vec(&s.bank.values().collect::<Vec<_>>()),
-        "installments" => serde_json::to_vec(&s.installments.values().collect::<Vec<_>>()),
-        "matches" => serde_json::to_vec(&s.matches.values().collect::<Vec<_>>()),
-        "alerts" => serde_json::to_vec(&s.alerts.values().collect::<Vec<_>>()),
-        "rest" => serde_json::to_vec(&Rest {
-            terms_errors: s.terms_errors.clone(),
-            audit_head: s.audit_head.clone(),
-            amount_changes: s.amount_changes.clone(),
-            positions: s.positions.clone(),
-            watermark: s.watermark,
-            dead_letter_count: s.dead_letter_count,
-        }),
+/// Passes bytes on, hashing and counting them.
+struct Hashing<W> {
+    inner: W,
+    hash: Sha256,
+    bytes: usize,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.bytes += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn encode_section(name: &str, s: &LiveState, out: &mut impl Write) -> std::io::Result<()> {
+    use serde_json::to_writer;
+    fn values<K, V>(map: &BTreeMap<K, V>) -> Vec<&V> {
+        map.values().collect()
+    }
+    match name {
+        "customers" => to_writer(out, &values(&s.customers)),
+        "contracts" => to_writer(out, &values(&s.contracts)),
+        "tickets" => to_writer(out, &values(&s.tickets)),
+        "extra" => to_writer(out, &s.extra),
+        "signatures" => to_writer(out, &values(&s.signatures)),
+        "bank" => to_writer(out, &values(&s.bank)),
+        "installments" => to_writer(out, &values(&s.installments)),
+        "matches" => to_writer(out, &values(&s.matches)),
+        "alerts" => to_writer(out, &values(&s.alerts)),
+        "rest" => to_writer(
+            out,
+            &Rest {
+                terms_errors: &s.terms_errors,
+                audit_head: s.audit_head.sealed(),
+                amount_changes: {
+                    let mut changes: Vec<&AuditEntry> = s.amount_changes.iter().collect();
+                    changes.sort_by_key(|e| e.seq);
+                    changes
+                },
+                positions: &s.positions,
+                watermark: s.watermark,
+                dead_letter_count: s.dead_letter_count,
+            },
+        ),
         _ => unreachable!("a section this module names"),
-    };
-    json.expect("state serializes")
+    }
+    .map_err(std::io::Error::other)
 }
 
 /// The trailer, found from the file's end.
@@ -349,7 +421,10 @@ fn read_trailer(bytes: &[u8]) -> Result<Trailer, String> {
     }
     let truncated = || "it ends early (not written to the end)".to_string();
     let body = bytes.strip_suffix(b"\n").ok_or_else(truncated)?;
-    let last_line = body.iter().rposition(|&b| b == b'\n').ok_or_else(truncated)?;
+    let last_line = body
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .ok_or_else(truncated)?;
     let len: usize = std::str::from_utf8(&body[last_line + 1..])
         .ok()
         .and_then(|t| t.parse().ok())
@@ -369,7 +444,7 @@ enum Part {
     Installments(Vec<reconlight_core::derived::Installment>),
     Matches(Vec<Vec<reconlight_core::derived::Allocation>>),
     Alerts(Vec<reconlight_rules::Alert>),
-    Rest(Box<Rest>),
+    Rest(Box<RestRead>),
 }
 
 fn decode_section(name: &str, body: &[u8]) -> serde_json::Result<Part> {
@@ -425,7 +500,10 @@ fn decode(bytes: &[u8], trailer: &Trailer) -> Result<LiveState, String> {
     let (a, b) = std::thread::scope(|scope| {
         let other = scope.spawn(work);
         let mine = work();
-        (mine, other.join().expect("a snapshot section's parser panicked"))
+        (
+            mine,
+            other.join().expect("a snapshot section's parser panicked"),
+        )
     });
     let mut s = LiveState::default();
     for part in a?.into_iter().chain(b?) {
@@ -436,7 +514,9 @@ fn decode(bytes: &[u8], trailer: &Trailer) -> Result<LiveState, String> {
             Part::Contracts(v) => {
                 s.contracts = v.into_iter().map(|c| (c.contract_no.clone(), c)).collect()
             }
-            Part::Tickets(v) => s.tickets = v.into_iter().map(|t| (t.ticket_id.clone(), t)).collect(),
+            Part::Tickets(v) => {
+                s.tickets = v.into_iter().map(|t| (t.ticket_id.clone(), t)).collect()
+            }
             Part::Extra(v) => s.extra = v,
             Part::Signatures(v) => {
                 s.signatures = v.into_iter().map(|e| (e.event_id.clone(), e)).collect()
@@ -456,7 +536,7 @@ fn decode(bytes: &[u8], trailer: &Trailer) -> Result<LiveState, String> {
             }
             Part::Alerts(v) => s.alerts = v.into_iter().map(|a| (a.id.clone(), a)).collect(),
             Part::Rest(r) => {
-                let Rest {
+                let RestRead {
                     terms_errors,
                     audit_head,
                     amount_changes,
