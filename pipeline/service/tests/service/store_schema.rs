@@ -99,7 +99,7 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
     let store = Store::open(&format!("sqlite://{}", path.display()))
         .await
         .expect("an older store opens");
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
     let decisions = store.manual_decisions().await.unwrap();
     assert_eq!(decisions["CR-20260303-0001"], a_decision());
     // Decisions made before the change log existed are read in full at start; the log
@@ -331,7 +331,7 @@ async fn a_store_written_by_a_newer_reconlight_is_refused() {
         .expect("a newer store is refused")
         .to_string();
     assert!(
-        err.contains("schema version 99, written by a newer reconlight; this one knows up to 7"),
+        err.contains("schema version 99, written by a newer reconlight; this one knows up to 8"),
         "{err}"
     );
 }
