@@ -161,7 +161,17 @@ async fn a_store_written_by_the_previous_schema_is_upgraded_and_keeps_its_rows()
         .await
         .unwrap()
         .get(0);
-    assert_eq!(version, "7");
+    assert_eq!(version, "8");
+    // Schema 8: a write to any table the live state is read from (work items aside)
+    // removes the state snapshot's marker.
+    let triggers: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'state_snapshot_%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap()
+    .get(0);
+    assert_eq!(triggers, 13 * 3);
 }
 
 /// The unkeyed chain's hash as the audit trail documents it: SHA-256 over the previous
