@@ -104,11 +104,17 @@ pub struct NewToken {
     pub hash: String,
 }
 
+/// Bytes from the operating system's random source.
+pub(crate) fn random_bytes<const N: usize>() -> std::io::Result<[u8; N]> {
+    use std::io::Read;
+    let mut bytes = [0u8; N];
+    std::fs::File::open("/dev/urandom").and_then(|mut r| r.read_exact(&mut bytes))?;
+    Ok(bytes)
+}
+
 /// A new random token; only its hash is stored.
 pub fn new_token() -> Result<NewToken, std::io::Error> {
-    let mut bytes = [0u8; 30];
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom").and_then(|mut r| r.read_exact(&mut bytes))?;
+    let bytes: [u8; 30] = random_bytes()?;
     let id = hex::encode(&bytes[..6]);
     let secret = hex::encode(&bytes[6..]);
     Ok(NewToken {

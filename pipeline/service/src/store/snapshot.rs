@@ -146,7 +146,7 @@ impl Store {
                 },
             ));
         };
-        let run_id = new_marker_id();
+        let run_id = new_marker_id()?;
         let partial = partial_path(&path);
         if partial.exists() {
             // Left by a stop that did not finish writing.
@@ -301,21 +301,11 @@ fn remove_snapshot(path: &Path) {
     }
 }
 
-/// A fresh marker id: 128 random bits from the operating system, in hex.
-fn new_marker_id() -> String {
-    let mut bytes = [0u8; 16];
-    if getrandom(&mut bytes).is_err() {
-        // Unique enough for a cache key: the clock and the process.
-        let now = Utc::now().timestamp_nanos_opt().unwrap_or_default();
-        bytes[..8].copy_from_slice(&now.to_le_bytes());
-        bytes[8..12].copy_from_slice(&std::process::id().to_le_bytes());
-    }
-    hex::encode(bytes)
-}
-
-fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+/// A fresh marker id: 128 random bits, in hex.
+fn new_marker_id() -> Result<String, StoreError> {
+    crate::access::random_bytes::<16>()
+        .map(hex::encode)
+        .map_err(ctx("making a state snapshot marker"))
 }
 
 fn write_file(path: &Path, s: &LiveState, marker: &Marker) -> std::io::Result<u64> {

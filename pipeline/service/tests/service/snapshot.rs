@@ -45,6 +45,13 @@ fn assert_same_state(got: &LiveState, want: &LiveState) {
     );
 }
 
+/// A pipeline's start on the store at `url`: its store, state and where it came from.
+async fn start(url: &str) -> (Store, LiveState, StateSource) {
+    let store = Store::open(url).await.unwrap();
+    let (state, source) = store.start_state().await.unwrap();
+    (store, state, source)
+}
+
 fn why_not(source: &StateSource) -> String {
     match source {
         StateSource::Snapshot { .. } => panic!("the snapshot was used"),
@@ -69,14 +76,13 @@ async fn a_clean_stop_is_read_back_from_its_snapshot_while_the_store_is_unchange
     drop(p);
 
     // Read back: the same state as the tables hold, and the file is used up.
-    let store = Store::open(&url).await.unwrap();
-    let (state, source) = store.start_state().await.unwrap();
+    let (store, state, source) = start(&url).await;
     assert!(matches!(source, StateSource::Snapshot { bytes } if bytes > 10_000));
     assert_same_state(&state, &stored);
     assert!(!file.exists(), "a snapshot is read once");
 
-    // A clerk's action on a work item does not make the snapshot stale: work items are
-    // read from their table at every start.
+    // Clerks acting beside the pipeline do not make the snapshot stale: work items are
+    // read from their table at every start, acknowledgements from the clerks' log.
     store.save_snapshot(&state).await.unwrap().expect("written");
     let item = state
         .work_items
@@ -96,13 +102,25 @@ async fn a_clean_stop_is_read_back_from_its_snapshot_while_the_store_is_unchange
     )
     .await
     .unwrap();
-    let (state, source) = Store::open(&url)
-        .await
-        .unwrap()
-        .start_state()
+    let firing = state
+        .alerts
+        .values()
+        .find(|a| a.state == reconlight_rules::AlertState::Firing)
+        .expect("a firing alert");
+    clerks
+        .acknowledge_alert(
+            &firing.id,
+            "clerk-ana",
+            "calling the customer",
+            chrono::Utc::now(),
+        )
         .await
         .unwrap();
-    assert!(matches!(source, StateSource::Snapshot { .. }));
+    let (store, state, source) = start(&url).await;
+    assert!(matches!(source, StateSource::Snapshot { .. }), "{source:?}");
+    let acked = store.alerts().await.unwrap();
+    let acked = acked.iter().find(|a| a.id == firing.id).unwrap();
+    assert_eq!(acked.acknowledged.as_ref().unwrap().by, "clerk-ana");
     assert_eq!(
         state.work_items[&item.id].assignee.as_deref(),
         Some("clerk-ana")
@@ -127,8 +145,7 @@ async fn a_snapshot_is_not_used_once_the_store_changed_or_the_file_is_damaged() 
     let mut dirty = reconlight_core::state::Dirty::default();
     dirty.customers.insert(customer.clone());
     other.commit(&changed, &dirty).await.unwrap();
-    let store = Store::open(&url).await.unwrap();
-    let (state, source) = store.start_state().await.unwrap();
+    let (store, state, source) = start(&url).await;
     assert!(
         why_not(&source).contains("the store was written after it"),
         "{source:?}"
@@ -150,8 +167,7 @@ async fn a_snapshot_is_not_used_once_the_store_changed_or_the_file_is_damaged() 
     let at = bytes.len() / 3;
     bytes[at] = if bytes[at] == b'7' { b'8' } else { b'7' };
     std::fs::write(&file, &bytes).unwrap();
-    let store = Store::open(&url).await.unwrap();
-    let (state, source) = store.start_state().await.unwrap();
+    let (store, state, source) = start(&url).await;
     assert!(
         why_not(&source).contains("does not match its checksum"),
         "{source:?}"
@@ -161,19 +177,13 @@ async fn a_snapshot_is_not_used_once_the_store_changed_or_the_file_is_damaged() 
     // Written by a process that then died after more batches: its marker moved on.
     store.save_snapshot(&state).await.unwrap().expect("written");
     let kept = std::fs::read(&file).unwrap();
-    let died = Store::open(&url).await.unwrap();
-    let (mut state, source) = died.start_state().await.unwrap();
+    let (died, mut state, source) = start(&url).await;
     assert!(matches!(source, StateSource::Snapshot { .. }));
     state.customers.get_mut(&customer).unwrap().name = "Renamed Before Dying GmbH".into();
     died.commit(&state, &dirty).await.unwrap();
     drop(died);
     std::fs::write(&file, &kept).unwrap();
-    let (state, source) = Store::open(&url)
-        .await
-        .unwrap()
-        .start_state()
-        .await
-        .unwrap();
+    let (_, state, source) = start(&url).await;
     assert!(
         why_not(&source).contains("the store was written after it"),
         "{source:?}"
@@ -181,16 +191,10 @@ async fn a_snapshot_is_not_used_once_the_store_changed_or_the_file_is_damaged() 
     assert_eq!(state.customers[&customer].name, "Renamed Before Dying GmbH");
 
     // A file cut short.
-    let store = Store::open(&url).await.unwrap();
-    let (state, _) = store.start_state().await.unwrap();
+    let (store, state, _) = start(&url).await;
     store.save_snapshot(&state).await.unwrap().expect("written");
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
-    let (_, source) = Store::open(&url)
-        .await
-        .unwrap()
-        .start_state()
-        .await
-        .unwrap();
+    let (_, _, source) = start(&url).await;
     assert!(why_not(&source).contains("ends early"), "{source:?}");
 }
